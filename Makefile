@@ -1,0 +1,28 @@
+# `make run`: set everything up and run the default experiment.
+# `make test`: set everything up and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/backprop-lab $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-all: $(STAMP)  ## the slow studies too
+	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs/* multirun

@@ -1,0 +1,243 @@
+"""Small datasets, generated with an explicit ``np.random.Generator``.
+
+Each generator returns a ``Dataset`` with train and validation splits.  Classification
+sets carry integer labels (``n_classes`` set) and ``Dataset.targets`` encodes them for a
+given output width: one column of 0/1 for a single sigmoid unit, one-hot otherwise.
+Regression sets carry float targets of shape ``(n, k)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .initializers import get_bias_initializer, get_initializer
+from .network import Network
+
+__all__ = [
+    "Dataset", "DATASETS", "xor", "moons", "circles", "spirals", "blobs", "teacher", "inline",
+    "train_val_split", "standardize",
+]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    X_train: np.ndarray  # shape (n_train, n_features)
+    y_train: np.ndarray  # int labels, shape (n_train,); or float targets, shape (n_train, k)
+    X_val: np.ndarray
+    y_val: np.ndarray
+    n_classes: int | None = None  # None: regression
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def classification(self) -> bool:
+        return self.n_classes is not None
+
+    def n_outputs(self, one_hot: bool = False) -> int:
+        """The natural output width: target columns; 1 for two classes unless ``one_hot``; else n_classes."""
+        if not self.classification:
+            return self.y_train.shape[1]
+        return 1 if self.n_classes == 2 and not one_hot else self.n_classes
+
+    def targets(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(Y_train, Y_val)`` shaped ``(n, n_outputs)`` for a network with ``n_outputs`` units."""
+        return self._encode(self.y_train, n_outputs), self._encode(self.y_val, n_outputs)
+
+    def _encode(self, y: np.ndarray, n_outputs: int) -> np.ndarray:
+        if not self.classification:
+            if y.shape[1] != n_outputs:
+                raise ValueError(
+                    f"dataset {self.name!r} has {y.shape[1]} target columns, the network {n_outputs} outputs"
+                )
+            return y.astype(np.float64)
+        if n_outputs == 1:
+            if self.n_classes > 2:
+                raise ValueError(
+                    f"dataset {self.name!r} has {self.n_classes} classes; one output unit holds only 2"
+                )
+            return y.reshape(-1, 1).astype(np.float64)
+        if y.max() >= n_outputs:
+            raise ValueError(
+                f"dataset {self.name!r} has class label {int(y.max())}, outside the output width "
+                f"{n_outputs} (labels must be < the number of output units)"
+            )
+        return np.eye(n_outputs)[y]
+
+
+def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Generator):
+    """Shuffle and split: ``X_train, y_train, X_val, y_val``."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"dataset.val_fraction={val_fraction!r} must be in (0, 1)")
+    order = rng.permutation(len(X))
+    n_val = max(1, round(val_fraction * len(X)))
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def standardize(X_train: np.ndarray, X_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature, with the training split's statistics
+    (constant features are left centred, not divided by 0)."""
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (X_train - mean) / std, (X_val - mean) / std
+
+
+def _check_samples(n_samples: int) -> None:
+    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 4):
+        raise ValueError(f"dataset.n_samples={n_samples!r} must be an integer >= 4")
+
+
+def _classification(name, X, y, n_classes, val_fraction, rng) -> Dataset:
+    return Dataset(name, *train_val_split(X, y.astype(np.int64), val_fraction, rng), n_classes=n_classes)
+
+
+def xor() -> Dataset:
+    """The four XOR points; validation is the same four points."""
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([0, 1, 1, 0])
+    return Dataset("xor", X, y, X.copy(), y.copy(), n_classes=2)
+
+
+def moons(rng: np.random.Generator, n_samples: int = 400, noise: float = 0.1, val_fraction: float = 0.25) -> Dataset:
+    """Two interleaving half circles (as scikit-learn's ``make_moons``)."""
+    _check_samples(n_samples)
+    n_outer = n_samples // 2
+    t_outer = np.linspace(0, np.pi, n_outer)
+    t_inner = np.linspace(0, np.pi, n_samples - n_outer)
+    X = np.concatenate([
+        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
+        np.stack([1 - np.cos(t_inner), 0.5 - np.sin(t_inner)], axis=1),
+    ])
+    X += rng.normal(0.0, noise, X.shape)
+    y = np.repeat([0, 1], [n_outer, n_samples - n_outer])
+    return _classification("moons", X, y, 2, val_fraction, rng)
+
+
+def circles(
+    rng: np.random.Generator, n_samples: int = 400, noise: float = 0.05, factor: float = 0.5,
+    val_fraction: float = 0.25,
+) -> Dataset:
+    """A small circle inside a large one (as scikit-learn's ``make_circles``)."""
+    _check_samples(n_samples)
+    if not 0 < factor < 1:
+        raise ValueError(f"dataset.factor={factor!r} must be in (0, 1)")
+    n_outer = n_samples // 2
+    t_outer = np.linspace(0, 2 * np.pi, n_outer, endpoint=False)
+    t_inner = np.linspace(0, 2 * np.pi, n_samples - n_outer, endpoint=False)
+    X = np.concatenate([
+        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
+        factor * np.stack([np.cos(t_inner), np.sin(t_inner)], axis=1),
+    ])
+    X += rng.normal(0.0, noise, X.shape)
+    y = np.repeat([0, 1], [n_outer, n_samples - n_outer])
+    return _classification("circles", X, y, 2, val_fraction, rng)
+
+
+def spirals(
+    rng: np.random.Generator, n_samples: int = 300, n_classes: int = 3, noise: float = 0.2,
+    val_fraction: float = 0.25,
+) -> Dataset:
+    """Interleaved spiral arms, one per class (the CS231n spiral)."""
+    _check_samples(n_samples)
+    per_class = n_samples // n_classes
+    X, y = [], []
+    for c in range(n_classes):
+        r = np.linspace(0.0, 1.0, per_class)
+        t = np.linspace(c * 4.0, (c + 1) * 4.0, per_class) + rng.normal(0.0, noise, per_class)
+        X.append(np.stack([r * np.sin(t), r * np.cos(t)], axis=1))
+        y.append(np.full(per_class, c))
+    return _classification("spirals", np.concatenate(X), np.concatenate(y), n_classes, val_fraction, rng)
+
+
+def blobs(
+    rng: np.random.Generator, n_samples: int = 400, n_classes: int = 3, n_features: int = 2,
+    std: float = 1.0, center_box: float = 10.0, val_fraction: float = 0.25,
+) -> Dataset:
+    """Isotropic Gaussian blobs around centres drawn in ``[-center_box, center_box]``."""
+    _check_samples(n_samples)
+    centers = rng.uniform(-center_box, center_box, (n_classes, n_features))
+    y = np.arange(n_samples) % n_classes
+    X = centers[y] + rng.normal(0.0, std, (n_samples, n_features))
+    return _classification("blobs", X, y, n_classes, val_fraction, rng)
+
+
+def teacher(
+    rng: np.random.Generator,
+    n_samples: int = 1000,
+    n_features: int = 4,
+    n_outputs: int = 1,
+    hidden_sizes: Sequence[int] = (8,),
+    activation: str = "sigmoid",
+    output_activation: str = "sigmoid",
+    init: str = "normal",
+    init_params: dict | None = None,
+    bias: str = "none",
+    noise: float = 0.0,
+    val_fraction: float = 0.25,
+) -> Dataset:
+    """Targets from a random "teacher" MLP on Gaussian inputs (seed 002's experiment): a
+    student of another shape can learn them, so the attainable loss is known to be ~0."""
+    _check_samples(n_samples)
+    net = Network([n_features, *hidden_sizes, n_outputs], activation, output_activation, bias=bias)
+    params = init_params if init_params is not None else ({"std": 1.0} if init == "normal" else {})
+    net.initialize(get_initializer(init, **params), rng, get_bias_initializer("normal", std=1.0))
+    X = rng.standard_normal((n_samples, n_features))
+    Y = net.forward(X, keep=False)
+    if noise:
+        Y = Y + rng.normal(0.0, noise, Y.shape)
+    return Dataset("teacher", *train_val_split(X, Y, val_fraction, rng))
+
+
+def inline(
+    X: Sequence[Sequence[float]],
+    y: Sequence,
+    X_val: Sequence[Sequence[float]] | None = None,
+    y_val: Sequence | None = None,
+    n_classes: int | None = None,
+) -> Dataset:
+    """Arrays given directly (article examples).  ``y`` holds target rows, or integer labels
+    when ``n_classes`` is set.  Without a validation split, validation is the training set."""
+    X_train, y_train = _inline_arrays("X", X, "y", y, n_classes)
+    if X_val is None:
+        X_val, y_val = X_train.copy(), y_train.copy()
+    else:
+        X_val, y_val = _inline_arrays("X_val", X_val, "y_val", y_val, n_classes)
+    return Dataset("inline", X_train, y_train, X_val, y_val, n_classes=n_classes)
+
+
+def _matrix(key: str, rows) -> np.ndarray:
+    rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in rows]
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise ValueError(f"dataset.{key} has rows of lengths {sorted({len(r) for r in rows})}: all rows need one length")
+    A = np.asarray(rows, dtype=np.float64)
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"dataset.{key} contains NaN or inf: every value must be finite")
+    return A
+
+
+def _inline_arrays(x_key, X, y_key, y, n_classes) -> tuple[np.ndarray, np.ndarray]:
+    X = _matrix(x_key, X)
+    if y is None:
+        raise ValueError(f"dataset.{y_key} is missing: give one target row (or label) per row of {x_key}")
+    if n_classes is None:
+        Y = _matrix(y_key, y)
+    else:
+        Y = np.asarray(y)
+        if Y.ndim != 1 or not np.all((Y >= 0) & (Y == np.round(Y))):
+            raise ValueError(f"dataset.{y_key}={list(y)!r} must be integer class labels >= 0")
+        Y = Y.astype(np.int64)
+    if len(Y) != len(X):
+        raise ValueError(f"dataset.{y_key} has {len(Y)} rows, dataset.{x_key} has {len(X)}: they must match")
+    return X, Y
+
+
+DATASETS = {
+    "xor": xor, "moons": moons, "circles": circles, "spirals": spirals, "blobs": blobs,
+    "teacher": teacher, "inline": inline,
+}

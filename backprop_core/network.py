@@ -1,0 +1,213 @@
+"""A dense multilayer perceptron with explicit forward and backward passes.
+
+All parameters live in one flat vector, weights first and biases after them, and
+each layer's ``W`` (shape ``(fan_in, fan_out)``) and ``b`` are views into it; the
+gradients mirror that layout.  So an optimizer updates every trainable parameter in
+one vectorised operation, frozen biases are simply the tail left out of
+``trainable``, and per-layer norms are one ``np.add.reduceat`` over the whole net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .initializers import BiasInitializer, Initializer, get_bias_initializer
+from .losses import Loss
+
+__all__ = ["Network", "BIAS_MODES"]
+
+BIAS_MODES = ("per_unit", "shared", "none")  # a bias per unit, one per layer, or no bias
+
+
+def _as_activation(activation: str | Activation) -> Activation:
+    return activation if isinstance(activation, Activation) else get_activation(activation)
+
+
+class Network:
+    """An MLP ``sizes[0] -> ... -> sizes[-1]``: ``Z = A_prev @ W + b``, ``A = f(Z)``.
+
+    Parameters
+    ----------
+    sizes : layer widths from input to output, e.g. ``[2, 3, 1]`` (L = len(sizes) - 1 weight layers)
+    activation : hidden activation, a registered name or an ``Activation``
+    output_activation : activation of the last layer
+    bias : ``per_unit`` (a bias per unit), ``shared`` (one bias per layer) or ``none``
+    train_bias : False freezes the biases (their gradients are still computed)
+    dtype : float64 (default) or float32
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Activation = "tanh",
+        output_activation: str | Activation = "identity",
+        *,
+        bias: str = "per_unit",
+        train_bias: bool = True,
+        dtype: type | np.dtype = np.float64,
+    ) -> None:
+        sizes = tuple(int(n) for n in sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes={list(sizes)} needs an input and an output width")
+        if min(sizes) < 1:
+            raise ValueError(f"sizes={list(sizes)}: every layer width must be >= 1")
+        if bias not in BIAS_MODES:
+            raise ValueError(f"bias={bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype={self.dtype} is not supported; use float64 or float32")
+        self.hidden_activation = _as_activation(activation)
+        self.output_activation = _as_activation(output_activation)
+        if not self.hidden_activation.elementwise and len(sizes) > 2:
+            raise ValueError(f"activation={self.hidden_activation.name!r} is an output activation only")
+        self.sizes = sizes
+        self.bias_mode = bias
+        self.train_bias = bool(train_bias)
+        L = self.n_layers = len(sizes) - 1
+        self.activations = [self.hidden_activation] * (L - 1) + [self.output_activation]
+
+        self.weight_shapes = list(zip(sizes[:-1], sizes[1:]))
+        self.bias_shapes = [(1,) if bias == "shared" else (n,) for n in sizes[1:]] if bias != "none" else []
+        weight_sizes = [i * o for i, o in self.weight_shapes]
+        bias_sizes = [s[0] for s in self.bias_shapes]
+        self.weight_offsets = np.cumsum([0] + weight_sizes[:-1])
+        self.n_weights = sum(weight_sizes)
+        self.n_params = self.n_weights + sum(bias_sizes)
+        self.n_trainable = self.n_params if self.train_bias else self.n_weights
+
+        self.params = np.zeros(self.n_params, self.dtype)
+        self.grads = np.zeros(self.n_params, self.dtype)
+        self.weights = self._views(self.params, 0, self.weight_shapes)
+        self.dL_dW = self._views(self.grads, 0, self.weight_shapes)
+        self.biases = self._views(self.params, self.n_weights, self.bias_shapes) or [None] * L
+        self.dL_db = self._views(self.grads, self.n_weights, self.bias_shapes) or [None] * L
+
+        # the back-propagated error summed over the batch, dL/dZ.sum(0) per layer: with a bias
+        # per unit it *is* dL/db (so it is written there); otherwise it is kept on its own
+        unit_shapes = [(n,) for n in sizes[1:]]
+        self.unit_offsets = np.cumsum([0] + list(sizes[1:-1]))
+        self.unit_errors_flat = (
+            self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
+        )
+        self.unit_errors = self._views(self.unit_errors_flat, 0, unit_shapes)
+        self.cache: dict[str, list[np.ndarray]] = {"inputs": [], "Z": [], "A": []}
+
+    @staticmethod
+    def _views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+        views = []
+        for shape in shapes:
+            size = int(np.prod(shape))
+            views.append(flat[start:start + size].reshape(shape))
+            start += size
+        return views
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(sizes={list(self.sizes)}, activation={self.hidden_activation!r}, "
+            f"output_activation={self.output_activation!r}, bias={self.bias_mode!r}, "
+            f"train_bias={self.train_bias}, dtype={self.dtype.name})"
+        )
+
+    # ---------------------------------------------------------------- parameters
+    @property
+    def trainable(self) -> np.ndarray:
+        """The trainable parameters, a flat view (weights, then biases unless frozen)."""
+        return self.params[: self.n_trainable]
+
+    @property
+    def trainable_grads(self) -> np.ndarray:
+        """Gradients of the trainable parameters, in the layout of ``trainable``."""
+        return self.grads[: self.n_trainable]
+
+    def initialize(
+        self,
+        weight_init: Initializer,
+        rng: np.random.Generator,
+        bias_init: BiasInitializer | None = None,
+    ) -> Network:
+        """Fill the weights (and biases, default zeros) from initializers; returns self."""
+        for W, value in zip(self.weights, weight_init(self.weight_shapes, rng, self.dtype)):
+            W[...] = value
+        if self.bias_shapes:
+            bias_init = bias_init or get_bias_initializer("zeros")
+            for b, value in zip(self.biases, bias_init(self.bias_shapes, rng, self.dtype)):
+                b[...] = value
+        return self
+
+    def copy(self, dtype: type | np.dtype | None = None) -> Network:
+        """An independent network with the same parameters (cast to ``dtype`` if given)."""
+        clone = Network(
+            self.sizes, self.hidden_activation, self.output_activation,
+            bias=self.bias_mode, train_bias=self.train_bias, dtype=dtype or self.dtype,
+        )
+        clone.params[...] = self.params
+        return clone
+
+    # ---------------------------------------------------------------- passes
+    def _pass(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        inputs, Zs, As = [], [], []
+        A = X
+        for W, b, activation in zip(self.weights, self.biases, self.activations):
+            inputs.append(A)
+            Z = A @ W
+            if b is not None:
+                Z += b
+            A = activation.forward(Z)
+            Zs.append(Z)
+            As.append(A)
+        return inputs, Zs, As
+
+    def forward(self, X: np.ndarray, *, keep: bool = True) -> np.ndarray:
+        """Outputs, shape ``(n_samples, sizes[-1])``, for ``X`` of shape ``(n_samples, sizes[0])``.
+
+        ``keep`` caches every layer's input, Z and A for ``backward`` and the diagnostics.
+        """
+        inputs, Zs, As = self._pass(X)
+        if keep:
+            self.cache = {"inputs": inputs, "Z": Zs, "A": As}
+        return As[-1]
+
+    def _loss_value(self, loss: Loss, Z: np.ndarray, A: np.ndarray, Y: np.ndarray) -> float:
+        if loss.fused_with == self.output_activation.name:
+            return loss.value_from_logits(Z, A, Y)
+        return loss.value(A, Y)
+
+    def output_delta(self, loss: Loss, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Loss value and dL/dZ of the output layer, from the cached forward pass."""
+        Z, A = self.cache["Z"][-1], self.cache["A"][-1]
+        if loss.fused_with == self.output_activation.name:  # the (A - Y)/n deltas, see losses.py
+            dL_dZ = loss.fused_dL_dZ(Z, A, Y)
+        else:  # the general chain rule
+            dL_dZ = self.output_activation.backward(Z, A, loss.dL_dA(A, Y))
+        return self._loss_value(loss, Z, A, Y), dL_dZ
+
+    def backward(self, dL_dZ: np.ndarray) -> None:
+        """Fill ``grads`` (and ``unit_errors``) from the output layer's dL/dZ, shape ``(n, sizes[-1])``."""
+        inputs, Zs, As = self.cache["inputs"], self.cache["Z"], self.cache["A"]
+        for k in range(self.n_layers - 1, -1, -1):
+            np.matmul(inputs[k].T, dL_dZ, out=self.dL_dW[k])  # dL/dW = A_prev^T dL/dZ
+            np.sum(dL_dZ, axis=0, out=self.unit_errors[k])  # dL/db = dL/dZ summed over the batch
+            if self.bias_mode == "shared":
+                self.dL_db[k][0] = self.unit_errors[k].sum()
+            if k:
+                dL_dA = dL_dZ @ self.weights[k].T
+                dL_dZ = self.activations[k - 1].backward(Zs[k - 1], As[k - 1], dL_dA)
+
+    def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+        """One forward and backward pass: returns the loss and leaves dL/dparams in ``grads``."""
+        self.forward(X)
+        value, dL_dZ = self.output_delta(loss, Y)
+        self.backward(dL_dZ)
+        return value
+
+    def evaluate(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, np.ndarray]:
+        """Loss and outputs on ``(X, Y)``, leaving the cache and the gradients untouched."""
+        _, Zs, As = self._pass(X)
+        return self._loss_value(loss, Zs[-1], As[-1], Y), As[-1]
+
+    def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+        """The loss on ``(X, Y)``, leaving the cache and the gradients untouched."""
+        return self.evaluate(X, Y, loss)[0]

@@ -1,0 +1,151 @@
+"""Optimizers as explicit-state ``init``/``update`` pairs, and gradient clipping.
+
+``state = opt.init(params)`` and ``updates, state = opt.update(grads, state)`` work on
+flat arrays (``Network.trainable`` and ``Network.trainable_grads``); the caller applies
+``params += updates``.  State is a named tuple keyed by position, never by name.
+Conventions follow PyTorch's, so numbers can be checked against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "SGD", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get_optimizer",
+    "clip_by_global_norm", "clip_by_value",
+]
+
+
+def _check(key: str, value: float, ok: bool, rule: str) -> None:
+    if not ok:
+        raise ValueError(f"optimizer.{key}={value!r} {rule}")
+
+
+class EmptyState(NamedTuple):
+    pass
+
+
+class MomentumState(NamedTuple):
+    velocity: np.ndarray
+
+
+class RMSpropState(NamedTuple):
+    square_avg: np.ndarray
+
+
+class AdamState(NamedTuple):
+    count: int
+    mu: np.ndarray  # first moment
+    nu: np.ndarray  # second moment
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Plain gradient descent: update = -lr g."""
+
+    lr: float
+
+    def __post_init__(self) -> None:
+        _check("lr", self.lr, self.lr > 0, "must be > 0")
+
+    def init(self, params: np.ndarray) -> EmptyState:
+        return EmptyState()
+
+    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
+        return -self.lr * grads, state
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """Heavy ball: v = mu v + g, update = -lr v; Nesterov: update = -lr (g + mu v)."""
+
+    lr: float
+    momentum: float = 0.9
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        _check("lr", self.lr, self.lr > 0, "must be > 0")
+        _check("momentum", self.momentum, 0 <= self.momentum < 1, "must be in [0, 1)")
+
+    def init(self, params: np.ndarray) -> MomentumState:
+        return MomentumState(np.zeros_like(params))
+
+    def update(self, grads: np.ndarray, state: MomentumState) -> tuple[np.ndarray, MomentumState]:
+        velocity = self.momentum * state.velocity + grads
+        direction = grads + self.momentum * velocity if self.nesterov else velocity
+        return -self.lr * direction, MomentumState(velocity)
+
+
+@dataclass(frozen=True)
+class RMSprop:
+    """s = rho s + (1 - rho) g^2, update = -lr g / (sqrt(s) + eps)."""
+
+    lr: float
+    rho: float = 0.9
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _check("lr", self.lr, self.lr > 0, "must be > 0")
+        _check("rho", self.rho, 0 <= self.rho < 1, "must be in [0, 1)")
+        _check("eps", self.eps, self.eps > 0, "must be > 0")
+
+    def init(self, params: np.ndarray) -> RMSpropState:
+        return RMSpropState(np.zeros_like(params))
+
+    def update(self, grads: np.ndarray, state: RMSpropState) -> tuple[np.ndarray, RMSpropState]:
+        square_avg = self.rho * state.square_avg + (1.0 - self.rho) * grads * grads
+        return -self.lr * grads / (np.sqrt(square_avg) + self.eps), RMSpropState(square_avg)
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Kingma & Ba 2015 with bias correction: update = -lr m_hat / (sqrt(v_hat) + eps)."""
+
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _check("lr", self.lr, self.lr > 0, "must be > 0")
+        _check("beta1", self.beta1, 0 <= self.beta1 < 1, "must be in [0, 1)")
+        _check("beta2", self.beta2, 0 <= self.beta2 < 1, "must be in [0, 1)")
+        _check("eps", self.eps, self.eps > 0, "must be > 0")
+
+    def init(self, params: np.ndarray) -> AdamState:
+        return AdamState(0, np.zeros_like(params), np.zeros_like(params))
+
+    def update(self, grads: np.ndarray, state: AdamState) -> tuple[np.ndarray, AdamState]:
+        count = state.count + 1
+        mu = self.beta1 * state.mu + (1.0 - self.beta1) * grads
+        nu = self.beta2 * state.nu + (1.0 - self.beta2) * grads * grads
+        mu_hat = mu / (1.0 - self.beta1**count)
+        nu_hat = nu / (1.0 - self.beta2**count)
+        return -self.lr * mu_hat / (np.sqrt(nu_hat) + self.eps), AdamState(count, mu, nu)
+
+
+OPTIMIZERS: dict[str, type] = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get_optimizer(name: str, **params):
+    """The optimizer registered as ``name``, built with its hyper-parameters (``lr`` and others)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r} is unknown; valid names: {', '.join(sorted(OPTIMIZERS))}")
+    try:
+        return OPTIMIZERS[name](**params)
+    except TypeError as err:
+        raise ValueError(f"optimizer={name!r}: {err}") from None
+
+
+def clip_by_global_norm(grads: np.ndarray, max_norm: float, norm: float | None = None) -> np.ndarray:
+    """Scale ``grads`` by ``max_norm / ||grads||`` when the norm exceeds ``max_norm``."""
+    norm = float(np.sqrt(np.vdot(grads, grads))) if norm is None else norm
+    return grads * (max_norm / norm) if norm > max_norm else grads
+
+
+def clip_by_value(grads: np.ndarray, max_value: float) -> np.ndarray:
+    """Clip every component of ``grads`` into ``[-max_value, max_value]``."""
+    return np.clip(grads, -max_value, max_value)

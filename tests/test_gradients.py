@@ -1,0 +1,98 @@
+"""Every back-propagated gradient against central finite differences in float64."""
+
+import numpy as np
+import pytest
+
+from backprop_core import ACTIVATIONS, BIAS_MODES, LOSSES, Network, get_activation, get_loss, gradient_check
+from backprop_core.initializers import get_bias_initializer, get_initializer
+
+HIDDEN = sorted(name for name, cls in ACTIVATIONS.items() if cls.elementwise)
+
+
+def valid_pairs():
+    """Every (output activation, loss) pair the engine accepts."""
+    pairs = []
+    for out in sorted(ACTIVATIONS):
+        for loss in sorted(LOSSES):
+            try:
+                get_loss(loss).check_output(get_activation(out), 3)
+            except ValueError:
+                continue
+            pairs.append((out, loss))
+    return pairs
+
+
+def make_problem(sizes, hidden, output, loss_name, bias="per_unit", train_bias=True, seed=0):
+    rng = np.random.default_rng(seed)
+    net = Network(sizes, hidden, output, bias=bias, train_bias=train_bias)
+    # std 0.8 keeps every layer's gradient well above finite-difference noise
+    net.initialize(get_initializer("normal", std=0.8), rng, get_bias_initializer("normal", std=0.1))
+    n = 5
+    X = rng.normal(size=(n, sizes[0]))
+    k = sizes[-1]
+    if loss_name == "cross_entropy":
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    elif loss_name == "bce":
+        Y = rng.uniform(0, 1, (n, k))  # soft targets exercise the general formula
+    else:
+        Y = rng.normal(size=(n, k))
+    return net, X, Y
+
+
+def test_pairs_cover_fused_and_general_paths():
+    pairs = valid_pairs()
+    assert ("sigmoid", "bce") in pairs and ("softmax", "cross_entropy") in pairs  # fused
+    assert ("softmax", "bce") in pairs and ("sigmoid", "cross_entropy") in pairs  # general chain rule
+    assert ("tanh", "bce") not in pairs and ("relu", "cross_entropy") not in pairs
+    assert len([p for p in pairs if p[1] == "mse"]) == len(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("output,loss_name", valid_pairs())
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_every_activation_and_loss(hidden, output, loss_name):
+    # depth 5 with a 1-unit bottleneck
+    net, X, Y = make_problem([3, 4, 1, 4, 3, 3], hidden, output, loss_name)
+    result = gradient_check(net, X, Y, get_loss(loss_name))
+    assert result.passed(rtol=1e-6, atol=1e-9), result.failures()
+
+
+BIAS_CASES = [
+    (sizes, bias, train_bias, hidden, output, loss_name)
+    for sizes in ([2, 1], [3, 5, 1], [4, 6, 6, 6, 6, 2])
+    for bias in BIAS_MODES
+    for train_bias in (True, False)
+    for hidden, output, loss_name in (
+        ("sigmoid", "sigmoid", "mse"), ("tanh", "softmax", "cross_entropy"), ("relu", "sigmoid", "bce"),
+    )
+    if not (output == "softmax" and sizes[-1] < 2)  # rejected by design (test_losses)
+]
+
+
+@pytest.mark.parametrize("sizes,bias,train_bias,hidden,output,loss_name", BIAS_CASES)
+def test_every_bias_option_and_architecture(sizes, bias, train_bias, hidden, output, loss_name):
+    net, X, Y = make_problem(sizes, hidden, output, loss_name, bias, train_bias)
+    result = gradient_check(net, X, Y, get_loss(loss_name))
+    assert result.passed(rtol=1e-6, atol=1e-9), result.failures()
+    assert len(result.errors) == net.n_layers * (1 if bias == "none" else 2)
+
+
+@pytest.mark.parametrize("convention", ["sum_half", "mean"])
+def test_mse_conventions(convention):
+    net, X, Y = make_problem([3, 4, 2], "tanh", "identity", "mse")
+    assert gradient_check(net, X, Y, get_loss("mse", convention=convention)).max_error < 1e-6
+
+
+def test_float32_network_is_checked_in_float64():
+    net, X, Y = make_problem([3, 4, 2], "tanh", "sigmoid", "bce")
+    net32 = net.copy(dtype=np.float32)
+    assert net32.params.dtype == np.float32
+    assert gradient_check(net32, X, Y, get_loss("bce")).max_error < 1e-6
+
+
+def test_frozen_bias_is_left_out_of_the_trainable_view():
+    net = Network([2, 3, 1], "tanh", "sigmoid", train_bias=False)
+    assert net.trainable.size == 2 * 3 + 3 * 1
+    net = Network([2, 3, 1], "tanh", "sigmoid", bias="shared")
+    assert net.trainable.size == 2 * 3 + 3 * 1 + 2
+    net = Network([2, 3, 1], "tanh", "sigmoid", bias="none")
+    assert net.trainable.size == 9 and net.biases == [None, None]

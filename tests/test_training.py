@@ -1,0 +1,182 @@
+"""The fit loop: step semantics, logging, diagnostics, divergence, determinism."""
+
+import numpy as np
+import pytest
+
+from backprop_core import (
+    ACTIVATIONS, DIAGNOSTICS, LOSSES, Callback, Network, Trainer, datasets, fit, get_activation,
+    get_initializer, get_loss, get_optimizer, layer_key,
+)
+
+
+def problem(seed=0, sizes=(2, 16, 16, 1), activation="tanh"):
+    rng = np.random.default_rng(seed)
+    data = datasets.moons(rng, n_samples=200)
+    net = Network(sizes, activation, "sigmoid").initialize(get_initializer("glorot_uniform"), rng)
+    Y, Yv = data.targets(1)
+    return net, data, Y, Yv, rng
+
+
+def test_step_zero_reports_the_initial_weights_and_their_gradients():
+    net, data, Y, Yv, rng = problem()
+    initial = net.copy()
+    loss = get_loss("bce")
+    expected_loss = initial.loss_and_grad(data.X_train, Y, loss)
+    result = fit(net, loss, get_optimizer("sgd", lr=0.1), data.X_train, Y,
+                 trainer=Trainer(epochs=3), rng=rng, validation=(data.X_val, Yv))
+    first = result.history[0]
+    assert first["step"] == 0 and first["train/loss"] == expected_loss
+    for k in range(3):
+        assert first[layer_key("grad_norm", k + 1, 3)] == pytest.approx(np.linalg.norm(initial.dL_dW[k]), rel=1e-12)
+        assert first[layer_key("bias_grad_norm", k + 1, 3)] == pytest.approx(np.linalg.norm(initial.dL_db[k]), rel=1e-12)
+        assert first[layer_key("weight_norm", k + 1, 3)] == pytest.approx(np.linalg.norm(initial.weights[k]), rel=1e-12)
+        # sgd: the update is -lr dL/dW
+        assert first[layer_key("update_ratio", k + 1, 3)] == pytest.approx(
+            0.1 * np.linalg.norm(initial.dL_dW[k]) / np.linalg.norm(initial.weights[k]), rel=1e-12)
+    assert first["val/loss"] == pytest.approx(initial.loss(data.X_val, Yv, loss), rel=1e-12)
+    # step 1's loss is that of the weights after exactly one update
+    initial.trainable[...] -= 0.1 * initial.trainable_grads
+    assert result.history[1]["train/loss"] == pytest.approx(initial.loss(data.X_train, Y, loss), rel=1e-12)
+
+
+def test_logging_schedule_keeps_first_and_last_step():
+    net, data, Y, _, rng = problem()
+    trainer = Trainer(epochs=10, batch_size=32, log_every=8)  # 150 samples -> 5 batches an epoch
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y, trainer=trainer, rng=rng)
+    steps = [r["step"] for r in result.history]
+    assert result.steps == 50 == trainer.total_steps(150)
+    assert steps == [0, 8, 16, 24, 32, 40, 48, 49]
+    assert [r["epoch"] for r in result.history][-1] == 9
+
+
+def test_max_steps_caps_the_run():
+    net, data, Y, _, rng = problem()
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
+                 trainer=Trainer(epochs=100, batch_size=10, max_steps=23, log_every=10), rng=rng)
+    assert result.steps == 23 and [r["step"] for r in result.history] == [0, 10, 20, 22]
+
+
+def test_diagnostics_cover_every_layer_and_name():
+    net, data, Y, _, rng = problem(sizes=(2, 8, 8, 8, 1), activation="relu")
+    record = fit(net, get_loss("bce"), get_optimizer("adam", lr=0.01), data.X_train, Y,
+                 trainer=Trainer(epochs=1), rng=rng).history[0]
+    for name in DIAGNOSTICS:
+        for k in range(1, 5):
+            assert np.isfinite(record[layer_key(name, k, 4)]), (name, k)
+    assert 0 <= record["saturation/l01"] <= 1 and 0 <= record["dead_fraction/l01"] <= record["saturation/l01"]
+
+
+def test_saturation_and_dead_units_are_counted_per_activation():
+    net = Network([1, 4], "identity", "relu")
+    net.weights[0][...] = [[1.0, -1.0, 1.0, -1.0]]
+    net.biases[0][...] = [0.0, 0.0, -10.0, 10.0]
+    X = np.array([[1.0], [2.0], [3.0]])
+    net.loss_and_grad(X, np.zeros((3, 4)), get_loss("mse"))
+    from backprop_core import layer_diagnostics
+    d = layer_diagnostics(net)
+    # Z per unit: [1,2,3], [-1,-2,-3], [-9,-8,-7], [9,8,7] -> units 2 and 3 are off on every sample
+    assert d["saturation"][0] == pytest.approx(6 / 12) and d["dead_fraction"][0] == pytest.approx(2 / 4)
+
+
+def test_layer_keys_are_zero_padded():
+    assert layer_key("grad_norm", 3, 8) == "grad_norm/l03"
+    assert layer_key("grad_norm", 3, 120) == "grad_norm/l003"
+
+
+def test_divergence_stops_at_the_first_non_finite_step():
+    rng = np.random.default_rng(0)
+    net = Network([2, 32, 32, 32, 1], "relu", "identity")
+    net.initialize(get_initializer("normal", std=5.0), rng)
+    X = rng.normal(size=(64, 2))
+    Y = rng.normal(size=(64, 1))
+    with np.errstate(all="ignore"):
+        result = fit(net, get_loss("mse"), get_optimizer("sgd", lr=10.0), X, Y,
+                     trainer=Trainer(epochs=100, log_every=50), rng=rng)
+    assert result.diverged and result.diverged_at_step < 100
+    last = result.history[-1]
+    assert last["step"] == result.diverged_at_step
+    assert not (np.isfinite(last["train/loss"]) and np.isfinite(last["grad_norm/global"]))
+    assert all(np.isfinite(r["train/loss"]) for r in result.history[:-1])
+    assert result.final == {}
+
+
+def test_clipping_bounds_the_applied_update():
+    net, data, Y, _, rng = problem()
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=1.0), data.X_train, Y,
+                 trainer=Trainer(epochs=1, clip_grad_norm=1e-3), rng=rng)
+    record = result.history[0]
+    update = sum((record[layer_key("update_ratio", k, 3)] * record[layer_key("weight_norm", k, 3)]) ** 2
+                 for k in (1, 2, 3)) ** 0.5
+    assert record["grad_norm/global"] > 1e-3 and update <= 1e-3 * (1 + 1e-9)
+
+
+def run(seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    data = datasets.spirals(rng, n_samples=150)
+    net = Network([2, 12, 12, 3], "tanh", "softmax", dtype=dtype).initialize(get_initializer("he_normal"), rng)
+    Y, _ = data.targets(3)
+    fit(net, get_loss("cross_entropy"), get_optimizer("adam", lr=0.01), data.X_train, Y,
+        trainer=Trainer(epochs=100, batch_size=16, max_steps=100, log_every=50), rng=rng)
+    return net.params.copy()
+
+
+def test_same_seed_is_bit_identical_and_another_seed_is_not():
+    assert np.array_equal(run(7), run(7))
+    assert not np.array_equal(run(7), run(8))
+
+
+def test_float32_trains_in_float32():
+    params = run(7, np.float32)
+    assert params.dtype == np.float32
+    np.testing.assert_allclose(params, run(7), rtol=0, atol=2e-3)
+
+
+def test_callbacks_see_every_record_and_the_result():
+    seen = []
+
+    class Spy(Callback):
+        def on_fit_start(self, net, total_steps):
+            seen.append(("start", total_steps))
+
+        def on_step(self, record):
+            seen.append(("step", record["step"]))
+
+        def on_fit_end(self, result):
+            seen.append(("end", result.steps))
+
+    net, data, Y, _, rng = problem()
+    fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
+        trainer=Trainer(epochs=3), rng=rng, callbacks=[Spy()])
+    assert seen == [("start", 3), ("step", 0), ("step", 1), ("step", 2), ("end", 3)]
+
+
+def test_library_trains_xor():
+    rng = np.random.default_rng(0)
+    data = datasets.xor()
+    net = Network([2, 8, 1], "tanh", "sigmoid").initialize(get_initializer("glorot_uniform"), rng)
+    Y, _ = data.targets(1)
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.5), data.X_train, Y,
+                 trainer=Trainer(epochs=2000, log_every=100), rng=rng, classification=True)
+    assert result.final["train/accuracy"] == 1.0 and result.final["train/loss"] < 0.01
+
+
+@pytest.mark.parametrize("factory,registry", [
+    (get_activation, ACTIVATIONS), (get_loss, LOSSES), (get_initializer, None), (get_optimizer, None),
+])
+def test_unknown_names_list_the_valid_ones(factory, registry):
+    with pytest.raises(ValueError, match=r"'nope' is unknown; valid names: .*"):
+        factory("nope")
+
+
+@pytest.mark.parametrize("key,value", [("epochs", 0), ("batch_size", 0), ("log_every", 0), ("max_steps", -1),
+                                       ("clip_grad_norm", -1.0), ("clip_grad_value", 0.0)])
+def test_trainer_rejects_out_of_range_values(key, value):
+    with pytest.raises(ValueError, match=rf"trainer.{key}={value}"):
+        Trainer(**{key: value})
+
+
+def test_softmax_needs_two_outputs_and_bce_needs_probabilities():
+    with pytest.raises(ValueError, match="softmax' needs at least 2 output units, got 1"):
+        get_loss("mse").check_output(get_activation("softmax"), 1)
+    with pytest.raises(ValueError, match="loss 'bce' needs outputs in \\(0, 1\\).*'tanh'"):
+        get_loss("bce").check_output(get_activation("tanh"), 1)
