@@ -1,7 +1,7 @@
 """Per-layer diagnostics from the forward and backward pass just made (no second pass).
 
 Every function returns arrays of length L (one entry per weight layer, input side
-first).  Norms over the flat parameter vector are a single ``np.add.reduceat``.
+first).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def layer_key(name: str, k: int, n_layers: int) -> str:
     return f"{name}/l{k:0{max(2, len(str(n_layers)))}d}"
 
 
-def _segment_norms(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.add.reduceat(flat * flat, offsets))
+def _norms(arrays: list[np.ndarray]) -> np.ndarray:
+    # one BLAS dot per layer: faster than squaring the flat vector and reduceat-summing it
+    return np.sqrt(np.array([np.vdot(a, a) for a in arrays], dtype=np.float64))
 
 
 def layer_diagnostics(net: Network, updates: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -38,25 +39,36 @@ def layer_diagnostics(net: Network, updates: np.ndarray | None = None) -> dict[s
 
     ``updates`` (the flat update about to be applied to ``net.trainable``) adds ``update_ratio``.
     """
-    weights = net.params[: net.n_weights]
-    weight_norm = _segment_norms(weights, net.weight_offsets)
+    weight_norm = _norms(net.weights)
     out = {
-        "grad_norm": _segment_norms(net.grads[: net.n_weights], net.weight_offsets),
-        "bias_grad_norm": _segment_norms(net.unit_errors_flat, net.unit_offsets),
+        "grad_norm": _norms(net.dL_dW),
+        "bias_grad_norm": _norms(net.unit_errors),
         "weight_norm": weight_norm,
     }
     if updates is not None:
-        update_norm = _segment_norms(updates[: net.n_weights], net.weight_offsets)
+        update_norm = _norms([updates[start:start + W.size] for start, W in zip(net.weight_offsets, net.weights)])
         out["update_ratio"] = np.divide(
             update_norm, weight_norm, out=np.full_like(update_norm, np.nan), where=weight_norm > 0
         )
-    L = net.n_layers
-    act_mean, act_std, saturation, dead = (np.empty(L) for _ in range(4))
-    for k, (activation, Z, A) in enumerate(zip(net.activations, net.cache["Z"], net.cache["A"])):
-        act_mean[k] = A.mean()
-        act_std[k] = A.std()
-        mask = activation.saturated(Z, A)
-        saturation[k] = mask.mean()
-        dead[k] = mask.all(axis=0).mean()
-    out |= {"act_mean": act_mean, "act_std": act_std, "saturation": saturation, "dead_fraction": dead}
+    out |= _activation_stats(net)
     return out
+
+
+def _activation_stats(net: Network) -> dict[str, np.ndarray]:
+    """Mean, std, saturation and dead fraction of every layer's activations (a few passes each)."""
+    L = net.n_layers
+    stats = {name: np.empty(L) for name in ("act_mean", "act_std", "saturation", "dead_fraction")}
+    for k, (activation, Z, A) in enumerate(zip(net.activations, net.cache["Z"], net.cache["A"])):
+        n = A.size
+        mean = float(A.sum(dtype=np.float64)) / n
+        if A.dtype == np.float64:  # E[a^2] - E[a]^2 by one BLAS dot: exact enough in float64
+            var = max(float(np.vdot(A, A)) / n - mean * mean, 0.0)
+        else:  # float32 would cancel badly: centre first
+            centered = A - A.dtype.type(mean)
+            var = float(np.vdot(centered, centered)) / n
+        mask = activation.saturated(Z, A)
+        stats["act_mean"][k] = mean
+        stats["act_std"][k] = np.sqrt(var)
+        stats["saturation"][k] = np.count_nonzero(mask) / n
+        stats["dead_fraction"][k] = np.count_nonzero(mask.all(axis=0)) / mask.shape[1]
+    return stats
