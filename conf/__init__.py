@@ -1,0 +1,1 @@
+"""The Hydra config tree, packaged so that an installed backprop-lab finds it."""

@@ -1,0 +1,6 @@
+"""``python -m runner`` and the ``backprop-lab`` console script."""
+
+from .app import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Hydra callbacks: prepare the tracking store once per multirun, and summarise the sweep."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+SWEEP_ID_ENV = "BACKPROP_LAB_SWEEP_ID"
+
+
+class SweepTracking(Callback):
+    """Creates the MLflow store and experiment in the launching process before any job starts.
+
+    Several processes creating a fresh sqlite store at once fail in MLflow's schema migration
+    (``duplicate column name``), so parallel jobs must find it ready.  Also hands every job
+    one ``sweep_id`` (through the environment, which launcher workers inherit).
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_id = uuid.uuid4().hex[:12]
+        os.environ[SWEEP_ID_ENV] = self.sweep_id
+        self.uri = None
+        if config.tracking.name == "mlflow":
+            from mlflow.tracking import MlflowClient
+
+            from .tracking import ensure_experiment, resolve_uri
+
+            self.uri, artifact_root = resolve_uri(config.tracking.uri)
+            self.experiment = config.tracking.experiment or config.hydra.runtime.choices.get("experiment") or "default"
+            ensure_experiment(MlflowClient(self.uri), self.experiment, artifact_root)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.uri is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        runs = MlflowClient(self.uri).search_runs(
+            [e.experiment_id for e in MlflowClient(self.uri).search_experiments()],
+            filter_string=f"tags.sweep_id = '{self.sweep_id}'",
+            max_results=50000,
+        )
+        by_status: dict[str, list[str]] = {}
+        for run in sorted(runs, key=lambda r: int(r.data.tags.get("job_num", 0))):
+            by_status.setdefault(run.data.tags.get("status", "?"), []).append(
+                f"#{run.data.tags.get('job_num')} {run.info.run_name}"
+            )
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_status.items()))
+        print(f"sweep {self.sweep_id}: {len(runs)} runs ({counts})")
+        for status in ("diverged", "failed"):
+            for job in by_status.get(status, []):
+                print(f"  {status}: {job}")
+        from .tracking import ui_command
+
+        print(f"Compare them in MLflow (filter: tags.sweep_id = '{self.sweep_id}'):  {ui_command(self.uri)}")

@@ -1,0 +1,63 @@
+"""Figures of one run: loss curves, per-layer gradient norms over steps, the gradient profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
+    return sorted(c for c in history.columns if c.startswith(f"{name}/l"))
+
+
+def _positive(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(values > 0, values, np.nan)  # a log axis cannot show 0
+
+
+def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
+    """Write ``loss.png``, ``grad_norms.png`` and ``grad_profile.png`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in ("train/loss", "val/loss"):
+        if key in history:
+            ax.plot(history["step"], _positive(history[key]), label=key)
+    ax.set(xlabel="step", ylabel="loss", yscale="log", title=title)
+    ax.legend()
+    paths.append(_save(fig, folder / "loss.png"))
+
+    columns = layer_columns(history, "grad_norm")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = plt.cm.viridis(np.linspace(0, 1, max(len(columns), 2)))
+    for color, key in zip(colors, columns):
+        ax.plot(history["step"], _positive(history[key]), color=color, label=key.split("/")[1])
+    ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log", title=f"{title}: gradient norm per layer")
+    if len(columns) <= 12:
+        ax.legend(fontsize="small", ncol=2)
+    paths.append(_save(fig, folder / "grad_norms.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    layers = np.arange(1, len(columns) + 1)
+    for label, row in (("first step", history.iloc[0]), ("last step", history.iloc[-1])):
+        ax.plot(layers, _positive(row[columns].to_numpy(dtype=float)), marker="o",
+                label=f"{label} ({int(row['step'])})")
+    ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log", title=f"{title}: gradient profile")
+    ax.set_xticks(layers)
+    ax.legend()
+    paths.append(_save(fig, folder / "grad_profile.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
