@@ -215,7 +215,10 @@ def _matrix(key: str, rows) -> np.ndarray:
     rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in rows]
     if not rows or len({len(r) for r in rows}) != 1:
         raise ValueError(f"dataset.{key} has rows of lengths {sorted({len(r) for r in rows})}: all rows need one length")
-    A = np.asarray(rows, dtype=np.float64)
+    try:
+        A = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dataset.{key} must hold numbers only ({err})") from None
     if not np.all(np.isfinite(A)):
         raise ValueError(f"dataset.{key} contains NaN or inf: every value must be finite")
     return A

@@ -8,6 +8,7 @@ norms are the gradients update 0 applies.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,25 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, prefix: st
     return out
 
 
+def _batches(X: np.ndarray, Y: np.ndarray, trainer: Trainer, rng: np.random.Generator):
+    """``(epoch, X_batch, Y_batch)`` for every step of the run, ``trainer.total_steps`` in all."""
+    n = len(X)
+    batch_size = min(trainer.batch_size or n, n)
+    steps_left = trainer.total_steps(n)
+    for epoch in range(trainer.epochs):
+        # full batches are not shuffled: it would change only the summation order
+        order = rng.permutation(n) if trainer.shuffle and batch_size < n else None
+        for start in range(0, n, batch_size):
+            if steps_left == 0:
+                return
+            steps_left -= 1
+            if order is None:
+                yield epoch, X[start:start + batch_size], Y[start:start + batch_size]
+            else:
+                idx = order[start:start + batch_size]
+                yield epoch, X[idx], Y[idx]
+
+
 def fit(
     net: Network,
     loss: Loss,
@@ -107,33 +127,20 @@ def fit(
     ``rng`` shuffles the mini-batches; ``validation`` is evaluated at every logged step;
     ``classification`` adds accuracies.  Returns the history of logged records.
     """
-    X = np.asarray(X, net.dtype)
-    Y = np.asarray(Y, net.dtype)
+    X, Y = np.asarray(X, net.dtype), np.asarray(Y, net.dtype)
     if validation is not None:
         validation = (np.asarray(validation[0], net.dtype), np.asarray(validation[1], net.dtype))
-    n = len(X)
-    batch_size = min(trainer.batch_size or n, n)
-    total = trainer.total_steps(n)
-    last = total - 1
-    L = net.n_layers
-    keys = {name: [layer_key(name, k + 1, L) for k in range(L)] for name in DIAGNOSTICS}
+    last = trainer.total_steps(len(X)) - 1
+    keys = {name: [layer_key(name, k + 1, net.n_layers) for k in range(net.n_layers)] for name in DIAGNOSTICS}
     result = FitResult()
     for callback in callbacks:
-        callback.on_fit_start(net, total)
+        callback.on_fit_start(net, last + 1)
 
     state = optimizer.init(net.trainable)
-    step = 0
-    for epoch in range(trainer.epochs):
-        order = rng.permutation(n) if trainer.shuffle and batch_size < n else None
-        for start in range(0, n, batch_size):
-            if step == total:
-                break
-            if order is None:
-                Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
-            else:
-                idx = order[start:start + batch_size]
-                Xb, Yb = X[idx], Y[idx]
-
+    # with the guard on, overflow is caught and reported as divergence: NumPy's warnings would only repeat it
+    quiet = np.errstate(over="ignore", invalid="ignore") if trainer.divergence_guard else contextlib.nullcontext()
+    with quiet:
+        for step, (epoch, Xb, Yb) in enumerate(_batches(X, Y, trainer, rng)):
             value = net.loss_and_grad(Xb, Yb, loss)
             grads = net.trainable_grads
             grad_norm = float(np.sqrt(np.vdot(grads, grads)))
@@ -163,17 +170,12 @@ def fit(
                 result.diverged_at_step = step
                 break
             net.trainable[...] += updates
-            step += 1
-        if result.diverged or step == total:
-            break
+            result.steps = step + 1
 
-    result.steps = step
-    if not result.diverged:
-        final = _evaluate(net, loss, X, Y, "train", classification)
-        if validation is not None:
-            final |= _evaluate(net, loss, *validation, "val", classification)
-        result.final = final
+        if not result.diverged:
+            result.final = _evaluate(net, loss, X, Y, "train", classification)
+            if validation is not None:
+                result.final |= _evaluate(net, loss, *validation, "val", classification)
     for callback in callbacks:
         callback.on_fit_end(result)
     return result
-

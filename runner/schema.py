@@ -138,14 +138,15 @@ class Config:
 
 
 def register() -> None:
-    """Store the schemas under ``schemas/`` (not in the groups, so they are no option to pick)."""
+    """Store the schemas as top-level configs (``activation_schema``...), outside the groups, so
+    that they are no option to pick and ``--help`` lists only the real groups."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    cs.store(group="schemas/architecture", name="mlp", node=MLPArchitecture)
-    cs.store(group="schemas/architecture", name="deep", node=DeepArchitecture)
+    cs.store(name="mlp_architecture_schema", node=MLPArchitecture)
+    cs.store(name="deep_architecture_schema", node=DeepArchitecture)
     for group, node in (
         ("activation", ActivationConfig), ("loss", LossConfig), ("init", InitConfig),
         ("optimizer", OptimizerConfig), ("dataset", DatasetConfig), ("trainer", TrainerConfig),
         ("tracking", TrackingConfig),
     ):
-        cs.store(group=f"schemas/{group}", name="base", node=node)
+        cs.store(name=f"{group}_schema", node=node)

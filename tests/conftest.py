@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from runner.schema import register
+
+register()
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def run_cli(cwd: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m runner ARGS`` in ``cwd``, as a user types it (no MLFLOW_TRACKING_URI unless given)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    environment |= env or {}
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args], cwd=cwd, env=environment, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def store_uri(cwd: Path) -> str:
+    return f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}"
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def compose_cfg(overrides: list[str]):
+    """The composed config, as ``backprop-lab OVERRIDES`` would see it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=overrides)

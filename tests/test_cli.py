@@ -1,0 +1,211 @@
+"""The runner end to end, as a user runs it: real Hydra, real MLflow sqlite store, read back with MlflowClient."""
+
+import io
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from backprop_core import fit
+from runner.build import build
+
+from conftest import compose_cfg, run_cli, store_uri
+
+
+def runs_of(cwd):
+    client = MlflowClient(store_uri(cwd))
+    experiments = client.search_experiments()
+    return client, client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+
+def engine_history(overrides):
+    """What backprop_core computes for the same composition and seed, without the runner."""
+    exp = build(compose_cfg(overrides))
+    result = fit(exp.net, exp.loss, exp.optimizer, exp.data.X_train, exp.Y_train, trainer=exp.trainer,
+                 rng=exp.shuffle_rng, validation=(exp.data.X_val, exp.Y_val), classification=True)
+    return pd.DataFrame(result.history)
+
+
+def test_a_run_is_tracked_completely(tmp_path):
+    overrides = ["architecture.depth=3", "architecture.width=8", "trainer.epochs=30", "trainer.log_every=4",
+                 "tracking.detail=full", "seed=5"]
+    done = run_cli(tmp_path, *overrides)
+    assert done.returncode == 0, done.stderr
+    assert f"mlflow ui --backend-store-uri {store_uri(tmp_path)}" in done.stdout
+
+    client, runs = runs_of(tmp_path)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.info.run_name == "depth=3,width=8,epochs=30,log_every=4,detail=full,seed=5"
+    tags = run.data.tags
+    assert tags["status"] == "finished" and tags["preset"] == "none" and tags["job_num"] == "0"
+    assert tags["overrides"] == " ".join(overrides) and "sweep_id" not in tags
+    params = run.data.params
+    assert params["activation"] == "sigmoid" and params["init"] == "glorot_uniform" and params["loss"] == "bce"
+    assert params["optimizer.lr"] == "0.1" and params["architecture.depth"] == "3" and params["seed"] == "5"
+    assert client.get_experiment(run.info.experiment_id).name == "default"
+
+    expected = engine_history(overrides)
+    steps = [0, 4, 8, 12, 16, 20, 24, 28, 29]
+    assert expected["step"].tolist() == steps
+    for key in ("train/loss", "val/loss", "train/accuracy", "grad_norm/l01", "grad_norm/l04",
+                "bias_grad_norm/l02", "weight_norm/l03", "update_ratio/l01", "act_mean/l01", "act_std/l03",
+                "saturation/l02"):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in history] == steps, key
+        np.testing.assert_allclose([m.value for m in history], expected[key], rtol=1e-12, err_msg=key)
+
+    metrics = run.data.metrics
+    assert metrics["final/train_loss"] > 0 and 0 <= metrics["final/val_accuracy"] <= 1
+    assert metrics["grad_ratio_first_last"] == pytest.approx(
+        expected["grad_norm/l01"][0] / expected["grad_norm/l04"][0], rel=1e-12)
+    assert "diverged_at_step" not in metrics
+
+    artifacts = {a.path: a for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "history.csv", "plots"} <= set(artifacts)
+    plots = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert set(plots) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
+    assert all(size > 1000 for size in plots.values())
+    local = client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path))
+    history = pd.read_csv(local)
+    assert history["step"].tolist() == steps and "dead_fraction/l02" in history
+    np.testing.assert_array_equal(history["grad_norm/l02"], expected["grad_norm/l02"])
+
+
+def test_standard_detail_keeps_mlflow_lean_and_the_csv_complete(tmp_path):
+    done = run_cli(tmp_path, "trainer.epochs=5", "architecture.depth=2")
+    assert done.returncode == 0, done.stderr
+    client, (run,) = runs_of(tmp_path)
+    keys = set(run.data.metrics)
+    assert {"train/loss", "val/loss", "grad_norm/l01", "grad_norm/l03"} <= keys
+    assert not any(k.startswith(("bias_grad_norm/", "weight_norm/", "act_std/")) for k in keys)
+    history = pd.read_csv(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
+    assert {"bias_grad_norm/l01", "weight_norm/l03", "act_std/l02", "update_ratio/l01"} <= set(history.columns)
+
+
+def test_default_log_every_keeps_about_a_thousand_points(tmp_path):
+    done = run_cli(tmp_path, "trainer.epochs=2500", "architecture.depth=1", "architecture.width=4")
+    assert done.returncode == 0, done.stderr
+    client, (run,) = runs_of(tmp_path)
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert steps == list(range(0, 2500, 3))  # log_every = ceil(2500 / 1000) = 3; 2499 is the last step
+
+
+def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
+    done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=tanh,relu", "trainer.epochs=10")
+    assert done.returncode == 0, done.stderr
+    _, runs = runs_of(tmp_path)
+    assert len(runs) == 4
+    assert {r.data.tags["status"] for r in runs} == {"finished"}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    sweep_ids = {r.data.tags["sweep_id"] for r in runs}
+    assert len(sweep_ids) == 1
+    assert sorted(r.data.tags["job_num"] for r in runs) == ["0", "1", "2", "3"]
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"depth={d},activation={a},epochs=10" for d in (1, 3) for a in ("tanh", "relu"))
+    assert f"sweep {sweep_ids.pop()}: 4 runs (4 finished)" in done.stdout
+
+
+def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):
+    done = run_cli(tmp_path, "activation=relu", "init=normal", "init.std=5", "optimizer.lr=10", "loss=mse",
+                   "trainer.epochs=50")
+    assert done.returncode == 0, done.stderr
+    assert "diverged at step" in done.stdout
+    client, (run,) = runs_of(tmp_path)
+    assert run.data.tags["status"] == "diverged" and run.info.status == "FINISHED"
+    at = run.data.metrics["diverged_at_step"]
+    losses = client.get_metric_history(run.info.run_id, "train/loss")
+    grad_norms = client.get_metric_history(run.info.run_id, "grad_norm/global")
+    assert losses[-1].step == grad_norms[-1].step == at
+    # MLflow's store keeps NaN but clamps +-inf to +-1.797e308
+    blown = lambda v: not math.isfinite(v) or abs(v) >= 1.7e308  # noqa: E731
+    assert blown(losses[-1].value) or blown(grad_norms[-1].value)
+    assert not any(blown(m.value) for m in losses[:-1] + grad_norms[:-1])
+    history = pd.read_csv(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
+    assert history["step"].iloc[-1] == at
+    assert not np.isfinite(history[["train/loss", "grad_norm/global"]].iloc[-1]).all()  # the true inf / nan
+
+
+def test_a_sweep_goes_on_past_a_diverging_job(tmp_path):
+    done = run_cli(tmp_path, "-m", "optimizer.lr=0.01,1000", "activation=relu", "loss=mse", "trainer.epochs=20")
+    assert done.returncode == 0, done.stderr
+    _, runs = runs_of(tmp_path)
+    assert sorted(r.data.tags["status"] for r in runs) == ["diverged", "finished"]
+    assert "1 diverged, 1 finished" in done.stdout and "diverged: #1 lr=1000" in done.stdout
+
+
+def test_tracking_none_writes_no_store_and_never_imports_mlflow(tmp_path):
+    code = ("import sys; sys.argv = ['backprop-lab', 'tracking=none', 'trainer.epochs=3'];"
+            "import runner.app; runner.app.main() if False else None;"
+            "\ntry:\n    runner.app.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'mlflow' not in sys.modules, 'mlflow was imported'\nprint('OK')")
+    import subprocess
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+    assert list((tmp_path / "outputs" / "runs").glob("*/*/history.csv"))
+
+
+def test_tracking_uri_and_environment_override_the_embedded_store(tmp_path):
+    elsewhere = f"sqlite:///{tmp_path / 'team.db'}"
+    done = run_cli(tmp_path, f"tracking.uri={elsewhere}", "tracking.experiment=mine", "trainer.epochs=2")
+    assert done.returncode == 0, done.stderr
+    from_env = run_cli(tmp_path, "trainer.epochs=2", env={"MLFLOW_TRACKING_URI": elsewhere})
+    assert from_env.returncode == 0, from_env.stderr
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+    client = MlflowClient(elsewhere)
+    names = {e.name: len(client.search_runs([e.experiment_id])) for e in client.search_experiments()}
+    assert names == {"Default": 0, "mine": 1, "default": 1}
+
+
+def test_help_lists_the_groups_and_cfg_prints_the_composition(tmp_path):
+    done = run_cli(tmp_path, "--help")
+    assert done.returncode == 0
+    for group in ("architecture", "activation", "loss", "init", "optimizer", "dataset", "trainer", "tracking"):
+        assert f"{group}: " in done.stdout
+    assert "schemas" not in done.stdout
+    done = run_cli(tmp_path, "--cfg", "job", "activation=relu")
+    assert done.returncode == 0 and "name: relu" in done.stdout and "lr: 0.1" in done.stdout
+
+
+BAD_INPUTS = [
+    (["activation=nope"], "Could not find 'activation/nope'"),
+    (["optimizer.lrr=1"], "Key 'lrr' not in 'OptimizerConfig'"),
+    (["optimizer.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
+    (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
+    (["architecture.width=0"], "architecture.width=0 must be >= 1"),
+    (["architecture.depth=0"], "architecture.depth=0 must be >= 1"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0 must be an integer >= 1"),
+    (["trainer.epochs=0"], "trainer.epochs=0 must be an integer >= 1"),
+    (["trainer.log_every=0"], "trainer.log_every=0 must be an integer >= 1"),
+    (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1.0 must be > 0"),
+    (["dataset=teacher", "dataset.output_activation=identity"], "loss=bce needs targets in [0, 1]"),
+    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
+    (["loss=cross_entropy", "architecture.output_size=1"], "'softmax' needs at least 2 output units, got 1"),
+    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 7"),
+    (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X contains NaN or inf"),
+    (["dataset=inline", "dataset.X=[[1.0,2.0],[3.0]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has rows of lengths [1, 2]"),
+    (["architecture.input_size=3"], "architecture.input_size=3 does not match dataset 'moons', which has 2 features"),
+]
+
+
+@pytest.fixture(scope="module")
+def existing_store(tmp_path_factory):
+    """A store that already holds an experiment: bad input must add no run to it."""
+    cwd = tmp_path_factory.mktemp("store")
+    (cwd / "outputs").mkdir()
+    MlflowClient(store_uri(cwd)).create_experiment("default")
+    return cwd
+
+
+@pytest.mark.parametrize("overrides,message", BAD_INPUTS)
+def test_bad_input_is_one_clear_line_and_writes_nothing(existing_store, overrides, message):
+    done = run_cli(existing_store, *overrides)
+    assert done.returncode != 0
+    assert message in done.stderr
+    if "backprop-lab: error:" in done.stderr:  # our own checks: one line, no traceback
+        assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert runs_of(existing_store)[1] == []

@@ -1,0 +1,92 @@
+"""Every option of every config group composes and builds; the groups match the registries."""
+
+import numpy as np
+import pytest
+from backprop_core import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
+from runner.build import ConfigError, build
+from runner.datasets import DATASETS
+
+from conftest import CONF, compose_cfg
+
+# options that need values from the user
+REQUIRED = {
+    ("init", "explicit"): ["architecture=mlp", "architecture.hidden_sizes=[2]",
+                           "init.weights=[[[0.1,0.2],[0.3,0.4]],[[0.5],[0.6]]]"],
+    ("dataset", "inline"): ["dataset.X=[[0.0,1.0],[1.0,0.0]]", "dataset.y=[[1.0],[0.0]]"],
+}
+# the output activation that a loss needs for each dataset is the loss's own; mse on moons is fine
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_match_the_registries():
+    hidden = {name for name, cls in ACTIVATIONS.items() if cls.elementwise}  # softmax is output-only
+    assert set(options("activation")) == hidden
+    assert set(options("loss")) == set(LOSSES)
+    assert set(options("init")) == set(INITIALIZERS)
+    assert set(options("optimizer")) == set(OPTIMIZERS)
+    assert set(options("dataset")) == set(DATASETS)
+    assert set(options("architecture")) == {"mlp", "deep"}
+    assert set(options("tracking")) == {"mlflow", "none"}
+
+
+GROUP_OPTIONS = [(group, option) for group in ("architecture", "activation", "loss", "init", "optimizer",
+                                                 "dataset", "trainer", "tracking") for option in options(group)]
+
+
+@pytest.mark.parametrize("group,option", GROUP_OPTIONS)
+def test_every_option_composes_and_builds(group, option):
+    cfg = compose_cfg([f"{group}={option}", "trainer.epochs=2", *REQUIRED.get((group, option), [])])
+    assert cfg[group].get("name", option) in (option, cfg[group].get("name"))
+    exp = build(cfg)
+    assert exp.net.sizes[0] == exp.data.n_features
+    assert exp.Y_train.shape == (len(exp.data.X_train), exp.net.sizes[-1])
+    assert np.all(np.isfinite(exp.net.params))
+
+
+def test_deep_and_mlp_shapes():
+    exp = build(compose_cfg(["architecture=deep", "architecture.depth=3", "architecture.width=5"]))
+    assert exp.net.sizes == (2, 5, 5, 5, 1)
+    exp = build(compose_cfg(["architecture=mlp", "architecture.hidden_sizes=[7,3]", "loss=cross_entropy"]))
+    assert exp.net.sizes == (2, 7, 3, 2)
+
+
+def test_one_seed_gives_the_same_build_and_another_does_not():
+    a, b, c = (build(compose_cfg([f"seed={s}"])) for s in (3, 3, 4))
+    assert np.array_equal(a.net.params, b.net.params) and np.array_equal(a.data.X_train, b.data.X_train)
+    assert not np.array_equal(a.net.params, c.net.params)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
+    (["optimizer.lr=-1"], "optimizer.lr=-1.0 must be > 0"),
+    (["architecture.width=0"], "architecture.width=0 must be >= 1"),
+    (["architecture.depth=0"], "architecture.depth=0 must be >= 1"),
+    (["architecture=mlp", "architecture.hidden_sizes=[4,0]"], r"architecture.hidden_sizes\[1\]=0 must be >= 1"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0 must be an integer >= 1"),
+    (["trainer.epochs=0"], "trainer.epochs=0 must be an integer >= 1"),
+    (["trainer.log_every=0"], "trainer.log_every=0 must be an integer >= 1"),
+    (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1.0 must be > 0"),
+    (["trainer.clip_grad_value=-0.5"], "trainer.clip_grad_value=-0.5 must be > 0"),
+    (["trainer.dtype=float16"], "trainer.dtype='float16' must be float64 or float32"),
+    (["dataset=teacher", "loss=bce", "dataset.output_activation=identity"], "loss=bce needs targets in \\[0, 1\\]"),
+    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
+    (["loss=cross_entropy", "architecture.output_size=1"], "loss.output_activation=softmax and 1 output unit"),
+    (["loss=bce", "loss.output_activation=tanh"], "loss 'bce' needs outputs in \\(0, 1\\)"),
+    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 7"),
+    (["architecture=mlp", "architecture.hidden_sizes=[2]", "init=explicit", "init.weights=[[[1.0,2.0]],[[1.0],[2.0]]]"],
+     r"init.weights\[0\] has shape \(1, 2\), layer 1 needs \(fan_in, fan_out\) = \(2, 2\)"),
+    (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X contains NaN"),
+    (["dataset=inline", "dataset.X=[[1.0,x]]", "dataset.y=[[1.0]]"], "dataset.X must hold numbers only"),
+    (["dataset=inline", "dataset.X=[[1.0,2.0],[3.0]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has rows of lengths"),
+    (["architecture.input_size=3"], "architecture.input_size=3 does not match dataset 'moons', which has 2 features"),
+    (["init=he_normal", "init.std=0.5"], "init.std is not a parameter of init='he_normal'; its parameters: gain"),
+    (["activation.name=softmax"], "activation='softmax' is an output activation only"),
+    (["optimizer.name=lion"], "optimizer.name='lion' is unknown; valid names: adam, momentum, rmsprop, sgd"),
+    (["dataset.n_samples=2"], "dataset.n_samples=2 must be an integer >= 4"),
+])
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        build(compose_cfg(overrides))
