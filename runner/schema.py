@@ -28,7 +28,7 @@ class MLPArchitecture:
 @dataclass
 class DeepArchitecture:
     name: str = "deep"
-    depth: int = 6  # hidden layers
+    depth: int = 5  # hidden layers
     width: int = 32  # units per hidden layer
     input_size: Optional[int] = None
     output_size: Optional[int] = None
@@ -104,7 +104,7 @@ class DatasetConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 300
+    epochs: int = 1500
     batch_size: Optional[int] = None  # null: full batch
     max_steps: Optional[int] = None
     log_every: Optional[int] = None  # null: about 1000 logged steps per run

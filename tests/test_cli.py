@@ -209,3 +209,31 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(existing_store, override
     if "backprop-lab: error:" in done.stderr:  # our own checks: one line, no traceback
         assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert runs_of(existing_store)[1] == []
+
+
+def test_an_exception_marks_the_run_failed_never_running(tmp_path, monkeypatch):
+    """Fault injection: the fit loop raises mid-run; the MLflow run must end FAILED."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    import runner.app
+    from conftest import CONF
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["trainer.epochs=3"], return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # the task function sees the config without its hydra node
+
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(runner.app, "fit", broken_fit)
+    with pytest.raises(RuntimeError, match="injected"):
+        runner.app.train(cfg)
+    _, (run,) = runs_of(tmp_path)
+    assert run.info.status == "FAILED" and run.data.tags["status"] == "failed"
