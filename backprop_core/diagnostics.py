@@ -24,9 +24,10 @@ DIAGNOSTICS = (
 )
 
 
-def layer_key(name: str, k: int, n_layers: int) -> str:
-    """``grad_norm/l01``: layer ``k`` (1-based from the input), zero-padded to at least 2 digits."""
-    return f"{name}/l{k:0{max(2, len(str(n_layers)))}d}"
+def layer_key(name: str, k: int, n_layers: int, letter: str = "l") -> str:
+    """``grad_norm/l01``: layer ``k`` (1-based from the input), zero-padded to at least 2 digits
+    (``letter="u"`` numbers units instead: ``output/u01``)."""
+    return f"{name}/{letter}{k:0{max(2, len(str(n_layers)))}d}"
 
 
 def _norms(arrays: list[np.ndarray]) -> np.ndarray:

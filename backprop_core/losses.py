@@ -94,27 +94,42 @@ class MSE(Loss):
 
 
 class BCE(Loss):
-    """Binary cross-entropy, mean over samples and outputs:
-    L = -1/(n k) sum [y log a + (1 - y) log(1 - a)]."""
+    """Binary cross-entropy, mean over samples; over the k outputs a mean (``mean``, PyTorch's
+    ``BCELoss()``) or a sum (``sum``, Nielsen's cross-entropy cost):
+    L = -1/(n k) sum [y log a + (1 - y) log(1 - a)]  or  -1/n sum [...]."""
 
     name = "bce"
     requires_unit_interval = True
     fused_with = "sigmoid"
+    CONVENTIONS = ("mean", "sum")
+
+    def __init__(self, convention: str = "mean") -> None:
+        if convention not in self.CONVENTIONS:
+            raise ValueError(
+                f"loss.convention={convention!r} is unknown for bce; valid conventions: {', '.join(self.CONVENTIONS)}"
+            )
+        self.convention = convention
+
+    def __repr__(self) -> str:
+        return f"BCE(convention={self.convention!r})"
+
+    def _scale(self, A: np.ndarray) -> float:
+        return 1.0 / (A.size if self.convention == "mean" else len(A))
 
     def value(self, A, Y):
-        return float(-np.mean(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)))
+        return float(-np.sum(Y * _log_clipped(A) + (1.0 - Y) * _log_clipped(1.0 - A)) * self._scale(A))
 
     def dL_dA(self, A, Y):
         tiny = np.finfo(A.dtype).tiny
-        return ((A - Y) / np.maximum(A * (1.0 - A), tiny)) * (1.0 / A.size)
+        return ((A - Y) / np.maximum(A * (1.0 - A), tiny)) * self._scale(A)
 
     def value_from_logits(self, Z, A, Y):
         # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z = (max(z, 0) - y z) + log1p(e^-|z|);
         # summed in this order, the large terms cancel exactly before the small one is added
-        return float(np.mean((np.maximum(Z, 0.0) - Y * Z) + np.log1p(np.exp(-np.abs(Z)))))
+        return float(np.sum((np.maximum(Z, 0.0) - Y * Z) + np.log1p(np.exp(-np.abs(Z)))) * self._scale(A))
 
-    def fused_dL_dZ(self, Z, A, Y):  # sigmoid + bce: (a - y) / (n k)
-        return (A - Y) * (1.0 / A.size)
+    def fused_dL_dZ(self, Z, A, Y):  # sigmoid + bce: (a - y) scaled like the loss
+        return (A - Y) * self._scale(A)
 
 
 class CrossEntropy(Loss):

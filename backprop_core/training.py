@@ -36,6 +36,7 @@ class Trainer:
     clip_grad_value: float | None = None
     divergence_guard: bool = True  # stop at the first non-finite loss or gradient
     diagnostics: bool = True  # per-layer diagnostics in every record
+    log_outputs: bool = False  # output/uNN: each output unit's activation, averaged over the batch
 
     def __post_init__(self) -> None:
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("max_steps", 1), ("log_every", 1)):
@@ -158,6 +159,9 @@ def fit(
                 record = {"step": step, "epoch": epoch, "train/loss": value, "grad_norm/global": grad_norm}
                 if classification:
                     record["train/accuracy"] = accuracy(net.cache["A"][-1], Yb)
+                if trainer.log_outputs:
+                    outputs = net.cache["A"][-1].mean(axis=0).tolist()
+                    record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
                 if trainer.diagnostics:
                     for name, values in layer_diagnostics(net, updates).items():
                         record.update(zip(keys[name], values.tolist()))

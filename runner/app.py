@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from backprop_core import FitResult, fit, layer_key
+from backprop_core import FitResult, fit, gradient_check, layer_key
 
 from .build import ConfigError, build
 from .progress import ProgressBar
@@ -92,6 +92,7 @@ def train(cfg: DictConfig) -> float:
             tags["sweep_id"] = os.environ[SWEEP_ID_ENV]
         tracker.start(name, params_of(cfg, choices), tags)
 
+    checked = _gradient_check(exp) if cfg.trainer.check_gradients else {}
     callbacks = [ProgressBar(name, disable=True if multirun else None)] + ([tracker] if tracker else [])
     status, result, started = "failed", None, time.perf_counter()
     try:
@@ -103,13 +104,22 @@ def train(cfg: DictConfig) -> float:
         status = "diverged" if result.diverged else "finished"
     finally:
         seconds = time.perf_counter() - started
-        summary = summary_metrics(result, exp.net.n_layers) if result else {}
+        summary = checked | (summary_metrics(result, exp.net.n_layers) if result else {})
         artifacts = _write_artifacts(cfg, result, out_dir, name) if result else []
         if tracker:
             tracker.finish(status, summary, artifacts)
 
     _print_summary(name, status, result, summary, seconds, tracker)
     return summary.get("final/val_loss", math.inf) if status == "finished" else math.inf
+
+
+def _gradient_check(exp) -> dict[str, float]:
+    """Back-propagated against central-difference gradients at the initial weights (64 samples at most)."""
+    result = gradient_check(exp.net, exp.data.X_train[:64], exp.Y_train[:64], exp.loss)
+    print(f"gradient check at the initial weights: max relative error {result.max_error:.2e} "
+          f"({'passed' if result.passed() else 'FAILED'}: rtol 1e-6, atol 1e-9)")
+    metrics = {f"gradcheck/{key.replace('/', '_')}": error for key, error in result.errors.items()}
+    return metrics | {"gradcheck/max_rel_error": result.max_error}
 
 
 def _check_tracking(cfg: DictConfig) -> None:

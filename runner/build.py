@@ -93,7 +93,7 @@ def build_dataset(cfg: DictConfig, rng: np.random.Generator) -> Dataset:
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r} must be float64 or float32")
-    params = _given(t, skip=("dtype",))
+    params = _given(t, skip=("dtype", "check_gradients"))
     log_every = params.pop("log_every", None)
     try:
         trainer = Trainer(**params)

@@ -46,7 +46,7 @@ class ActivationConfig:
 class LossConfig:
     name: str = MISSING
     output_activation: str = "identity"
-    convention: Optional[str] = None  # mse: sum_half | mean
+    convention: Optional[str] = None  # mse: sum_half | mean;  bce: mean | sum (over outputs)
 
 
 @dataclass
@@ -113,6 +113,8 @@ class TrainerConfig:
     clip_grad_value: Optional[float] = None
     divergence_guard: bool = True
     dtype: str = "float64"  # float64 | float32
+    log_outputs: bool = False  # output/uNN: output unit activations (the articles print them)
+    check_gradients: bool = False  # gradient check (central differences) at the initial weights
 
 
 @dataclass

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from backprop_core import Callback
 
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics a call
-STANDARD_PREFIXES = ("train/", "val/", "grad_norm/")
+STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:

@@ -185,7 +185,7 @@ BAD_INPUTS = [
     (["dataset=teacher", "dataset.output_activation=identity"], "loss=bce needs targets in [0, 1]"),
     (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
     (["loss=cross_entropy", "architecture.output_size=1"], "'softmax' needs at least 2 output units, got 1"),
-    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 7"),
+    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 6"),
     (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X contains NaN or inf"),
     (["dataset=inline", "dataset.X=[[1.0,2.0],[3.0]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has rows of lengths [1, 2]"),
     (["architecture.input_size=3"], "architecture.input_size=3 does not match dataset 'moons', which has 2 features"),

@@ -75,7 +75,7 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
     (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
     (["loss=cross_entropy", "architecture.output_size=1"], "loss.output_activation=softmax and 1 output unit"),
     (["loss=bce", "loss.output_activation=tanh"], "loss 'bce' needs outputs in \\(0, 1\\)"),
-    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 7"),
+    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 6"),
     (["architecture=mlp", "architecture.hidden_sizes=[2]", "init=explicit", "init.weights=[[[1.0,2.0]],[[1.0],[2.0]]]"],
      r"init.weights\[0\] has shape \(1, 2\), layer 1 needs \(fan_in, fan_out\) = \(2, 2\)"),
     (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X contains NaN"),

@@ -76,10 +76,19 @@ def test_every_bias_option_and_architecture(sizes, bias, train_bias, hidden, out
     assert len(result.errors) == net.n_layers * (1 if bias == "none" else 2)
 
 
-@pytest.mark.parametrize("convention", ["sum_half", "mean"])
-def test_mse_conventions(convention):
-    net, X, Y = make_problem([3, 4, 2], "tanh", "identity", "mse")
-    assert gradient_check(net, X, Y, get_loss("mse", convention=convention)).max_error < 1e-6
+@pytest.mark.parametrize("loss_name,output,convention", [
+    ("mse", "identity", "sum_half"), ("mse", "identity", "mean"), ("bce", "sigmoid", "mean"), ("bce", "sigmoid", "sum"),
+    ("bce", "softmax", "sum"),
+])
+def test_loss_conventions(loss_name, output, convention):
+    net, X, Y = make_problem([3, 4, 2], "tanh", output, loss_name)
+    assert gradient_check(net, X, Y, get_loss(loss_name, convention=convention)).max_error < 1e-6
+
+
+def test_bce_sum_is_k_times_the_mean():
+    net, X, Y = make_problem([3, 4, 5], "tanh", "sigmoid", "bce")
+    assert net.loss(X, Y, get_loss("bce", convention="sum")) == pytest.approx(
+        5 * net.loss(X, Y, get_loss("bce")), rel=1e-12)
 
 
 def test_float32_network_is_checked_in_float64():
