@@ -1,0 +1,234 @@
+"""Compare the runs of one experiment: a summary table and figures, from MLflow.
+
+    python -m runner.report vanishing_depth                 # the latest sweep of that experiment
+    python -m runner.report vanishing_depth --all           # every run in it
+    python -m runner.report glorot2010 --uri http://127.0.0.1:5000
+
+Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``grad_profile.png``
+(gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
+and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
+them to MLflow as a run named ``report`` (tag ``kind=report``) in the same experiment.
+Histories are read in bulk: one ``history.csv`` artifact per run, never one request per point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from .plots import _save, layer_columns, plt
+from .tracking import resolve_uri
+
+NOT_SWEPT = {"description"}
+
+
+def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) -> pd.DataFrame:
+    """One row per run of ``experiment`` (its latest sweep unless ``every_sweep``), report runs left out."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = ", ".join(sorted(e.name for e in client.search_experiments()))
+        raise SystemExit(f"report: no experiment {experiment!r} in the store; experiments: {names or 'none'}")
+    runs = [r for r in client.search_runs([found.experiment_id], max_results=50000)
+            if r.data.tags.get("kind") != "report"]
+    if not runs:
+        raise SystemExit(f"report: experiment {experiment!r} has no runs")
+    rows = []
+    for run in runs:
+        row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "start_time": run.info.start_time,
+               "status": run.data.tags.get("status", "?"), "sweep_id": run.data.tags.get("sweep_id"),
+               "job_num": int(run.data.tags.get("job_num", 0))}
+        row |= {f"params.{k}": v for k, v in run.data.params.items()}
+        row |= {f"metrics.{k}": v for k, v in run.data.metrics.items()}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not every_sweep and frame["sweep_id"].notna().any():
+        latest = frame.dropna(subset=["sweep_id"]).sort_values("start_time")["sweep_id"].iloc[-1]
+        frame = frame[frame["sweep_id"] == latest]
+    return frame.sort_values(["job_num", "start_time"]).reset_index(drop=True)
+
+
+def swept_columns(runs: pd.DataFrame) -> list[str]:
+    """The params that differ between the runs: what the sweep varied."""
+    params = [c for c in runs.columns if c.startswith("params.") and c.removeprefix("params.") not in NOT_SWEPT]
+    swept = []
+    for column in params:
+        values = runs[column].astype(str)
+        # a group choice and its option's name (init / init.name) say the same: keep one
+        if values.nunique() > 1 and not any(values.equals(runs[kept].astype(str)) for kept in swept):
+            swept.append(column)
+    return swept
+
+
+def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise
+    histories = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in runs["run_id"]:
+            try:
+                path = client.download_artifacts(run_id, "history.csv", tmp)
+            except Exception:  # a failed run may have none; it still gets its row in the table
+                continue
+            histories[run_id] = pd.read_csv(path)
+    return histories
+
+
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    swept = swept_columns(runs)
+    table = runs[["run_name", *swept, "status"]].copy()
+    table.columns = ["run", *(c.removeprefix("params.") for c in swept), "status"]
+    for metric in ("final/train_loss", "final/val_loss", "final/val_accuracy", "grad_ratio_first_last",
+                   "diverged_at_step"):
+        column = f"metrics.{metric}"
+        table[metric] = runs[column] if column in runs else math.nan
+    table["diverged"] = runs["status"].eq("diverged")
+    return table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
+    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={runs[c].iloc[i]}" for c in swept) or runs["run_name"].iloc[i]
+
+
+def _facets(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list]:
+    """For more than 12 runs, one panel per value of the swept param with the fewest values."""
+    if len(runs) <= 12 or len(swept) < 2:
+        return None, [None]
+    column = min(swept, key=lambda c: runs[c].nunique())
+    return column, list(dict.fromkeys(runs[column]))
+
+
+def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
+    """``metric`` vs layer at the first (top row) and last (bottom row) logged step, one line per run."""
+    facet, values = _facets(runs, swept)
+    others = [c for c in swept if c != facet]
+    fig, axes = plt.subplots(2, len(values), figsize=(5 * len(values) + 2, 8), sharey=True, squeeze=False)
+    for col, value in enumerate(values):
+        subset = runs if facet is None else runs[runs[facet] == value]
+        colors = plt.cm.tab20(np.linspace(0, 1, max(len(subset), 2)))
+        for color, (i, run_id) in zip(colors, subset["run_id"].items()):
+            history = histories.get(run_id)
+            if history is None or history.empty:
+                continue
+            columns = layer_columns(history, metric)
+            layers = np.arange(1, len(columns) + 1)
+            for row, record in enumerate((history.iloc[0], history.iloc[-1])):
+                values_ = record[columns].to_numpy(dtype=float)
+                axes[row, col].plot(layers, np.where(values_ > 0, values_, np.nan), marker=".", color=color,
+                                    label=_label(runs, i, others))
+        name = "" if facet is None else f"{facet.removeprefix('params.')}={value}: "
+        axes[0, col].set(title=f"{name}{metric} at step 0", yscale="log")
+        axes[1, col].set(title=f"{name}{metric} at the last logged step", xlabel="layer (1 = input side)", yscale="log")
+        if len(subset) <= 20:
+            axes[1, col].legend(fontsize="x-small")
+    for row in range(2):
+        axes[row, 0].set_ylabel(metric)
+    return _save(fig, path)
+
+
+def plot_losses(runs, histories, swept, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    colors = plt.cm.tab20(np.linspace(0, 1, max(len(runs), 2)))
+    for i, run_id in enumerate(runs["run_id"]):
+        history = histories.get(run_id)
+        if history is not None and not history.empty:
+            loss = history["train/loss"].to_numpy(dtype=float)
+            ax.plot(history["step"], np.where(np.isfinite(loss) & (loss > 0), loss, np.nan), color=colors[i],
+                    label=_label(runs, i, swept))
+    ax.set(xlabel="step", ylabel="train/loss", yscale="log", title="training loss")
+    if len(runs) <= 20:
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, path)
+
+
+def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
+    n = len(runs)
+    cols = min(n, 6)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    image = None
+    for ax, (i, run_id) in zip(axes.flat, enumerate(runs["run_id"])):
+        history = histories.get(run_id)
+        ax.set_title(_label(runs, i, swept), fontsize=6)
+        if history is None or history.empty:
+            continue
+        columns = layer_columns(history, "grad_norm")
+        values = history[columns].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log10(np.where(values > 0, values, np.nan))
+        image = ax.imshow(logs.T, aspect="auto", origin="lower", cmap="magma", vmin=-8, vmax=2,
+                          extent=[history["step"].iloc[0], history["step"].iloc[-1], 0.5, len(columns) + 0.5])
+        ax.tick_params(labelsize=5)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="log10 ||dL/dW|| (rows: layers, x: step)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
+           log_to_mlflow: bool = True) -> Path:
+    uri, _ = resolve_uri(uri)
+    client = MlflowClient(uri)
+    runs = load_runs(client, experiment, every_sweep)
+    histories = load_histories(client, runs)
+    swept = swept_columns(runs)
+    folder = out or Path("outputs") / "reports" / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+
+    table = summary_table(runs)
+    table.to_csv(folder / "summary.csv", index=False)
+    (folder / "summary.md").write_text(markdown(table))
+    files = [folder / "summary.csv", folder / "summary.md",
+             plot_profiles(runs, histories, swept, folder / "grad_profile.png"),
+             plot_losses(runs, histories, swept, folder / "loss_curves.png"),
+             plot_heatmaps(runs, histories, swept, folder / "grad_heatmaps.png")]
+    if any(layer_columns(h, "bias_grad_norm") for h in histories.values()):
+        files.append(plot_profiles(runs, histories, swept, folder / "bias_grad_profile.png", "bias_grad_norm"))
+    if any(layer_columns(h, "act_std") for h in histories.values()):
+        files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
+
+    if log_to_mlflow:
+        experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        run = client.create_run(experiment_id, run_name="report", tags={"kind": "report",
+                                                                         "runs": str(len(runs))})
+        for path in files:
+            client.log_artifact(run.info.run_id, str(path), "report")
+        client.set_terminated(run.info.run_id)
+    print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
+    print(markdown(table))
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m runner.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", help="MLflow experiment name (a preset's name, or 'default')")
+    parser.add_argument("--uri", help="tracking URI (default: $MLFLOW_TRACKING_URI, else ./outputs/mlflow.db)")
+    parser.add_argument("--out", type=Path, help="folder (default: outputs/reports/<experiment>)")
+    parser.add_argument("--all", action="store_true", help="every run, not only the latest sweep")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    args = parser.parse_args(argv)
+    report(args.experiment, args.uri, args.out, args.all, not args.no_mlflow)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
