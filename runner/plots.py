@@ -16,9 +16,12 @@ def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
     return sorted(c for c in history.columns if c.startswith(f"{name}/l"))
 
 
-def _positive(values) -> np.ndarray:
+def plottable(values) -> np.ndarray:
+    """Values a log axis can show: NaN for 0, negatives, inf and anything past 1e100 (over a few
+    hundred decades matplotlib's tick arithmetic overflows); an exploding run is drawn up to there."""
     values = np.asarray(values, dtype=float)
-    return np.where(values > 0, values, np.nan)  # a log axis cannot show 0
+    with np.errstate(invalid="ignore"):
+        return np.where((values > 0) & (values < 1e100), values, np.nan)
 
 
 def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
@@ -29,7 +32,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in ("train/loss", "val/loss"):
         if key in history:
-            ax.plot(history["step"], _positive(history[key]), label=key)
+            ax.plot(history["step"], plottable(history[key]), label=key)
     ax.set(xlabel="step", ylabel="loss", yscale="log", title=title)
     ax.legend()
     paths.append(_save(fig, folder / "loss.png"))
@@ -38,7 +41,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = plt.cm.viridis(np.linspace(0, 1, max(len(columns), 2)))
     for color, key in zip(colors, columns):
-        ax.plot(history["step"], _positive(history[key]), color=color, label=key.split("/")[1])
+        ax.plot(history["step"], plottable(history[key]), color=color, label=key.split("/")[1])
     ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log", title=f"{title}: gradient norm per layer")
     if len(columns) <= 12:
         ax.legend(fontsize="small", ncol=2)
@@ -47,7 +50,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     layers = np.arange(1, len(columns) + 1)
     for label, row in (("first step", history.iloc[0]), ("last step", history.iloc[-1])):
-        ax.plot(layers, _positive(row[columns].to_numpy(dtype=float)), marker="o",
+        ax.plot(layers, plottable(row[columns].to_numpy(dtype=float)), marker="o",
                 label=f"{label} ({int(row['step'])})")
     ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log", title=f"{title}: gradient profile")
     ax.set_xticks(layers)

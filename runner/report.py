@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from .plots import _save, layer_columns, plt
+from .plots import _save, layer_columns, plottable, plt
 from .tracking import resolve_uri
 
 NOT_SWEPT = {"description"}
@@ -130,8 +130,7 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
             columns = layer_columns(history, metric)
             layers = np.arange(1, len(columns) + 1)
             for row, record in enumerate((history.iloc[0], history.iloc[-1])):
-                values_ = record[columns].to_numpy(dtype=float)
-                axes[row, col].plot(layers, np.where(values_ > 0, values_, np.nan), marker=".", color=color,
+                axes[row, col].plot(layers, plottable(record[columns]), marker=".", color=color,
                                     label=_label(runs, i, others))
         name = "" if facet is None else f"{facet.removeprefix('params.')}={value}: "
         axes[0, col].set(title=f"{name}{metric} at step 0", yscale="log")
@@ -149,8 +148,7 @@ def plot_losses(runs, histories, swept, path: Path) -> Path:
     for i, run_id in enumerate(runs["run_id"]):
         history = histories.get(run_id)
         if history is not None and not history.empty:
-            loss = history["train/loss"].to_numpy(dtype=float)
-            ax.plot(history["step"], np.where(np.isfinite(loss) & (loss > 0), loss, np.nan), color=colors[i],
+            ax.plot(history["step"], plottable(history["train/loss"]), color=colors[i],
                     label=_label(runs, i, swept))
     ax.set(xlabel="step", ylabel="train/loss", yscale="log", title="training loss")
     if len(runs) <= 20:
@@ -173,8 +171,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
             continue
         columns = layer_columns(history, "grad_norm")
         values = history[columns].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.log10(np.where(values > 0, values, np.nan))
+        logs = np.log10(plottable(values))
         image = ax.imshow(logs.T, aspect="auto", origin="lower", cmap="magma", vmin=-8, vmax=2,
                           extent=[history["step"].iloc[0], history["step"].iloc[-1], 0.5, len(columns) + 0.5])
         ax.tick_params(labelsize=5)

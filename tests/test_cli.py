@@ -237,3 +237,13 @@ def test_an_exception_marks_the_run_failed_never_running(tmp_path, monkeypatch):
         runner.app.train(cfg)
     _, (run,) = runs_of(tmp_path)
     assert run.info.status == "FAILED" and run.data.tags["status"] == "failed"
+
+
+def test_a_loss_that_explodes_over_hundreds_of_decades_still_plots(tmp_path):
+    # the loss climbs from 1e3 to 1e285 before the gradient overflows: the plots must not
+    done = run_cli(tmp_path, "experiment=exploding_init", "init.std=1.0", "architecture.depth=4")
+    assert done.returncode == 0, done.stderr
+    client, (run,) = runs_of(tmp_path)
+    assert run.data.tags["status"] == "diverged"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
+        "plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}

@@ -1,0 +1,51 @@
+"""python -m runner.report reads a sweep back from MLflow and writes tables and figures."""
+
+import subprocess
+import sys
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, store_uri
+
+
+def test_report_of_a_sweep(tmp_path):
+    done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=sigmoid,relu", "trainer.epochs=20",
+                   "tracking.experiment=study")
+    assert done.returncode == 0, done.stderr
+    older = run_cli(tmp_path, "trainer.epochs=5", "tracking.experiment=study")  # not part of the sweep
+    assert older.returncode == 0, older.stderr
+
+    report = subprocess.run([sys.executable, "-m", "runner.report", "study"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    folder = tmp_path / "outputs" / "reports" / "study"
+    table = pd.read_csv(folder / "summary.csv")
+    assert len(table) == 4  # the latest sweep only
+    assert {"run", "architecture.depth", "activation", "final/val_loss", "grad_ratio_first_last", "diverged"} <= set(
+        table.columns)
+    assert "activation.name" not in table.columns  # same as the group choice: shown once
+    assert sorted(table["architecture.depth"]) == [1, 1, 3, 3]
+    md = (folder / "summary.md").read_text()
+    assert md.count("\n") == 6 and md.startswith("| run |")
+    for figure in ("grad_profile.png", "loss_curves.png", "grad_heatmaps.png"):
+        assert (folder / figure).stat().st_size > 5000, figure
+
+    client = MlflowClient(store_uri(tmp_path))
+    experiment = client.get_experiment_by_name("study")
+    (logged,) = client.search_runs([experiment.experiment_id], "tags.kind = 'report'")
+    assert {a.path for a in client.list_artifacts(logged.info.run_id, "report")} >= {
+        "report/summary.csv", "report/grad_profile.png"}
+
+    everything = subprocess.run([sys.executable, "-m", "runner.report", "study", "--all", "--no-mlflow"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert everything.returncode == 0, everything.stderr
+    assert len(pd.read_csv(folder / "summary.csv")) == 5  # the report run itself is left out
+
+
+def test_report_names_the_experiments_it_knows(tmp_path):
+    done = run_cli(tmp_path, "trainer.epochs=2")
+    assert done.returncode == 0
+    report = subprocess.run([sys.executable, "-m", "runner.report", "nope"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode != 0 and "no experiment 'nope' in the store; experiments: Default, default" in report.stderr
