@@ -60,11 +60,16 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
     params = [c for c in runs.columns if c.startswith("params.") and c.removeprefix("params.") not in NOT_SWEPT]
     swept = []
     for column in params:
-        values = runs[column].astype(str)
+        values = _as_text(runs[column])
         # a group choice and its option's name (init / init.name) say the same: keep one
-        if values.nunique() > 1 and not any(values.equals(runs[kept].astype(str)) for kept in swept):
+        if values.nunique() > 1 and not any(values.equals(_as_text(runs[kept])) for kept in swept):
             swept.append(column)
     return swept
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Param values as text; a run that did not log the param (its value was null) reads "null"."""
+    return column.astype(object).where(column.notna(), "null").astype(str)
 
 
 def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -82,7 +87,7 @@ def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.Dat
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     swept = swept_columns(runs)
-    table = runs[["run_name", *swept, "status"]].copy()
+    table = pd.concat([runs[["run_name"]], *(_as_text(runs[c]) for c in swept), runs[["status"]]], axis=1)
     table.columns = ["run", *(c.removeprefix("params.") for c in swept), "status"]
     for metric in ("final/train_loss", "final/val_loss", "final/val_accuracy", "grad_ratio_first_last",
                    "diverged_at_step"):
@@ -104,15 +109,16 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={runs[c].iloc[i]}" for c in swept) or runs["run_name"].iloc[i]
+    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={_as_text(runs[c]).iloc[i]}" for c in swept) \
+        or runs["run_name"].iloc[i]
 
 
 def _facets(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list]:
     """For more than 12 runs, one panel per value of the swept param with the fewest values."""
     if len(runs) <= 12 or len(swept) < 2:
         return None, [None]
-    column = min(swept, key=lambda c: runs[c].nunique())
-    return column, list(dict.fromkeys(runs[column]))
+    column = min(swept, key=lambda c: _as_text(runs[c]).nunique())
+    return column, list(dict.fromkeys(_as_text(runs[column])))
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
@@ -121,7 +127,7 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
     others = [c for c in swept if c != facet]
     fig, axes = plt.subplots(2, len(values), figsize=(5 * len(values) + 2, 8), sharey=True, squeeze=False)
     for col, value in enumerate(values):
-        subset = runs if facet is None else runs[runs[facet] == value]
+        subset = runs if facet is None else runs[_as_text(runs[facet]) == value]
         colors = plt.cm.tab20(np.linspace(0, 1, max(len(subset), 2)))
         for color, (i, run_id) in zip(colors, subset["run_id"].items()):
             history = histories.get(run_id)
@@ -157,26 +163,33 @@ def plot_losses(runs, histories, swept, path: Path) -> Path:
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
+    """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale."""
+    maps = {}
+    for run_id, history in histories.items():
+        if not history.empty:
+            maps[run_id] = np.log10(plottable(history[layer_columns(history, "grad_norm")]))
+    finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()] or [np.zeros(1)])
+    low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
     n = len(runs)
     cols = min(n, 6)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols + 1.2, 2.5 * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.axis("off")
     image = None
     for ax, (i, run_id) in zip(axes.flat, enumerate(runs["run_id"])):
-        history = histories.get(run_id)
-        ax.set_title(_label(runs, i, swept), fontsize=6)
-        if history is None or history.empty:
-            continue
-        columns = layer_columns(history, "grad_norm")
-        values = history[columns].to_numpy(dtype=float)
-        logs = np.log10(plottable(values))
-        image = ax.imshow(logs.T, aspect="auto", origin="lower", cmap="magma", vmin=-8, vmax=2,
-                          extent=[history["step"].iloc[0], history["step"].iloc[-1], 0.5, len(columns) + 0.5])
+        ax.set_title(_label(runs, i, swept).replace(", ", "\n"), fontsize=6)
         ax.tick_params(labelsize=5)
+        if run_id not in maps:
+            continue
+        steps = histories[run_id]["step"]
+        layers = maps[run_id].shape[1]
+        image = ax.imshow(maps[run_id].T, aspect="auto", origin="lower", cmap="magma", vmin=low, vmax=high,
+                          interpolation="nearest",
+                          extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.6, label="log10 ||dL/dW|| (rows: layers, x: step)")
+        fig.colorbar(image, ax=axes, shrink=0.8, label="log10 ||dL/dW||  (y: layer, x: step)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
