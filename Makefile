@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all setup clean
+.PHONY: run test test-all bench setup clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)  ## the slow studies too
 	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+
+bench: $(STAMP)  ## step cost vs peers and sweep cost (minutes; not part of the tests)
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs/* multirun

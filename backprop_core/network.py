@@ -187,10 +187,11 @@ class Network:
     def backward(self, dL_dZ: np.ndarray) -> None:
         """Fill ``grads`` (and ``unit_errors``) from the output layer's dL/dZ, shape ``(n, sizes[-1])``."""
         inputs, Zs, As = self.cache["inputs"], self.cache["Z"], self.cache["A"]
+        shared = self.bias_mode == "shared"
         for k in range(self.n_layers - 1, -1, -1):
             np.matmul(inputs[k].T, dL_dZ, out=self.dL_dW[k])  # dL/dW = A_prev^T dL/dZ
-            np.sum(dL_dZ, axis=0, out=self.unit_errors[k])  # dL/db = dL/dZ summed over the batch
-            if self.bias_mode == "shared":
+            np.add.reduce(dL_dZ, axis=0, out=self.unit_errors[k])  # dL/db = dL/dZ summed over the batch
+            if shared:
                 self.dL_db[k][0] = self.unit_errors[k].sum()
             if k:
                 dL_dA = dL_dZ @ self.weights[k].T
