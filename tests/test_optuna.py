@@ -1,0 +1,25 @@
+"""Bayesian search with Hydra's Optuna sweeper: trials return their objective; divergence is a bad value."""
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, store_uri
+
+
+def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_path):
+    done = run_cli(tmp_path, "-m", "experiment=optuna_deep_tanh", "hydra.sweeper.n_trials=4", "activation=relu",
+                   "optimizer.lr=choice(0.01,50)", "init.std=choice(0.3)", "trainer.epochs=60")
+    assert done.returncode == 0, done.stderr
+    (results,) = (tmp_path / "outputs" / "multirun").glob("*/*/optimization_results.yaml")
+    best = yaml.safe_load(results.read_text())
+    assert best["best_params"] == {"optimizer.lr": 0.01, "init.std": 0.3}
+
+    client = MlflowClient(store_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("optuna_deep_tanh").experiment_id])
+    assert len(runs) == 4 and len({r.data.tags["sweep_id"] for r in runs}) == 1
+    by_lr = {}
+    for run in runs:
+        by_lr.setdefault(run.data.params["optimizer.lr"], set()).add(run.data.tags["status"])
+    assert by_lr == {"50": {"diverged"}, "0.01": {"finished"}}  # TPE with seed 0 tries both
+    finished = [r for r in runs if r.data.tags["status"] == "finished"]
+    assert best["best_value"] == finished[0].data.metrics["final/val_loss"]
