@@ -19,7 +19,7 @@ def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_p
     assert len(runs) == 4 and len({r.data.tags["sweep_id"] for r in runs}) == 1
     by_lr = {}
     for run in runs:
-        by_lr.setdefault(run.data.params["optimizer.lr"], set()).add(run.data.tags["status"])
-    assert by_lr == {"50": {"diverged"}, "0.01": {"finished"}}  # TPE with seed 0 tries both
+        by_lr.setdefault(float(run.data.params["optimizer.lr"]), set()).add(run.data.tags["status"])
+    assert by_lr == {50.0: {"diverged"}, 0.01: {"finished"}}  # TPE with seed 0 tries both
     finished = [r for r in runs if r.data.tags["status"] == "finished"]
     assert best["best_value"] == finished[0].data.metrics["final/val_loss"]
