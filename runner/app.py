@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from backprop_core import FitResult, fit, gradient_check, layer_key
 
 from .build import ConfigError, build
+from .callbacks import sweep_id_of
 from .progress import ProgressBar
 from .schema import register
 
-from .callbacks import SWEEP_ID_ENV
-register()
+register()  # the config schemas, before Hydra composes anything
 
 
 def run_name(overrides: list[str], preset: str | None) -> str:
@@ -88,8 +87,8 @@ def train(cfg: DictConfig) -> float:
         tracker = MlflowTracker(uri, artifact_root, cfg.tracking.experiment or preset or "default", cfg.tracking.detail)
         tags = {"job_num": str(hydra_cfg.job.num if multirun else 0), "overrides": " ".join(hydra_cfg.overrides.task),
                 "status": "running", "preset": preset or "none"}
-        if multirun and os.environ.get(SWEEP_ID_ENV):
-            tags["sweep_id"] = os.environ[SWEEP_ID_ENV]
+        if multirun:
+            tags["sweep_id"] = sweep_id_of(hydra_cfg.sweep.dir)
         tracker.start(name, params_of(cfg, choices), tags)
 
     checked = _gradient_check(exp) if cfg.trainer.check_gradients else {}

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import os
-import uuid
+import hashlib
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-SWEEP_ID_ENV = "BACKPROP_LAB_SWEEP_ID"
+
+
+def sweep_id_of(sweep_dir: str) -> str:
+    """One id for every job of a multirun, from its sweep directory as configured.
+
+    Hydra resolves ``hydra.sweep.dir`` (with its timestamp) once and hands every job the same
+    value, in the launching process or a worker on another machine, so no state needs passing.
+    """
+    return hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:12]
 
 
 class SweepTracking(Callback):
-    """Creates the MLflow store and experiment in the launching process before any job starts.
+    """Creates the MLflow store and experiment in the launching process before any job starts,
+    and prints a summary of the sweep's runs at the end.
 
     Several processes creating a fresh sqlite store at once fail in MLflow's schema migration
-    (``duplicate column name``), so parallel jobs must find it ready.  Also hands every job
-    one ``sweep_id`` (through the environment, which launcher workers inherit).
+    (``duplicate column name``), so parallel jobs must find it ready.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.sweep_id = uuid.uuid4().hex[:12]
-        os.environ[SWEEP_ID_ENV] = self.sweep_id
+        self.sweep_id = sweep_id_of(config.hydra.sweep.dir)
         self.uri = None
         if config.tracking.name == "mlflow":
             from mlflow.tracking import MlflowClient
