@@ -145,7 +145,8 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
             axes[1, col].legend(fontsize="x-small")
     for row in range(2):
         axes[row, 0].set_ylabel(metric)
-    return _save(fig, path)
+    fig.tight_layout()
+    return _save(fig, path, margins=False)
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
@@ -159,7 +160,8 @@ def plot_losses(runs, histories, swept, path: Path) -> Path:
     ax.set(xlabel="step", ylabel="train/loss", yscale="log", title="training loss")
     if len(runs) <= 20:
         ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _save(fig, path)
+    fig.tight_layout()
+    return _save(fig, path, margins=False)
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
