@@ -104,19 +104,25 @@ def xor() -> Dataset:
     return Dataset("xor", X, y, X.copy(), y.copy(), n_classes=2)
 
 
-def moons(rng: np.random.Generator, n_samples: int = 400, noise: float = 0.1, val_fraction: float = 0.25) -> Dataset:
-    """Two interleaving half circles (as scikit-learn's ``make_moons``)."""
+def _two_arcs(name, rng, n_samples, noise, val_fraction, sweep, outer, inner) -> Dataset:
+    """Class 0 on the arc ``outer(t)``, class 1 on ``inner(t)``, t over ``sweep``; Gaussian noise."""
     _check_samples(n_samples)
     n_outer = n_samples // 2
-    t_outer = np.linspace(0, np.pi, n_outer)
-    t_inner = np.linspace(0, np.pi, n_samples - n_outer)
-    X = np.concatenate([
-        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
-        np.stack([1 - np.cos(t_inner), 0.5 - np.sin(t_inner)], axis=1),
-    ])
+    t_outer, t_inner = sweep(n_outer), sweep(n_samples - n_outer)
+    X = np.concatenate([np.stack(outer(t_outer), axis=1), np.stack(inner(t_inner), axis=1)])
     X += rng.normal(0.0, noise, X.shape)
     y = np.repeat([0, 1], [n_outer, n_samples - n_outer])
-    return _classification("moons", X, y, 2, val_fraction, rng)
+    return _classification(name, X, y, 2, val_fraction, rng)
+
+
+def moons(rng: np.random.Generator, n_samples: int = 400, noise: float = 0.1, val_fraction: float = 0.25) -> Dataset:
+    """Two interleaving half circles (as scikit-learn's ``make_moons``)."""
+    return _two_arcs(
+        "moons", rng, n_samples, noise, val_fraction,
+        sweep=lambda n: np.linspace(0, np.pi, n),
+        outer=lambda t: (np.cos(t), np.sin(t)),
+        inner=lambda t: (1 - np.cos(t), 0.5 - np.sin(t)),
+    )
 
 
 def circles(
@@ -124,19 +130,14 @@ def circles(
     val_fraction: float = 0.25,
 ) -> Dataset:
     """A small circle inside a large one (as scikit-learn's ``make_circles``)."""
-    _check_samples(n_samples)
     if not 0 < factor < 1:
         raise ValueError(f"dataset.factor={factor!r} must be in (0, 1)")
-    n_outer = n_samples // 2
-    t_outer = np.linspace(0, 2 * np.pi, n_outer, endpoint=False)
-    t_inner = np.linspace(0, 2 * np.pi, n_samples - n_outer, endpoint=False)
-    X = np.concatenate([
-        np.stack([np.cos(t_outer), np.sin(t_outer)], axis=1),
-        factor * np.stack([np.cos(t_inner), np.sin(t_inner)], axis=1),
-    ])
-    X += rng.normal(0.0, noise, X.shape)
-    y = np.repeat([0, 1], [n_outer, n_samples - n_outer])
-    return _classification("circles", X, y, 2, val_fraction, rng)
+    return _two_arcs(
+        "circles", rng, n_samples, noise, val_fraction,
+        sweep=lambda n: np.linspace(0, 2 * np.pi, n, endpoint=False),
+        outer=lambda t: (np.cos(t), np.sin(t)),
+        inner=lambda t: (factor * np.cos(t), factor * np.sin(t)),
+    )
 
 
 def spirals(

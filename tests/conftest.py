@@ -35,3 +35,18 @@ def compose_cfg(overrides: list[str]):
     """The composed config, as ``backprop-lab OVERRIDES`` would see it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("config", overrides=overrides)
+
+
+def output_loss_pairs(n_outputs: int = 3) -> list[tuple[str, str]]:
+    """Every (output activation, loss) pair the engine accepts for ``n_outputs`` units."""
+    from backprop_core import ACTIVATIONS, LOSSES, get_activation, get_loss
+
+    pairs = []
+    for output in sorted(ACTIVATIONS):
+        for loss in sorted(LOSSES):
+            try:
+                get_loss(loss).check_output(get_activation(output), n_outputs)
+            except ValueError:
+                continue
+            pairs.append((output, loss))
+    return pairs

@@ -3,23 +3,12 @@
 import numpy as np
 import pytest
 
-from backprop_core import ACTIVATIONS, BIAS_MODES, LOSSES, Network, get_activation, get_loss, gradient_check
+from backprop_core import ACTIVATIONS, BIAS_MODES, Network, get_loss, gradient_check
 from backprop_core.initializers import get_bias_initializer, get_initializer
 
+from conftest import output_loss_pairs
+
 HIDDEN = sorted(name for name, cls in ACTIVATIONS.items() if cls.elementwise)
-
-
-def valid_pairs():
-    """Every (output activation, loss) pair the engine accepts."""
-    pairs = []
-    for out in sorted(ACTIVATIONS):
-        for loss in sorted(LOSSES):
-            try:
-                get_loss(loss).check_output(get_activation(out), 3)
-            except ValueError:
-                continue
-            pairs.append((out, loss))
-    return pairs
 
 
 def make_problem(sizes, hidden, output, loss_name, bias="per_unit", train_bias=True, seed=0):
@@ -40,14 +29,14 @@ def make_problem(sizes, hidden, output, loss_name, bias="per_unit", train_bias=T
 
 
 def test_pairs_cover_fused_and_general_paths():
-    pairs = valid_pairs()
+    pairs = output_loss_pairs()
     assert ("sigmoid", "bce") in pairs and ("softmax", "cross_entropy") in pairs  # fused
     assert ("softmax", "bce") in pairs and ("sigmoid", "cross_entropy") in pairs  # general chain rule
     assert ("tanh", "bce") not in pairs and ("relu", "cross_entropy") not in pairs
     assert len([p for p in pairs if p[1] == "mse"]) == len(ACTIVATIONS)
 
 
-@pytest.mark.parametrize("output,loss_name", valid_pairs())
+@pytest.mark.parametrize("output,loss_name", output_loss_pairs())
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_every_activation_and_loss(hidden, output, loss_name):
     # depth 5 with a 1-unit bottleneck
