@@ -91,20 +91,22 @@ def train(cfg: DictConfig) -> float:
             tags["sweep_id"] = sweep_id_of(hydra_cfg.sweep.dir)
         tracker.start(name, params_of(cfg, choices), tags)
 
-    checked = _gradient_check(exp) if cfg.trainer.check_gradients else {}
     callbacks = [ProgressBar(name, disable=True if multirun else None)] + ([tracker] if tracker else [])
-    status, result, started = "failed", None, time.perf_counter()
-    try:
+    status, result, summary, artifacts = "failed", None, {}, []
+    started = time.perf_counter()
+    try:  # whatever happens from here on, the MLflow run is closed: finished, diverged or failed
+        if cfg.trainer.check_gradients:
+            summary |= _gradient_check(exp)
         result = fit(
             exp.net, exp.loss, exp.optimizer, exp.data.X_train, exp.Y_train,
             trainer=exp.trainer, rng=exp.shuffle_rng, validation=(exp.data.X_val, exp.Y_val),
             classification=exp.data.classification, callbacks=callbacks,
         )
+        seconds = time.perf_counter() - started
+        summary |= summary_metrics(result, exp.net.n_layers)
+        artifacts = _write_artifacts(cfg, result, out_dir, name)
         status = "diverged" if result.diverged else "finished"
     finally:
-        seconds = time.perf_counter() - started
-        summary = checked | (summary_metrics(result, exp.net.n_layers) if result else {})
-        artifacts = _write_artifacts(cfg, result, out_dir, name) if result else []
         if tracker:
             tracker.finish(status, summary, artifacts)
 

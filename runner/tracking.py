@@ -74,8 +74,12 @@ class MlflowTracker(Callback):
         run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         items = [Param(k, str(v)) for k, v in params.items()]
-        for i in range(0, len(items), 100):  # log_batch takes at most 100 params a call
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+        try:
+            for i in range(0, len(items), 100):  # log_batch takes at most 100 params a call
+                self.client.log_batch(self.run_id, params=items[i:i + 100])
+        except BaseException:
+            self.client.set_terminated(self.run_id, "FAILED")  # never left RUNNING
+            raise
         return self.run_id
 
     def on_step(self, record: dict[str, float]) -> None:
