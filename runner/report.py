@@ -175,8 +175,9 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     n = len(runs)
     cols = min(n, 6)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols + 1.2, 2.5 * rows), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols + 1.2, 2.5 * rows), squeeze=False)
+    # fixed spacing: a constrained layout of 100 panels takes longer than drawing them
+    fig.subplots_adjust(left=0.04, right=0.86, bottom=0.3 / rows, top=1 - 0.45 / rows, hspace=0.55, wspace=0.25)
     for ax in axes.flat[n:]:
         ax.axis("off")
     image = None
@@ -191,7 +192,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
                           interpolation="nearest",
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="log10 ||dL/dW||  (y: layer, x: step)")
+        fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
