@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .plots import _save, layer_columns, plottable, plt
@@ -79,7 +80,7 @@ def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.Dat
         for run_id in runs["run_id"]:
             try:
                 path = client.download_artifacts(run_id, "history.csv", tmp)
-            except Exception:  # a failed run may have none; it still gets its row in the table
+            except (MlflowException, OSError):  # a failed run may have none; it still gets its row in the table
                 continue
             histories[run_id] = pd.read_csv(path)
     return histories
@@ -224,9 +225,13 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
         run = client.create_run(experiment_id, run_name="report", tags={"kind": "report",
                                                                          "runs": str(len(runs))})
-        for path in files:
-            client.log_artifact(run.info.run_id, str(path), "report")
-        client.set_terminated(run.info.run_id)
+        status = "FAILED"
+        try:
+            for path in files:
+                client.log_artifact(run.info.run_id, str(path), "report")
+            status = "FINISHED"
+        finally:
+            client.set_terminated(run.info.run_id, status)
     print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
     print(markdown(table))
     return folder
