@@ -35,7 +35,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
             ax.plot(history["step"], plottable(history[key]), label=key)
     ax.set(xlabel="step", ylabel="loss", yscale="log", title=title)
     ax.legend()
-    paths.append(_save(fig, folder / "loss.png"))
+    paths.append(save_figure(fig, folder / "loss.png"))
 
     columns = layer_columns(history, "grad_norm")
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -45,7 +45,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log", title=f"{title}: gradient norm per layer")
     if len(columns) <= 12:
         ax.legend(fontsize="small", ncol=2)
-    paths.append(_save(fig, folder / "grad_norms.png"))
+    paths.append(save_figure(fig, folder / "grad_norms.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     layers = np.arange(1, len(columns) + 1)
@@ -55,11 +55,12 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log", title=f"{title}: gradient profile")
     ax.set_xticks(layers)
     ax.legend()
-    paths.append(_save(fig, folder / "grad_profile.png"))
+    paths.append(save_figure(fig, folder / "grad_profile.png"))
     return paths
 
 
-def _save(fig, path: Path, margins: bool = True) -> Path:
+def save_figure(fig, path: Path, margins: bool = True) -> Path:
+    """Write ``fig`` as a PNG and close it."""
     if margins:  # fixed margins: tight_layout would draw the figure twice (half the cost of a run's plots)
         fig.subplots_adjust(left=0.14, right=0.97, top=0.91, bottom=0.13)
     fig.savefig(path, dpi=100)

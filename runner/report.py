@@ -25,7 +25,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .plots import _save, layer_columns, plottable, plt
+from .plots import layer_columns, plottable, plt, save_figure
 from .tracking import resolve_uri
 
 NOT_SWEPT = {"description"}
@@ -147,7 +147,7 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
     for row in range(2):
         axes[row, 0].set_ylabel(metric)
     fig.tight_layout()
-    return _save(fig, path, margins=False)
+    return save_figure(fig, path, margins=False)
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
@@ -162,7 +162,7 @@ def plot_losses(runs, histories, swept, path: Path) -> Path:
     if len(runs) <= 20:
         ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    return _save(fig, path, margins=False)
+    return save_figure(fig, path, margins=False)
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
