@@ -88,11 +88,8 @@ class Network:
         # the back-propagated error summed over the batch, dL/dZ.sum(0) per layer: with a bias
         # per unit it *is* dL/db (so it is written there); otherwise it is kept on its own
         unit_shapes = [(n,) for n in sizes[1:]]
-        self.unit_offsets = np.cumsum([0] + list(sizes[1:-1]))
-        self.unit_errors_flat = (
-            self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
-        )
-        self.unit_errors = self._views(self.unit_errors_flat, 0, unit_shapes)
+        errors_flat = self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
+        self.unit_errors = self._views(errors_flat, 0, unit_shapes)
         self.cache: dict[str, list[np.ndarray]] = {"inputs": [], "Z": [], "A": []}
 
     @staticmethod

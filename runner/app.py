@@ -27,9 +27,9 @@ def run_name(overrides: list[str], preset: str | None) -> str:
     parts = []
     for override in overrides:
         key, _, value = override.partition("=")
-        if key.lstrip("+~") == "experiment":
-            continue
-        parts.append(f"{key.lstrip('+~').rsplit('.', 1)[-1]}={value}")
+        key = key.lstrip("+~")
+        if key != "experiment":
+            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
     return ",".join(parts) or preset or "default"
 
 

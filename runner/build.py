@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,14 +48,20 @@ def _given(node: DictConfig, skip: tuple[str, ...] = ("name",)) -> dict[str, Any
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if v is not None and k not in skip}
 
 
-def _call(key: str, name: str, factory, params: dict[str, Any]):
-    """``factory(**params)``, turning an unknown or bad parameter into a ConfigError naming it."""
+def _make(key: str, name: str, registry: dict, params: dict[str, Any], *, name_key: str | None = None,
+          rng: np.random.Generator | None = None):
+    """``registry[name](**params)`` (plus ``rng`` where the factory takes one); an unknown name or
+    parameter, or a value the factory rejects, is a ConfigError naming the key."""
+    _check(name in registry, f"{name_key or key + '.name'}={name!r} is unknown; valid names: {', '.join(sorted(registry))}")
+    factory = registry[name]
     accepted = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
     for param in params:
         if param not in accepted and not takes_any:
             valid = ", ".join(p for p in accepted if p != "rng") or "none"
-            raise ConfigError(f"{key}.{param} is not a parameter of {key}={name!r}; its parameters: {valid}")
+            raise ConfigError(f"{key}.{param} is not a parameter of {name_key or key}={name!r}; its parameters: {valid}")
+    if rng is not None and "rng" in accepted:
+        params = params | {"rng": rng}
     try:
         return factory(**params)
     except ConfigError:
@@ -82,26 +88,20 @@ def hidden_sizes(cfg: DictConfig) -> list[int]:
 
 
 def build_dataset(cfg: DictConfig, rng: np.random.Generator) -> Dataset:
-    name = cfg.dataset.name
-    factory = _lookup("dataset.name", name, DATASETS)
-    params = _given(cfg.dataset)
-    if "rng" in inspect.signature(factory).parameters:
-        params["rng"] = rng
-    return _call("dataset", name, factory, params)
+    return _make("dataset", cfg.dataset.name, DATASETS, _given(cfg.dataset), rng=rng)
 
 
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r} must be float64 or float32")
     params = _given(t, skip=("dtype", "check_gradients"))
-    log_every = params.pop("log_every", None)
     try:
         trainer = Trainer(**params)
-        if log_every is None:
-            log_every = max(1, math.ceil(trainer.total_steps(n_samples) / MAX_LOGGED_STEPS))
-        return Trainer(**params, log_every=log_every)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if t.log_every is None:
+        return replace(trainer, log_every=max(1, math.ceil(trainer.total_steps(n_samples) / MAX_LOGGED_STEPS)))
+    return trainer
 
 
 def build(cfg: DictConfig) -> Experiment:
@@ -111,12 +111,10 @@ def build(cfg: DictConfig) -> Experiment:
         data = build_dataset(cfg, data_rng)
         trainer = build_trainer(cfg, len(data.X_train))
 
-        loss = _call("loss", cfg.loss.name, _lookup("loss.name", cfg.loss.name, LOSSES),
-                     _given(cfg.loss, ("name", "output_activation")))
-        hidden = _call("activation", cfg.activation.name, _lookup("activation.name", cfg.activation.name, ACTIVATIONS),
-                       _given(cfg.activation))
+        loss = _make("loss", cfg.loss.name, LOSSES, _given(cfg.loss, ("name", "output_activation")))
+        hidden = _make("activation", cfg.activation.name, ACTIVATIONS, _given(cfg.activation))
         _check(hidden.elementwise, f"activation={hidden.name!r} is an output activation only (set loss.output_activation)")
-        output = _lookup("loss.output_activation", cfg.loss.output_activation, ACTIVATIONS)()
+        output = _make("loss", cfg.loss.output_activation, ACTIVATIONS, {}, name_key="loss.output_activation")
 
         arch = cfg.architecture
         n_in = data.n_features if arch.input_size is None else arch.input_size
@@ -141,23 +139,18 @@ def build(cfg: DictConfig) -> Experiment:
         net = Network([n_in, *hidden_sizes(cfg), n_out], hidden, output,
                       bias=arch.bias, train_bias=arch.train_bias, dtype=np.dtype(cfg.trainer.dtype))
         init = cfg.init
-        weight_init = _call("init", init.name, _lookup("init.name", init.name, INITIALIZERS),
+        weight_init = _make("init", init.name, INITIALIZERS,
                             _given(init, ("name", "bias_init", "bias_value", "bias_std", "biases")))
         bias_params = {"constant": {"value": init.bias_value}, "normal": {"std": init.bias_std},
                        "explicit": {"values": init.biases}}.get(init.bias_init, {})
-        bias_init = _call("init.bias_init", init.bias_init, _lookup("init.bias_init", init.bias_init, BIAS_INITIALIZERS),
-                          {k: v for k, v in bias_params.items() if v is not None})
+        bias_init = _make("init", init.bias_init, BIAS_INITIALIZERS,
+                          {k: v for k, v in bias_params.items() if v is not None}, name_key="init.bias_init")
         net.initialize(weight_init, init_rng, bias_init)
 
-        optimizer = _call("optimizer", cfg.optimizer.name, _lookup("optimizer.name", cfg.optimizer.name, OPTIMIZERS),
-                          _given(cfg.optimizer))
+        optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule
         raise ConfigError(str(err)) from None
     return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng)
 
-
-def _lookup(key: str, name: str, registry: dict):
-    _check(name in registry, f"{key}={name!r} is unknown; valid names: {', '.join(sorted(registry))}")
-    return registry[name]

@@ -9,7 +9,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
-
 def sweep_id_of(sweep_dir: str) -> str:
     """One id for every job of a multirun, from its sweep directory as configured.
 
@@ -36,16 +35,17 @@ class SweepTracking(Callback):
             from .tracking import ensure_experiment, resolve_uri
 
             self.uri, artifact_root = resolve_uri(config.tracking.uri)
-            self.experiment = config.tracking.experiment or config.hydra.runtime.choices.get("experiment") or "default"
-            ensure_experiment(MlflowClient(self.uri), self.experiment, artifact_root)
+            experiment = config.tracking.experiment or config.hydra.runtime.choices.get("experiment") or "default"
+            ensure_experiment(MlflowClient(self.uri), experiment, artifact_root)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.uri is None:
             return
         from mlflow.tracking import MlflowClient
 
-        runs = MlflowClient(self.uri).search_runs(
-            [e.experiment_id for e in MlflowClient(self.uri).search_experiments()],
+        client = MlflowClient(self.uri)
+        runs = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
             filter_string=f"tags.sweep_id = '{self.sweep_id}'",
             max_results=50000,
         )

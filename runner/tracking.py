@@ -92,21 +92,23 @@ class MlflowTracker(Callback):
         if len(self.buffer) >= BATCH:
             self.flush()
 
-    def flush(self) -> None:
-        for i in range(0, len(self.buffer), BATCH):
-            self.client.log_batch(self.run_id, metrics=self.buffer[i:i + BATCH])
-        self.buffer.clear()
+    def flush(self, tags: list[RunTag] = ()) -> None:
+        """Send the buffered points, at most 1000 a call; ``tags`` go with the last call."""
+        batches = [self.buffer[i:i + BATCH] for i in range(0, len(self.buffer), BATCH)]
+        for batch in batches[:-1]:
+            self.client.log_batch(self.run_id, metrics=batch)
+        if batches or tags:
+            self.client.log_batch(self.run_id, metrics=batches[-1] if batches else (), tags=tags)
+        self.buffer = []
 
     def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]]) -> None:
-        """Send what is buffered, the summary metrics, the artifacts and the status; close the run."""
+        """Send the artifacts, then what is buffered with the summary metrics and the status; close the run."""
         try:
-            self.flush()
-            now = int(time.time() * 1000)
-            self.buffer = [Metric(k, float(v), now, 0) for k, v in summary.items()]
-            self.flush()
             for path, folder in artifacts:
                 if path.exists():
                     self.client.log_artifact(self.run_id, str(path), folder)
-            self.client.log_batch(self.run_id, tags=[RunTag("status", status)])
+            now = int(time.time() * 1000)
+            self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
+            self.flush(tags=[RunTag("status", status)])
         finally:
             self.client.set_terminated(self.run_id, "FAILED" if status == "failed" else "FINISHED")
