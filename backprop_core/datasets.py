@@ -76,6 +76,9 @@ def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.r
         raise ValueError(f"dataset.val_fraction={val_fraction!r} must be in (0, 1)")
     order = rng.permutation(len(X))
     n_val = max(1, round(val_fraction * len(X)))
+    if n_val >= len(X):
+        raise ValueError(f"dataset.val_fraction={val_fraction!r} leaves no training sample of {len(X)}: "
+                         f"it must keep at least one")
     val, train = order[:n_val], order[n_val:]
     return X[train], y[train], X[val], y[val]
 
@@ -93,6 +96,12 @@ def _check_samples(n_samples: int) -> None:
         raise ValueError(f"dataset.n_samples={n_samples!r} must be an integer >= 4")
 
 
+def _check_scale(key: str, value: float) -> None:
+    """A spread (noise, std, a box's half-width) is a finite number >= 0."""
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"dataset.{key}={value!r}: must be a finite number >= 0")
+
+
 def _classification(name, X, y, n_classes, val_fraction, rng) -> Dataset:
     return Dataset(name, *train_val_split(X, y.astype(np.int64), val_fraction, rng), n_classes=n_classes)
 
@@ -107,6 +116,7 @@ def xor() -> Dataset:
 def _two_arcs(name, rng, n_samples, noise, val_fraction, sweep, outer, inner) -> Dataset:
     """Class 0 on the arc ``outer(t)``, class 1 on ``inner(t)``, t over ``sweep``; Gaussian noise."""
     _check_samples(n_samples)
+    _check_scale("noise", noise)
     n_outer = n_samples // 2
     t_outer, t_inner = sweep(n_outer), sweep(n_samples - n_outer)
     X = np.concatenate([np.stack(outer(t_outer), axis=1), np.stack(inner(t_inner), axis=1)])
@@ -146,6 +156,9 @@ def spirals(
 ) -> Dataset:
     """Interleaved spiral arms, one per class (the CS231n spiral)."""
     _check_samples(n_samples)
+    _check_scale("noise", noise)
+    if not n_classes >= 2:
+        raise ValueError(f"dataset.n_classes={n_classes!r}: must be >= 2")
     per_class = n_samples // n_classes
     X, y = [], []
     for c in range(n_classes):
@@ -162,6 +175,13 @@ def blobs(
 ) -> Dataset:
     """Isotropic Gaussian blobs around centres drawn in ``[-center_box, center_box]``."""
     _check_samples(n_samples)
+    for key, value in (("std", std), ("center_box", center_box)):
+        _check_scale(key, value)
+    if not np.isfinite(2.0 * center_box):
+        raise ValueError(f"dataset.center_box={center_box!r}: the box's width 2 * center_box must be finite")
+    if not (n_classes >= 2 and n_features >= 1):
+        raise ValueError(f"dataset.n_classes={n_classes!r}, dataset.n_features={n_features!r}: need >= 2 classes "
+                         f"and >= 1 feature")
     centers = rng.uniform(-center_box, center_box, (n_classes, n_features))
     y = np.arange(n_samples) % n_classes
     X = centers[y] + rng.normal(0.0, std, (n_samples, n_features))
@@ -185,6 +205,7 @@ def teacher(
     """Targets from a random "teacher" MLP on Gaussian inputs (seed 002's experiment): a
     student of another shape can learn them, so the attainable loss is known to be ~0."""
     _check_samples(n_samples)
+    _check_scale("noise", noise)
     net = Network([n_features, *hidden_sizes, n_outputs], activation, output_activation, bias=bias)
     params = init_params if init_params is not None else ({"std": 1.0} if init == "normal" else {})
     net.initialize(get_initializer(init, **params), rng, get_bias_initializer("normal", std=1.0))
@@ -209,11 +230,17 @@ def inline(
         X_val, y_val = X_train.copy(), y_train.copy()
     else:
         X_val, y_val = _inline_arrays("X_val", X_val, "y_val", y_val, n_classes)
+        for key, train, val in (("X", X_train, X_val), ("y", y_train, y_val)):
+            if train.shape[1:] != val.shape[1:]:
+                raise ValueError(f"dataset.{key}_val has rows of length {val.shape[1] if val.ndim > 1 else 1}, "
+                                 f"dataset.{key} of {train.shape[1] if train.ndim > 1 else 1}: they must match")
     return Dataset("inline", X_train, y_train, X_val, y_val, n_classes=n_classes)
 
 
 def _matrix(key: str, rows) -> np.ndarray:
     rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in rows]
+    if rows and not any(rows):
+        raise ValueError(f"dataset.{key} has empty rows: each row needs at least one number")
     if not rows or len({len(r) for r in rows}) != 1:
         raise ValueError(f"dataset.{key} has rows of lengths {sorted({len(r) for r in rows})}: all rows need one length")
     try:

@@ -3,7 +3,10 @@
 Step ``s`` (0-based) is the s-th optimizer update.  The record logged at step ``s``
 comes from the forward and backward pass of that update, *before* its parameters
 change: ``train/loss`` at step 0 is the loss of the initial weights, and its gradient
-norms are the gradients update 0 applies.
+norms are the gradients update 0 applies.  After the last update one closing record is
+logged at step ``S`` = the number of updates: a forward and backward pass of the trained
+weights over the whole training set.  So a history holds both the initial and the final
+state, and "the loss after 10 000 updates" is ``train/loss`` at step 10000.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .losses import Loss
 from .network import Network
 from .optimizers import clip_by_global_norm, clip_by_value
 
-__all__ = ["Trainer", "Callback", "FitResult", "fit", "accuracy"]
+__all__ = ["Trainer", "Callback", "FitResult", "History", "fit", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,11 @@ class Trainer:
             if value is not None and not value > 0:
                 raise ValueError(f"trainer.{key}={value!r} must be > 0 (or null to turn clipping off)")
 
+    def steps_per_epoch(self, n_samples: int) -> int:
+        return math.ceil(n_samples / min(self.batch_size or n_samples, n_samples))
+
     def total_steps(self, n_samples: int) -> int:
-        per_epoch = math.ceil(n_samples / min(self.batch_size or n_samples, n_samples))
-        total = self.epochs * per_epoch
+        total = self.epochs * self.steps_per_epoch(n_samples)
         return min(total, self.max_steps) if self.max_steps is not None else total
 
 
@@ -64,9 +69,68 @@ class Callback:
     def on_fit_end(self, result: FitResult) -> None: ...
 
 
+class History:
+    """The logged records, column by column: one float64 array per key, grown by doubling, so a
+    logged step costs 9 bytes per metric (a list of dicts costs ~30 times that).
+
+    ``keep="ends"`` keeps only the first and the last record, for callers that stream the
+    records elsewhere (a CSV file, a tracking server) and need bounded memory.
+    """
+
+    def __init__(self, keep: str = "all") -> None:
+        if keep not in ("all", "ends"):
+            raise ValueError(f"keep={keep!r} must be 'all' or 'ends'")
+        self.keep = keep
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self._values = np.empty((0, 0))
+        self._present = np.empty((0, 0), bool)  # a key a record did not have is absent, not NaN
+        self._n = 0
+
+    def append(self, record: dict[str, float]) -> None:
+        new = [key for key in record if key not in self._index]
+        if new:
+            self._index.update((key, len(self.keys) + i) for i, key in enumerate(new))
+            self.keys += new
+            self._values = np.pad(self._values, ((0, 0), (0, len(new))), constant_values=np.nan)
+            self._present = np.pad(self._present, ((0, 0), (0, len(new))), constant_values=False)
+        row = self._n if self.keep == "all" else min(self._n, 1)
+        if row >= len(self._values):
+            extra = max(8, len(self._values))
+            self._values = np.pad(self._values, ((0, extra), (0, 0)), constant_values=np.nan)
+            self._present = np.pad(self._present, ((0, extra), (0, 0)), constant_values=False)
+        columns = [self._index[key] for key in record]
+        self._values[row] = np.nan
+        self._present[row] = False
+        self._values[row, columns] = list(record.values())
+        self._present[row, columns] = True
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n if self.keep == "all" else min(self._n, 2)
+
+    def __getitem__(self, i: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        """Record ``i`` as the dict it was logged as (a list of them for a slice)."""
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        values, present = self._values[: len(self)][i], self._present[: len(self)][i]
+        return {key: (int(v) if key in ("step", "epoch") else float(v))
+                for key, v, here in zip(self.keys, values, present) if here}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def column(self, key: str) -> np.ndarray:
+        """The values of ``key`` over the kept records (NaN where a record lacked it)."""
+        return self._values[: len(self), self._index[key]]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {key: self.column(key) for key in self.keys}
+
+
 @dataclass
 class FitResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # one record per logged step
+    history: History = field(default_factory=History)  # one record per logged step, the closing one last
     steps: int = 0  # updates applied
     diverged_at_step: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # losses of the trained network
@@ -122,21 +186,40 @@ def fit(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     classification: bool = False,
     callbacks: Sequence[Callback] = (),
+    keep_history: str = "all",
 ) -> FitResult:
     """Train ``net`` in place on ``X`` of shape ``(n, sizes[0])`` and ``Y`` of shape ``(n, sizes[-1])``.
 
     ``rng`` shuffles the mini-batches; ``validation`` is evaluated at every logged step;
-    ``classification`` adds accuracies.  Returns the history of logged records.
+    ``classification`` adds accuracies; ``keep_history="ends"`` keeps only the first and the
+    closing record in memory (callbacks still see every record).  Returns the history of logged
+    records: every ``trainer.log_every``-th update, the last one, and the closing record.
     """
     X, Y = np.asarray(X, net.dtype), np.asarray(Y, net.dtype)
     if validation is not None:
         validation = (np.asarray(validation[0], net.dtype), np.asarray(validation[1], net.dtype))
-    last = trainer.total_steps(len(X)) - 1
+    total = trainer.total_steps(len(X))
     keys = {name: [layer_key(name, k + 1, net.n_layers) for k in range(net.n_layers)] for name in DIAGNOSTICS}
-    result = FitResult()
-    for callback in callbacks:
-        callback.on_fit_start(net, last + 1)
+    result = FitResult(history=History(keep_history))
 
+    def log(step: int, epoch: int, value: float, grad_norm: float, Yb: np.ndarray, updates) -> None:
+        record = {"step": step, "epoch": epoch, "train/loss": value, "grad_norm/global": grad_norm}
+        if classification:
+            record["train/accuracy"] = accuracy(net.cache["A"][-1], Yb)
+        if trainer.log_outputs:
+            outputs = net.cache["A"][-1].mean(axis=0).tolist()
+            record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
+        if trainer.diagnostics:
+            for name, values in layer_diagnostics(net, updates).items():
+                record.update(zip(keys[name], values.tolist()))
+        if validation is not None:
+            record |= _evaluate(net, loss, *validation, "val", classification)
+        result.history.append(record)
+        for callback in callbacks:
+            callback.on_step(record)
+
+    for callback in callbacks:
+        callback.on_fit_start(net, total)
     state = optimizer.init(net.trainable)
     # with the guard on, overflow is caught and reported as divergence: NumPy's warnings would only repeat it
     quiet = np.errstate(over="ignore", invalid="ignore") if trainer.divergence_guard else contextlib.nullcontext()
@@ -154,32 +237,22 @@ def fit(
             updates = None
             if not diverged:
                 updates, state = optimizer.update(grads, state)
-
-            if diverged or step % trainer.log_every == 0 or step == last:
-                record = {"step": step, "epoch": epoch, "train/loss": value, "grad_norm/global": grad_norm}
-                if classification:
-                    record["train/accuracy"] = accuracy(net.cache["A"][-1], Yb)
-                if trainer.log_outputs:
-                    outputs = net.cache["A"][-1].mean(axis=0).tolist()
-                    record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
-                if trainer.diagnostics:
-                    for name, values in layer_diagnostics(net, updates).items():
-                        record.update(zip(keys[name], values.tolist()))
-                if validation is not None:
-                    record |= _evaluate(net, loss, *validation, "val", classification)
-                result.history.append(record)
-                for callback in callbacks:
-                    callback.on_step(record)
+            if diverged or step % trainer.log_every == 0 or step == total - 1:
+                log(step, epoch, value, grad_norm, Yb, updates)
             if diverged:
                 result.diverged_at_step = step
                 break
             net.trainable[...] += updates
             result.steps = step + 1
 
-        if not result.diverged:
-            result.final = _evaluate(net, loss, X, Y, "train", classification)
-            if validation is not None:
-                result.final |= _evaluate(net, loss, *validation, "val", classification)
+        if not result.diverged:  # the closing record: the trained weights on the whole training set
+            value = net.loss_and_grad(X, Y, loss)
+            grad_norm = float(np.sqrt(np.vdot(net.trainable_grads, net.trainable_grads)))
+            log(result.steps, result.steps // trainer.steps_per_epoch(len(X)), value, grad_norm, Y, None)
+            closing = result.history[len(result.history) - 1]
+            result.final = {k: v for k, v in closing.items() if k.startswith(("train/", "val/"))}
+            if trainer.divergence_guard and not (math.isfinite(value) and math.isfinite(grad_norm)):
+                result.diverged_at_step = result.steps  # the last update overflowed
     for callback in callbacks:
         callback.on_fit_end(result)
     return result

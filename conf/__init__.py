@@ -1,1 +1,1 @@
-"""The Hydra config tree, packaged so that an installed backprop-lab finds it."""
+"""The Hydra config tree, installed as ``runner.conf`` so that an installed backprop-lab finds it."""

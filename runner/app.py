@@ -1,25 +1,81 @@
-"""The Hydra app: compose, check, build, train, track; return the objective for sweepers."""
+"""The Hydra app: compose, check, build, train, track; return the objective for sweepers.
+
+``main`` is the console script: Hydra's app, with every user error as one line (exit status 2),
+``--version``, and a non-zero exit for a sweep whose jobs failed.  ``train`` is one job, a short
+sequence of named steps.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import shutil
 import sys
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 
 from backprop_core import FitResult, fit, gradient_check, layer_key
 
-from .build import ConfigError, build
-from .callbacks import sweep_id_of
+from .build import Experiment, build
+from .callbacks import experiment_name, sweep_id_of
+from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error
+from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
+from .records import HistoryCsv, config_hash, write_job_record
 from .schema import register
 
 register()  # the config schemas, before Hydra composes anything
+log = logging.getLogger("runner")
+
+
+@dataclass
+class Job:
+    """Who this job is, from Hydra's runtime config."""
+
+    name: str
+    preset: str | None
+    overrides: list[str]
+    multirun: bool
+    num: int
+    out_dir: Path
+    sweep_id: str | None
+    choices: dict[str, str | None]
+
+    @classmethod
+    def current(cls) -> Job:
+        hydra_cfg = HydraConfig.get()
+        choices = dict(hydra_cfg.runtime.choices)
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        overrides = list(hydra_cfg.overrides.task)
+        return cls(run_name(overrides, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
+                   hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
+                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices)
+
+
+@dataclass
+class Outcome:
+    status: str  # finished | diverged | failed | killed | skipped
+    result: FitResult | None = None
+    summary: dict | None = None
+    seconds: float = 0.0
+    run_id: str | None = None
+    detail: str = ""
+
+    @property
+    def objective(self) -> float:
+        """What a sweeper minimises: the final validation loss; +inf unless the run finished."""
+        if self.status not in ("finished", "skipped") or not self.summary:
+            return math.inf
+        return float(self.summary.get("final/val_loss", math.inf))
 
 
 def run_name(overrides: list[str], preset: str | None) -> str:
@@ -28,7 +84,7 @@ def run_name(overrides: list[str], preset: str | None) -> str:
     for override in overrides:
         key, _, value = override.partition("=")
         key = key.lstrip("+~")
-        if key != "experiment":
+        if key not in ("experiment", "resume"):
             parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
     return ",".join(parts) or preset or "default"
 
@@ -63,110 +119,246 @@ def summary_metrics(result: FitResult, n_layers: int) -> dict[str, float]:
     return summary
 
 
+# ---------------------------------------------------------------------------------------- one job
 def train(cfg: DictConfig) -> float:
-    """Train the composition ``cfg``; returns the final validation loss (inf if it diverged)."""
+    """Train the composition ``cfg``; returns the final validation loss (inf unless it finished)."""
+    job = Job.current()
+    log.info("run directory: %s", job.out_dir)
+    with threadpool_limits(limits=cfg.trainer.threads, user_api="blas"), interrupted_by_sigterm():
+        if job.multirun:
+            stop_with_launcher()
+        exp = _build(cfg, job)
+        if exp is None:
+            return math.inf
+        tracker = _open_tracker(cfg, job)
+        reused = _reusable_run(cfg, job, tracker)
+        outcome = reused or _train_and_record(cfg, exp, job, tracker)
+    _record_job(job, outcome)
+    _log_summary(job, outcome, tracker, exp.net.n_layers)
+    return outcome.objective
+
+
+def _build(cfg: DictConfig, job: Job) -> Experiment | None:
+    """The experiment, checked.  A bad config is refused in a single run; in a sweep (where a
+    sweeper such as Optuna drew it) the job is recorded as failed and the sweep goes on."""
     try:
-        _check_tracking(cfg)
-        exp = build(cfg)
+        return build(cfg)
     except ConfigError as err:
-        print(f"backprop-lab: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        if not job.multirun:
+            raise Refused(str(err)) from None
+        log.error("%s: error: %s", PROG, err)
+        _record_job(job, Outcome("failed", detail=str(err)))
+        return None
 
-    hydra_cfg = HydraConfig.get()
-    choices = dict(hydra_cfg.runtime.choices)
-    preset = choices.get("experiment")
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    out_dir = Path(hydra_cfg.runtime.output_dir)
-    name = run_name(list(hydra_cfg.overrides.task), preset)
 
-    tracker = None
-    if cfg.tracking.name == "mlflow":
-        from .tracking import MlflowTracker, resolve_uri
+def _open_tracker(cfg: DictConfig, job: Job):
+    if cfg.tracking.name != "mlflow":
+        return None
+    from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store, resolve_uri
 
-        uri, artifact_root = resolve_uri(cfg.tracking.uri)
-        tracker = MlflowTracker(uri, artifact_root, cfg.tracking.experiment or preset or "default", cfg.tracking.detail)
-        tags = {"job_num": str(hydra_cfg.job.num if multirun else 0), "overrides": " ".join(hydra_cfg.overrides.task),
-                "status": "running", "preset": preset or "none"}
-        if multirun:
-            tags["sweep_id"] = sweep_id_of(hydra_cfg.sweep.dir)
-        tracker.start(name, params_of(cfg, choices), tags)
+    uri, artifact_root, _ = resolve_uri(cfg.tracking.uri)
+    client = open_store(uri)
+    name = experiment_name(cfg, job.preset)
+    experiment_id = ensure_experiment(client, name, artifact_root, cfg.get("description"))
+    if not job.multirun:  # a sweep closes orphans once, in its launching process
+        close_orphans(client)
+    return MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
 
-    callbacks = [ProgressBar(name, disable=True if multirun else None)] + ([tracker] if tracker else [])
-    status, result, summary, artifacts = "failed", None, {}, []
+
+def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
+    """With ``resume=true``, a finished or diverged run of the same configuration is reused: it
+    joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained."""
+    if not cfg.resume:
+        return None
+    if tracker is None:
+        raise Refused("resume=true: needs tracking=mlflow (runs are found by their config_hash tag)")
+    from .tracking import reusable_run
+
+    run = reusable_run(tracker.client, tracker.experiment_id, config_hash(cfg))
+    if run is None:
+        return None
+    if job.sweep_id and run.data.tags.get("sweep_id") != job.sweep_id:
+        for key, value in (("previous_sweep_id", run.data.tags.get("sweep_id", "")), ("sweep_id", job.sweep_id),
+                           ("job_num", str(job.num))):
+            tracker.client.set_tag(run.info.run_id, key, value)
+    summary = {k: v for k, v in run.data.metrics.items() if k.startswith("final/")}
+    return Outcome("skipped", summary=summary, run_id=run.info.run_id,
+                   detail=f"reuses run {run.info.run_id} ({run.data.tags.get('status')})")
+
+
+def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Outcome:
+    """Fit with the history streamed to ``history.csv``; whatever happens, the MLflow run is closed:
+    finished, diverged, failed (with its error) or killed."""
+    if tracker:
+        tags = {"job_num": str(job.num), "overrides": " ".join(job.overrides), "status": "running",
+                "preset": job.preset or "none", "config_hash": config_hash(cfg)}
+        if job.sweep_id:
+            tags["sweep_id"] = job.sweep_id
+        tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
+    history_csv = HistoryCsv(job.out_dir / "history.csv")
+    callbacks = [ProgressBar(job.name, disable=True if job.multirun else None), history_csv]
+    outcome, artifacts, error = Outcome("failed", summary={}), [], None
     started = time.perf_counter()
-    try:  # whatever happens from here on, the MLflow run is closed: finished, diverged or failed
+    try:
         if cfg.trainer.check_gradients:
-            summary |= _gradient_check(exp)
+            outcome.summary |= _gradient_check(exp)
         result = fit(
             exp.net, exp.loss, exp.optimizer, exp.data.X_train, exp.Y_train,
             trainer=exp.trainer, rng=exp.shuffle_rng, validation=(exp.data.X_val, exp.Y_val),
-            classification=exp.data.classification, callbacks=callbacks,
+            classification=exp.data.classification, callbacks=callbacks + ([tracker] if tracker else []),
+            keep_history="ends",
         )
-        seconds = time.perf_counter() - started
-        summary |= summary_metrics(result, exp.net.n_layers)
-        artifacts = _write_artifacts(cfg, result, out_dir, name)
-        status = "diverged" if result.diverged else "finished"
+        outcome.seconds = time.perf_counter() - started
+        outcome.result = result
+        outcome.summary |= summary_metrics(result, exp.net.n_layers)
+        artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name)
+        outcome.status = "diverged" if result.diverged else "finished"
+    except (KeyboardInterrupt, Interrupted):
+        outcome.status = "killed"
+        raise
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        outcome.detail = error
+        if not job.multirun:
+            raise
+        log.error("%s: job failed: %s\n%s", job.name, error, traceback.format_exc())
     finally:
+        history_csv.close()
         if tracker:
-            tracker.finish(status, summary, artifacts)
+            tracker.finish(outcome.status, outcome.summary, artifacts, error)
+            outcome.run_id = tracker.run_id
+            if outcome.status in ("finished", "diverged"):
+                _remove_local_copies(artifacts)
+        if outcome.status == "killed":
+            _record_job(job, outcome)
+    return outcome
 
-    _print_summary(name, status, result, summary, seconds, tracker)
-    return summary.get("final/val_loss", math.inf) if status == "finished" else math.inf
 
-
-def _gradient_check(exp) -> dict[str, float]:
+def _gradient_check(exp: Experiment) -> dict[str, float]:
     """Back-propagated against central-difference gradients at the initial weights (64 samples at most)."""
     result = gradient_check(exp.net, exp.data.X_train[:64], exp.Y_train[:64], exp.loss)
-    print(f"gradient check at the initial weights: max relative error {result.max_error:.2e} "
-          f"({'passed' if result.passed() else 'FAILED'}: rtol 1e-6, atol 1e-9)")
+    log.info("gradient check at the initial weights: max relative error %.2e (%s: rtol 1e-6, atol 1e-9)",
+             result.max_error, "passed" if result.passed() else "FAILED")
     metrics = {f"gradcheck/{key.replace('/', '_')}": error for key, error in result.errors.items()}
     return metrics | {"gradcheck/max_rel_error": result.max_error}
 
 
-def _check_tracking(cfg: DictConfig) -> None:
-    tracking = cfg.tracking
-    if tracking.name not in ("mlflow", "none"):
-        raise ConfigError(f"tracking.name={tracking.name!r} is unknown; valid names: mlflow, none")
-    if tracking.detail not in ("standard", "full"):
-        raise ConfigError(f"tracking.detail={tracking.detail!r} is unknown; valid levels: standard, full")
+def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str) -> list[tuple[Path, str | None]]:
+    """``config.yaml`` and the figures beside the streamed ``history.csv``; returns them all."""
+    from .plots import plot_run, read_history
 
-
-def _write_artifacts(cfg: DictConfig, result: FitResult, out_dir: Path, title: str) -> list[tuple[Path, str | None]]:
-    import pandas as pd
-
-    from .plots import plot_run
-
-    out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.yaml"
     config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    history = pd.DataFrame(result.history)
-    history_path = out_dir / "history.csv"
-    history.to_csv(history_path, index=False, float_format="%.17g")
     artifacts = [(config_path, None), (history_path, None)]
+    history = read_history(history_path)
     if len(history):
         artifacts += [(path, "plots") for path in plot_run(history, out_dir / "plots", title)]
     return artifacts
 
 
-def _print_summary(name, status, result, summary, seconds, tracker) -> None:
-    parts = [f"{name}: {status} after {result.steps} steps in {seconds:.1f}s"]
-    if "final/train_loss" in summary:
-        parts.append(f"train loss {summary['final/train_loss']:.4g}")
-    if "final/val_loss" in summary:
-        parts.append(f"val loss {summary['final/val_loss']:.4g}")
-    if "final/val_accuracy" in summary:
-        parts.append(f"val accuracy {summary['final/val_accuracy']:.3f}")
-    if "grad_ratio_first_last" in summary:
-        parts.append(f"|grad l1| / |grad lL| at step 0 = {summary['grad_ratio_first_last']:.3g}")
+def _remove_local_copies(artifacts: list[tuple[Path, str | None]]) -> None:
+    """Once MLflow holds the run's files, the run directory does not keep a second copy."""
+    for path, _ in artifacts:
+        path.unlink(missing_ok=True)
+    plots = {path.parent for path, folder in artifacts if folder == "plots"}
+    for folder in plots:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _record_job(job: Job, outcome: Outcome) -> None:
+    if not job.multirun:
+        return
+    write_job_record(job.out_dir, {
+        "job_num": job.num, "name": job.name, "overrides": job.overrides, "status": outcome.status,
+        "steps": outcome.result.steps if outcome.result else 0, "seconds": round(outcome.seconds, 3),
+        "summary": outcome.summary or {}, "run_id": outcome.run_id, "detail": _detail(outcome),
+    })
+
+
+def _detail(outcome: Outcome) -> str:
+    if outcome.status == "diverged" and outcome.result is not None:
+        return f"at step {outcome.result.diverged_at_step}"
+    return outcome.detail
+
+
+def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int) -> None:
+    """One line whose numbers all stand in the history (the closing record's), and where to look."""
+    summary, result = outcome.summary or {}, outcome.result
+    if outcome.status == "skipped":
+        log.info("%s: skipped (resume=true): %s", job.name, outcome.detail)
+        return
+    if result is None:
+        return
     if result.diverged:
-        parts.append(f"diverged at step {result.diverged_at_step}")
-    print("; ".join(parts))
+        head = f"{job.name}: diverged at step {result.diverged_at_step} (a non-finite loss or gradient)"
+    else:
+        head = f"{job.name}: finished {result.steps} update{'s' * (result.steps != 1)}"
+    parts = [f"{head} in {outcome.seconds:.1f}s"]
+    final = [f"{label} {summary[key]:.4g}" for key, label in (
+        ("final/train_loss", "train loss"), ("final/val_loss", "val loss"),
+        ("final/val_accuracy", "val accuracy")) if key in summary]
+    if final and not result.diverged:
+        parts.append(f"at step {result.steps}: " + ", ".join(final))
+    if "grad_ratio_first_last" in summary:
+        parts.append(f"|grad l1| / |grad l{n_layers}| at step 0 = {summary['grad_ratio_first_last']:.3g}")
+    log.info("; ".join(parts))
     if tracker:
         from .tracking import ui_command
 
-        print(f"MLflow: experiment {tracker.experiment!r}, run {tracker.run_id}. Open it with:  {ui_command(tracker.uri)}")
+        log.info("MLflow: experiment %r, run %s. Open it with:  %s", tracker.experiment, tracker.run_id,
+                 ui_command(tracker.uri))
+    else:
+        log.info("history, config and figures: %s", job.out_dir)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def hydra_app(cfg: DictConfig) -> float:
     return train(cfg)
+
+
+# ---------------------------------------------------------------------------------------- the command
+def main() -> None:
+    """``backprop-lab``: Hydra's app, with one line and exit status 2 for every user error."""
+    arguments = sys.argv[1:]
+    if "--version" in arguments:
+        print(version_line())
+        return
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors as they are; we report them in one line
+    try:
+        hydra_app()
+    except Refused as err:
+        _exit_with_error(str(err))
+    except Crashed as err:
+        raise err.__cause__ from None
+    except SweepFailed as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        sys.exit(1)
+    except (KeyboardInterrupt, Interrupted) as err:
+        print(f"{PROG}: interrupted ({err or 'SIGINT'}); the run is closed as killed", file=sys.stderr)
+        sys.exit(130 if isinstance(err, KeyboardInterrupt) else 128 + err.signum)
+    except Exception as err:
+        if full_error or not _is_user_error(err):
+            raise
+        _exit_with_error(hydra_error(err, [a for a in arguments if not a.startswith("-")]))
+
+
+def _is_user_error(err: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(err, (HydraException, OmegaConfBaseException, ConfigError))
+
+
+def _exit_with_error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def version_line() -> str:
+    from importlib.metadata import version
+
+    import numpy
+
+    return (f"{PROG} {version('backprop-lab')} (Python {sys.version.split()[0]}, NumPy {numpy.__version__}, "
+            f"Hydra {version('hydra-core')}, MLflow {version('mlflow')})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,12 +22,10 @@ from backprop_core.datasets import Dataset
 from backprop_core.losses import Loss
 
 from .datasets import DATASETS
+from .errors import ConfigError
+from .schema import BIAS_PARAMS
 
 MAX_LOGGED_STEPS = 1000  # per run and key: keeps MLflow's charts fast
-
-
-class ConfigError(ValueError):
-    """A config value breaks a rule; the message names the key, the value and the rule."""
 
 
 @dataclass
@@ -87,14 +86,65 @@ def hidden_sizes(cfg: DictConfig) -> list[int]:
     return sizes
 
 
-def build_dataset(cfg: DictConfig, rng: np.random.Generator) -> Dataset:
-    return _make("dataset", cfg.dataset.name, DATASETS, _given(cfg.dataset), rng=rng)
+def build_dataset(cfg: DictConfig, rng: np.random.Generator, memory_budget: float) -> Dataset:
+    """The dataset, generated after its parameters are checked: every number finite, the arrays
+    within the memory budget; and the data it gives finite."""
+    params = _given(cfg.dataset)
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"dataset.{key}={value}", "must be a finite number")
+    if "n_samples" in params:
+        needed = 8 * 4 * params["n_samples"] * (params.get("n_features") or 2)  # X, splits, targets
+        _check_memory(f"dataset.n_samples={params['n_samples']}", needed, memory_budget, "the generated data")
+    data = _make("dataset", cfg.dataset.name, DATASETS, params, rng=rng)
+    for split in ("X_train", "X_val", "y_train", "y_val"):
+        values = getattr(data, split)
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            swept = ", ".join(f"dataset.{k}={v}" for k, v in params.items() if isinstance(v, (int, float))) or "none"
+            raise ConfigError(f"dataset={data.name}", f"its {split} holds NaN or inf: a data error, not a divergence "
+                                                      f"(numeric parameters: {swept})")
+    return data
+
+
+def available_memory() -> int:
+    """Bytes this machine can give a new allocation now (``MemAvailable``), or its physical memory."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_memory(subject: str, needed: float, budget: float, what: str) -> None:
+    if needed > budget:
+        raise ConfigError(subject, f"{what} would need about {_bytes(needed)}, more than the {_bytes(budget)} that "
+                                   f"trainer.max_memory_fraction allows of the {_bytes(available_memory())} available now")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+
+
+def network_bytes(sizes: list[int], rows: int, itemsize: int, state_arrays: int) -> int:
+    """What a run keeps in memory at most: parameters, gradients, the update and the optimizer's
+    state (``state_arrays`` arrays the size of the parameters), and every layer's input, Z and A
+    for ``rows`` samples (the largest pass: a batch, the validation set or the closing record's)."""
+    n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    return itemsize * ((3 + state_arrays) * n_params + 3 * rows * sum(sizes))
 
 
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r} must be float64 or float32")
-    params = _given(t, skip=("dtype", "check_gradients"))
+    _check(t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1")
+    _check(0 < t.max_memory_fraction <= 1, f"trainer.max_memory_fraction={t.max_memory_fraction}: must be in (0, 1]")
+    params = _given(t, skip=("dtype", "check_gradients", "threads", "max_memory_fraction"))
     try:
         trainer = Trainer(**params)
     except ValueError as err:
@@ -104,11 +154,43 @@ def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     return trainer
 
 
+def _architecture_subject(arch: DictConfig) -> str:
+    if arch.name == "deep":
+        return f"architecture.width={arch.width}" if arch.width >= arch.depth else f"architecture.depth={arch.depth}"
+    return f"architecture.hidden_sizes={list(arch.hidden_sizes)}".replace(" ", "")
+
+
+def _bias_initializer(init: DictConfig):
+    """The biases' initializer ``init.bias_init`` with the ``init.bias_*`` values it takes; a value
+    it does not take is an error, never ignored."""
+    _check(init.bias_init in BIAS_INITIALIZERS,
+           f"init.bias_init={init.bias_init}: unknown; valid: {', '.join(BIAS_INITIALIZERS)}")
+    accepted = inspect.signature(BIAS_INITIALIZERS[init.bias_init]).parameters
+    params = {}
+    for key, param in BIAS_PARAMS.items():
+        if init.get(key) is None:
+            continue
+        if param not in accepted:
+            takes = [k for k, p in BIAS_PARAMS.items() if p in accepted]
+            raise ConfigError(f"init.{key}={_plain(init[key])}",
+                              f"not used by init.bias_init={init.bias_init}, which takes "
+                              f"{', '.join('init.' + k for k in takes) or 'no value'}")
+        params[param] = _plain(init[key])
+    return _make("init", init.bias_init, BIAS_INITIALIZERS, params, name_key="init.bias_init")
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
 def build(cfg: DictConfig) -> Experiment:
     """Build and check every part of the experiment ``cfg`` describes; raises ConfigError."""
+    _check(cfg.seed >= 0, f"seed={cfg.seed}: must be an integer >= 0")
     data_rng, init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
+    budget = cfg.trainer.max_memory_fraction * available_memory()
     try:
-        data = build_dataset(cfg, data_rng)
+        trainer = build_trainer(cfg, 1)  # the trainer's own rules first; its defaults need the data
+        data = build_dataset(cfg, data_rng, budget)
         trainer = build_trainer(cfg, len(data.X_train))
 
         loss = _make("loss", cfg.loss.name, LOSSES, _given(cfg.loss, ("name", "output_activation")))
@@ -121,7 +203,7 @@ def build(cfg: DictConfig) -> Experiment:
         _check(n_in == data.n_features,
                f"architecture.input_size={arch.input_size} does not match dataset {data.name!r}, "
                f"which has {data.n_features} features")
-        n_out = arch.output_size or data.n_outputs(one_hot=loss.name == "cross_entropy")
+        n_out = data.n_outputs(one_hot=loss.name == "cross_entropy") if arch.output_size is None else arch.output_size
         _check(n_out >= 1, f"architecture.output_size={n_out} must be >= 1")
         try:
             loss.check_output(output, n_out)
@@ -136,18 +218,17 @@ def build(cfg: DictConfig) -> Experiment:
                        f"[{Y.min():g}, {Y.max():g}]")
 
         _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
-        net = Network([n_in, *hidden_sizes(cfg), n_out], hidden, output,
-                      bias=arch.bias, train_bias=arch.train_bias, dtype=np.dtype(cfg.trainer.dtype))
-        init = cfg.init
-        weight_init = _make("init", init.name, INITIALIZERS,
-                            _given(init, ("name", "bias_init", "bias_value", "bias_std", "biases")))
-        bias_params = {"constant": {"value": init.bias_value}, "normal": {"std": init.bias_std},
-                       "explicit": {"values": init.biases}}.get(init.bias_init, {})
-        bias_init = _make("init", init.bias_init, BIAS_INITIALIZERS,
-                          {k: v for k, v in bias_params.items() if v is not None}, name_key="init.bias_init")
-        net.initialize(weight_init, init_rng, bias_init)
-
         optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))
+        sizes = [n_in, *hidden_sizes(cfg), n_out]
+        rows = max(trainer.batch_size or len(data.X_train), len(data.X_train), len(data.X_val))
+        state_arrays = sum(isinstance(x, np.ndarray) for x in optimizer.init(np.zeros(1)))
+        _check_memory(_architecture_subject(arch), network_bytes(sizes, rows, np.dtype(cfg.trainer.dtype).itemsize,
+                                                                  state_arrays), budget, f"the net {sizes}")
+        net = Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias,
+                      dtype=np.dtype(cfg.trainer.dtype))
+        init = cfg.init
+        weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
+        net.initialize(weight_init, init_rng, _bias_initializer(init))
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule

@@ -1,12 +1,28 @@
-"""Hydra callbacks: prepare the tracking store once per multirun, and summarise the sweep."""
+"""The Hydra callback around every command: checks before any work, the tracking store prepared
+once per sweep, and the sweep's closing summary.
+
+Hydra turns an ``Exception`` raised in a callback into a warning and goes on, so a refusal
+leaves here as ``Refused`` (a BaseException) and a sweep with failed jobs as ``SweepFailed``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from .errors import ConfigError, Crashed, Refused, SweepFailed
+from .preflight import check_single_run, check_sweep, check_tracking
+from .processes import LAUNCHER_PID
+from .records import read_job_records
+
+log = logging.getLogger("runner")
 
 
 def sweep_id_of(sweep_dir: str) -> str:
@@ -18,47 +34,64 @@ def sweep_id_of(sweep_dir: str) -> str:
     return hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:12]
 
 
-class SweepTracking(Callback):
-    """Creates the MLflow store and experiment in the launching process before any job starts,
-    and prints a summary of the sweep's runs at the end.
+def experiment_name(cfg: DictConfig, preset: str | None) -> str:
+    return cfg.tracking.get("experiment") or preset or "default"
 
-    Several processes creating a fresh sqlite store at once fail in MLflow's schema migration
-    (``duplicate column name``), so parallel jobs must find it ready.
-    """
+
+class Lifecycle(Callback):
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A single run: refused before Hydra creates its run directory if anything is wrong."""
+        try:
+            check_single_run(config)
+            check_tracking(config)
+        except ConfigError as err:
+            raise Refused(str(err)) from None
+        except Exception as err:
+            raise Crashed() from err
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Every job checked before the first starts; the store and experiment created once, here,
+        before parallel jobs race to; runs orphaned by killed commands closed."""
+        from hydra.core.global_hydra import GlobalHydra
+
+        self.started = time.perf_counter()
         self.sweep_id = sweep_id_of(config.hydra.sweep.dir)
+        try:
+            n_jobs = check_sweep(config, GlobalHydra.instance().config_loader())
+            check_tracking(config)
+        except ConfigError as err:
+            raise Refused(str(err)) from None
+        except Exception as err:
+            raise Crashed() from err
         self.uri = None
         if config.tracking.name == "mlflow":
-            from mlflow.tracking import MlflowClient
+            from .tracking import close_orphans, ensure_experiment, open_store, resolve_uri
 
-            from .tracking import ensure_experiment, resolve_uri
-
-            self.uri, artifact_root = resolve_uri(config.tracking.uri)
-            experiment = config.tracking.experiment or config.hydra.runtime.choices.get("experiment") or "default"
-            ensure_experiment(MlflowClient(self.uri), experiment, artifact_root)
+            self.uri, artifact_root, _ = resolve_uri(config.tracking.uri)
+            client = open_store(self.uri)
+            preset = config.hydra.runtime.choices.get("experiment")
+            ensure_experiment(client, experiment_name(config, preset), artifact_root, config.get("description"))
+            close_orphans(client)
+        os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
+        print(f"sweep {self.sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.uri is None:
-            return
-        from mlflow.tracking import MlflowClient
+        """The sweep's closing summary, read from its jobs' ``job.json``: counts, the jobs that
+        diverged or failed, where to look.  Failed jobs make the command exit non-zero."""
+        records = read_job_records(Path(config.hydra.sweep.dir))
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none recorded"
+        seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
+        print(f"sweep {self.sweep_id}: {len(records)} jobs in {seconds:.1f}s ({listed})")
+        for record in records:
+            if record["status"] in ("diverged", "failed", "skipped"):
+                print(f"  {record['status']}: #{record['job_num']} {record['name']}"
+                      + (f" - {record['detail']}" if record.get("detail") else ""))
+        if self.uri:
+            from .tracking import ui_command
 
-        client = MlflowClient(self.uri)
-        runs = client.search_runs(
-            [e.experiment_id for e in client.search_experiments()],
-            filter_string=f"tags.sweep_id = '{self.sweep_id}'",
-            max_results=50000,
-        )
-        by_status: dict[str, list[str]] = {}
-        for run in sorted(runs, key=lambda r: int(r.data.tags.get("job_num", 0))):
-            by_status.setdefault(run.data.tags.get("status", "?"), []).append(
-                f"#{run.data.tags.get('job_num')} {run.info.run_name}"
-            )
-        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_status.items()))
-        print(f"sweep {self.sweep_id}: {len(runs)} runs ({counts})")
-        for status in ("diverged", "failed"):
-            for job in by_status.get(status, []):
-                print(f"  {status}: {job}")
-        from .tracking import ui_command
-
-        print(f"Compare them in MLflow (filter: tags.sweep_id = '{self.sweep_id}'):  {ui_command(self.uri)}")
+            print(f"Compare them in MLflow (filter: tags.sweep_id = '{self.sweep_id}'):  {ui_command(self.uri)}")
+        if counts.get("failed"):
+            raise SweepFailed(f"{counts['failed']} of {len(records)} jobs failed")

@@ -12,6 +12,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """The columns the run's figures draw, from its ``history.csv`` (thinned to about
+    ``MAX_PLOTTED_POINTS`` rows, the first and the closing record always kept)."""
+    with open(path) as file:
+        header = file.readline().strip().split(",")
+    wanted = [c for c in header if c in ("step", "train/loss", "val/loss") or c.startswith("grad_norm/l")]
+    history = pd.read_csv(path, usecols=wanted)
+    stride = max(1, len(history) // MAX_PLOTTED_POINTS)
+    if stride > 1:
+        keep = np.zeros(len(history), bool)
+        keep[::stride] = keep[-1] = True
+        history = history[keep].reset_index(drop=True)
+    return history
+
+
 def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
     return sorted(c for c in history.columns if c.startswith(f"{name}/l"))
 
@@ -49,7 +67,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     layers = np.arange(1, len(columns) + 1)
-    for label, row in (("first step", history.iloc[0]), ("last step", history.iloc[-1])):
+    for label, row in (("first step", history.iloc[0]), ("closing step", history.iloc[-1])):
         ax.plot(layers, plottable(row[columns].to_numpy(dtype=float)), marker="o",
                 label=f"{label} ({int(row['step'])})")
     ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log", title=f"{title}: gradient profile")

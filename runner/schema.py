@@ -1,18 +1,31 @@
-"""Structured config schemas, one dataclass per config group, registered in Hydra's ConfigStore.
+"""Structured config schemas, one dataclass per option of every config group, in Hydra's ConfigStore.
 
-A YAML option extends its group's schema (``defaults: [schema]``), so a typo in a key or a
-value of the wrong type fails at compose time.  Parameters that only some options take
-(``init.std``, ``optimizer.momentum``...) default to ``None`` and are passed on only when
-set, so ``init=he_normal init.std=0.5`` is an error naming the parameter, never ignored.
+An option's YAML file extends its own schema (``defaults: [/init_normal_schema@_here_]``), so
+the composed config holds exactly the keys the chosen option takes: a typo or a parameter of
+another option fails at compose time, ``--cfg job``, ``--help`` and tab completion show only
+what applies, and ``check_keys`` catches what Hydra lets through (``+key=value`` additions).
+
+The schemas of the engine's registries (activation, loss, init, optimizer, dataset) are made
+from the factories' own signatures, so a parameter is declared once, in the engine.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from backprop_core import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
+
+from .datasets import DATASETS
+from .errors import ConfigError, did_you_mean
 
 
 @dataclass
@@ -37,72 +50,6 @@ class DeepArchitecture:
 
 
 @dataclass
-class ActivationConfig:
-    name: str = MISSING  # the hidden layers' activation
-    alpha: Optional[float] = None  # leaky_relu, elu
-
-
-@dataclass
-class LossConfig:
-    name: str = MISSING
-    output_activation: str = "identity"
-    convention: Optional[str] = None  # mse: sum_half | mean;  bce: mean | sum (over outputs)
-
-
-@dataclass
-class InitConfig:
-    name: str = MISSING
-    std: Optional[float] = None
-    mean: Optional[float] = None
-    limit: Optional[float] = None
-    gain: Optional[float] = None
-    value: Optional[float] = None
-    seed: Optional[int] = None  # legacy
-    scale: Optional[float] = None  # legacy
-    weights: Optional[Any] = None  # explicit: one (fan_in, fan_out) nested list per layer
-    bias_init: str = "zeros"  # zeros | constant | normal | explicit
-    bias_value: Optional[float] = None
-    bias_std: Optional[float] = None
-    biases: Optional[Any] = None  # explicit: per layer a scalar or one value per unit
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = MISSING
-    lr: float = MISSING
-    momentum: Optional[float] = None
-    nesterov: Optional[bool] = None
-    rho: Optional[float] = None
-    beta1: Optional[float] = None
-    beta2: Optional[float] = None
-    eps: Optional[float] = None
-
-
-@dataclass
-class DatasetConfig:
-    name: str = MISSING
-    n_samples: Optional[int] = None
-    noise: Optional[float] = None
-    val_fraction: Optional[float] = None
-    factor: Optional[float] = None  # circles
-    n_classes: Optional[int] = None  # spirals, blobs, inline labels
-    n_features: Optional[int] = None  # blobs, teacher
-    std: Optional[float] = None  # blobs
-    center_box: Optional[float] = None  # blobs
-    n_outputs: Optional[int] = None  # teacher
-    hidden_sizes: Optional[list[int]] = None  # teacher
-    activation: Optional[str] = None  # teacher
-    output_activation: Optional[str] = None  # teacher
-    init: Optional[str] = None  # teacher
-    init_params: Optional[dict[str, Any]] = None  # teacher
-    bias: Optional[str] = None  # teacher
-    X: Optional[Any] = None  # inline
-    y: Optional[Any] = None  # inline
-    X_val: Optional[Any] = None  # inline
-    y_val: Optional[Any] = None  # inline
-
-
-@dataclass
 class TrainerConfig:
     epochs: int = 1500
     batch_size: Optional[int] = None  # null: full batch
@@ -115,40 +62,163 @@ class TrainerConfig:
     dtype: str = "float64"  # float64 | float32
     log_outputs: bool = False  # output/uNN: output unit activations (the articles print them)
     check_gradients: bool = False  # gradient check (central differences) at the initial weights
+    threads: int = 1  # BLAS threads of the job: set, never inherited, so every launcher gives the same bits
+    max_memory_fraction: float = 0.5  # refuse a run whose arrays would need more of the available memory
 
 
 @dataclass
-class TrackingConfig:
-    name: str = "mlflow"  # mlflow | none
+class MlflowTracking:
+    name: str = "mlflow"
     uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/outputs/mlflow.db
     experiment: Optional[str] = None  # null: the preset's name, else "default"
     detail: str = "standard"  # standard | full
 
 
 @dataclass
+class NoTracking:
+    name: str = "none"
+
+
+@dataclass
 class Config:
     architecture: Any = MISSING
-    activation: ActivationConfig = MISSING
-    loss: LossConfig = MISSING
-    init: InitConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
-    dataset: DatasetConfig = MISSING
+    activation: Any = MISSING
+    loss: Any = MISSING
+    init: Any = MISSING
+    optimizer: Any = MISSING
+    dataset: Any = MISSING
     trainer: TrainerConfig = MISSING
-    tracking: TrackingConfig = MISSING
+    tracking: Any = MISSING
     seed: int = 0
+    resume: bool = False  # multirun: skip every job whose configuration already has a finished run
     description: Optional[str] = None  # a preset's one-line summary
 
 
+# keys every init option takes besides its initializer's own parameters: the biases' initializer
+BIAS_FIELDS = [("bias_init", str, "zeros"), ("bias_value", Optional[float], None),
+               ("bias_std", Optional[float], None), ("biases", Any, None)]
+BIAS_PARAMS = {"bias_value": "value", "bias_std": "std", "biases": "values"}  # init.<key> -> factory param
+
+
+def _field_type(hint: Any) -> Any:
+    """The OmegaConf field type for a factory's type hint (Any where OmegaConf has no match)."""
+    if hint in (int, float, bool, str):
+        return hint
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return Optional[_field_type(rest[0])] if len(rest) == 1 else Any
+    if origin in (list, tuple, collections.abc.Sequence) and args and args[0] in (int, float, str):
+        return list[args[0]]
+    return Any
+
+
+def _parameters(factory) -> list[tuple[str, Any, Any]]:
+    """``(name, type, default)`` of every keyword a factory takes (``rng`` is the runner's to pass)."""
+    hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    fields = []
+    for p in inspect.signature(factory).parameters.values():
+        if p.name == "rng" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        default = MISSING if p.default is p.empty else p.default
+        if isinstance(default, tuple):
+            default = list(default)
+        kind = _field_type(hints.get(p.name, Any))
+        fields.append((p.name, kind, field(default_factory=lambda d=default: d) if isinstance(default, list)
+                       else default))
+    return fields
+
+
+def option_schema(group: str, option: str, factory, extra: list[tuple[str, Any, Any]] = ()) -> type:
+    """A dataclass with ``name`` (fixed to ``option``) and exactly the parameters ``factory`` takes."""
+    fields = [("name", str, option), *_parameters(factory), *extra]
+    cls_name = "".join(part.capitalize() for part in f"{option}_{group}".split("_"))
+    return dataclasses.make_dataclass(cls_name, fields)
+
+
+def option_schemas() -> dict[tuple[str, str], type]:
+    """Every ``(group, option)``'s schema."""
+    schemas = {("architecture", "mlp"): MLPArchitecture, ("architecture", "deep"): DeepArchitecture,
+               ("trainer", "default"): TrainerConfig,
+               ("tracking", "mlflow"): MlflowTracking, ("tracking", "none"): NoTracking}
+    for option, cls in ACTIVATIONS.items():
+        if cls.elementwise:  # softmax is an output activation only (loss.output_activation)
+            schemas["activation", option] = option_schema("activation", option, cls)
+    for option, cls in LOSSES.items():
+        schemas["loss", option] = option_schema("loss", option, cls, [("output_activation", str, "identity")])
+    for option, factory in INITIALIZERS.items():
+        schemas["init", option] = option_schema("init", option, factory, BIAS_FIELDS)
+    for option, cls in OPTIMIZERS.items():
+        schemas["optimizer", option] = option_schema("optimizer", option, cls)
+    for option, factory in DATASETS.items():
+        schemas["dataset", option] = option_schema("dataset", option, factory)
+    return schemas
+
+
+def schema_name(group: str, option: str) -> str:
+    return f"{group}_{option}_schema"
+
+
 def register() -> None:
-    """Store the schemas as top-level configs (``activation_schema``...), outside the groups, so
+    """Store the schemas as top-level configs (``init_normal_schema``...), outside the groups, so
     that they are no option to pick and ``--help`` lists only the real groups."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    cs.store(name="mlp_architecture_schema", node=MLPArchitecture)
-    cs.store(name="deep_architecture_schema", node=DeepArchitecture)
-    for group, node in (
-        ("activation", ActivationConfig), ("loss", LossConfig), ("init", InitConfig),
-        ("optimizer", OptimizerConfig), ("dataset", DatasetConfig), ("trainer", TrainerConfig),
-        ("tracking", TrackingConfig),
-    ):
-        cs.store(name=f"{group}_schema", node=node)
+    for (group, option), schema in option_schemas().items():
+        cs.store(name=schema_name(group, option), node=schema)
+
+
+GROUPS = ("architecture", "activation", "loss", "init", "optimizer", "dataset", "trainer", "tracking")
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Every key of the composed ``cfg`` (without its ``hydra`` node) is one the chosen options take.
+
+    Hydra lets ``+key=value`` add keys that no schema declares; they would be logged as if they
+    had taken effect.  So any key outside its node's schema is a ConfigError naming it, with the
+    option that does take it or a close match.
+    """
+    _check_node(cfg, "")
+
+
+def _check_node(node: DictConfig, prefix: str) -> None:
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return  # a free-form dict (e.g. dataset.init_params)
+    declared = [f.name for f in dataclasses.fields(schema)]
+    group = prefix.rstrip(".")
+    option = _default(schema, "name") if "name" in declared else None
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        if key not in declared:
+            value = OmegaConf.select(node, str(key), throw_on_missing=False)
+            raise ConfigError(f"{path}={_text(value)}", _unknown_key_rule(group, option, str(key), declared))
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            _check_node(child, f"{path}.")
+    if group and option is not None and node.get("name") != option:
+        raise ConfigError(f"{group}.name={node.get('name')}",
+                          f"choose an option with {group}={node.get('name')}, not by renaming {group}={option}")
+
+
+def _default(schema: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(schema) if f.name == name)
+
+
+def _unknown_key_rule(group: str, option: str | None, key: str, declared: list[str]) -> str:
+    if not group:
+        return f"no config group or key {key!r}{did_you_mean(key, declared)}"
+    chosen = f"{group}={option}" if option else group
+    takes = ", ".join(k for k in declared if k != "name") or "no parameters"
+    rule = f"not a parameter of {chosen}, which takes: {takes}"
+    others = sorted(o for (g, o), schema in option_schemas().items()
+                    if g == group and o != option and key in {f.name for f in dataclasses.fields(schema)})
+    if others:
+        return f"{rule} ({key} is a parameter of {group}={', '.join(others[:4])}{', ...' if len(others) > 4 else ''})"
+    return rule + did_you_mean(key, declared)
+
+
+def _text(value: Any) -> str:
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=False)
+    return str(value).replace(" ", "") if isinstance(value, (list, dict)) else str(value)

@@ -1,77 +1,152 @@
-"""MLflow tracking: where the store is, and a fit-loop callback that sends metrics in batches.
+"""MLflow tracking: where the store is, opening it safely, and a fit-loop callback that sends
+metrics in batches.  Also the store-wide chores of a command: runs orphaned by a killed process
+are closed, and a resumed sweep finds the runs it can reuse.
 
 Only imported when ``tracking=mlflow``: ``tracking=none`` never imports MLflow.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+# bounded retries for an HTTP store: MLflow's defaults (7 retries, 120 s timeout) hang for minutes
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
-from backprop_core import Callback
+from filelock import FileLock  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from backprop_core import Callback  # noqa: E402
+
+from .processes import process_alive, process_start_time  # noqa: E402
+from .stores import embedded_store, resolve_uri  # noqa: E402,F401  (re-exported)
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics a call
 STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")
 
 
-def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
-    """The default store: ``sqlite:///<cwd>/outputs/mlflow.db`` and its artifact root beside it."""
-    outputs = (cwd or Path.cwd()).resolve() / "outputs"
-    return f"sqlite:///{outputs / 'mlflow.db'}", (outputs / "mlartifacts").as_uri()
+def open_store(uri: str) -> MlflowClient:
+    """A client of the store at ``uri``, its schema created or migrated under an inter-process lock.
+
+    MLflow creates a fresh sqlite store by running its migrations; several processes doing so at
+    once fail (``duplicate column name``) and can leave the store unusable for good.  MLflow
+    caches the store per process, so only the first use in each process needs the lock.
+    """
+    client = MlflowClient(uri)
+    with store_lock(uri):
+        client.search_experiments(max_results=1)
+    return client
 
 
-def resolve_uri(configured: str | None) -> tuple[str, str | None]:
-    """``(tracking URI, artifact root for new experiments or None for the store's default)``:
-    ``tracking.uri`` if set, else ``$MLFLOW_TRACKING_URI``, else the embedded store."""
-    if configured:
-        return configured, None
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"], None
-    uri, artifacts = embedded_store()
-    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return uri, artifacts
+def store_lock(uri: str):
+    """An inter-process lock beside a sqlite store (``mlflow.db.lock``); a no-op for a server."""
+    if not uri.startswith("sqlite:///"):
+        return _NoLock()
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{path}.lock", timeout=300)
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
-    """The id of experiment ``name``, created if needed (safe when several jobs race to create it)."""
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None,
+                      description: str | None = None) -> str:
+    """The id of experiment ``name``, created if needed (under the store's lock: concurrent
+    commands create it once)."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        location = f"{artifact_root}/{name}" if artifact_root else None
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:
-        experiment = client.get_experiment_by_name(name)  # another job created it first
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+    if experiment is None:
+        with store_lock(client.tracking_uri):
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                location = f"{artifact_root}/{name}" if artifact_root else None
+                tags = {"mlflow.note.content": description} if description else None
+                try:
+                    return client.create_experiment(name, artifact_location=location, tags=tags)
+                except MlflowException:  # a server's other client created it first
+                    experiment = client.get_experiment_by_name(name)
+                    if experiment is None:
+                        raise
+    return experiment.experiment_id
+
+
+def close_orphans(client: MlflowClient) -> list[str]:
+    """Mark KILLED every run left RUNNING on this host by a process that is gone (``kill -9``,
+    a lost machine); returns their names.  Runs of other hosts are left alone: we cannot tell."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    host = socket.gethostname()
+    running = client.search_runs(experiments, f"attributes.status = 'RUNNING' and tags.host = '{host}'",
+                                 max_results=5000)
+    closed = []
+    for run in running:
+        tags = run.data.tags
+        if "pid" in tags and not process_alive(int(tags["pid"]), tags.get("pid_start")):
+            client.set_tag(run.info.run_id, "status", "killed")
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_name)
+    if closed:
+        log.warning("marked %d run(s) killed whose process is gone: %s", len(closed), ", ".join(closed))
+    return closed
+
+
+def reusable_run(client: MlflowClient, experiment_id: str, config_hash: str):
+    """The newest finished or diverged run of this configuration in the experiment, or None."""
+    runs = client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=20)
+    return next((r for r in runs if r.data.tags.get("status") in ("finished", "diverged")), None)
 
 
 def ui_command(uri: str) -> str:
-    return f"mlflow ui --backend-store-uri {uri}"
+    """The command that opens ``uri`` in MLflow's UI, runnable from a fresh shell (no venv needed)."""
+    beside = Path(sys.executable).parent / "mlflow"
+    program = shlex.quote(str(beside)) if beside.exists() else f"{shlex.quote(sys.executable)} -m mlflow"
+    return f"{program} ui --backend-store-uri {shlex.quote(uri)}"
+
+
+def process_tags() -> dict[str, str]:
+    """host, pid and the pid's start time: enough for a later command to tell an orphan."""
+    tags = {"host": socket.gethostname(), "pid": str(os.getpid())}
+    start = process_start_time(os.getpid())
+    if start is not None:
+        tags["pid_start"] = start
+    return tags
 
 
 class MlflowTracker(Callback):
     """Buffers the fit loop's records and sends them with ``log_batch``, at most 1000 points a call."""
 
-    def __init__(self, uri: str, artifact_root: str | None, experiment: str, detail: str) -> None:
-        self.client = MlflowClient(uri)
-        self.uri = uri
-        self.artifact_root = artifact_root
+    def __init__(self, client: MlflowClient, experiment_id: str, experiment: str, detail: str) -> None:
+        self.client = client
+        self.uri = client.tracking_uri
+        self.experiment_id = experiment_id
         self.experiment = experiment
         self.keep = (lambda key: key.startswith(STANDARD_PREFIXES)) if detail == "standard" else (lambda key: True)
         self.buffer: list[Metric] = []
         self.run_id: str | None = None
 
-    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
-        experiment_id = ensure_experiment(self.client, self.experiment, self.artifact_root)
-        run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str], description: str | None) -> str:
+        if description:
+            tags = tags | {"mlflow.note.content": description}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags | process_tags())
         self.run_id = run.info.run_id
         items = [Param(k, str(v)) for k, v in params.items()]
         try:
@@ -101,14 +176,18 @@ class MlflowTracker(Callback):
             self.client.log_batch(self.run_id, metrics=batches[-1] if batches else (), tags=tags)
         self.buffer = []
 
-    def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]]) -> None:
-        """Send the artifacts, then what is buffered with the summary metrics and the status; close the run."""
+    def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]],
+               error: str | None = None) -> None:
+        """Send the artifacts, then what is buffered with the summary metrics and the status; close the run
+        (FINISHED for finished and diverged runs, FAILED or KILLED otherwise)."""
         try:
             for path, folder in artifacts:
                 if path.exists():
                     self.client.log_artifact(self.run_id, str(path), folder)
             now = int(time.time() * 1000)
             self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
-            self.flush(tags=[RunTag("status", status)])
+            tags = [RunTag("status", status)] + ([RunTag("error", error[:4000])] if error else [])
+            self.flush(tags=tags)
         finally:
-            self.client.set_terminated(self.run_id, "FAILED" if status == "failed" else "FINISHED")
+            state = {"failed": "FAILED", "killed": "KILLED"}.get(status, "FINISHED")
+            self.client.set_terminated(self.run_id, state)

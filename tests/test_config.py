@@ -82,7 +82,7 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
     (["dataset=inline", "dataset.X=[[1.0,x]]", "dataset.y=[[1.0]]"], "dataset.X must hold numbers only"),
     (["dataset=inline", "dataset.X=[[1.0,2.0],[3.0]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has rows of lengths"),
     (["architecture.input_size=3"], "architecture.input_size=3 does not match dataset 'moons', which has 2 features"),
-    (["init=he_normal", "init.std=0.5"], "init.std is not a parameter of init='he_normal'; its parameters: gain"),
+    (["init.bias_init=zeros", "init.bias_std=0.5"], "init.bias_std=0.5: not used by init.bias_init=zeros"),
     (["activation.name=softmax"], "activation='softmax' is an output activation only"),
     (["optimizer.name=lion"], "optimizer.name='lion' is unknown; valid names: adam, momentum, rmsprop, sgd"),
     (["dataset.n_samples=2"], "dataset.n_samples=2 must be an integer >= 4"),

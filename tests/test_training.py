@@ -45,15 +45,46 @@ def test_logging_schedule_keeps_first_and_last_step():
     result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y, trainer=trainer, rng=rng)
     steps = [r["step"] for r in result.history]
     assert result.steps == 50 == trainer.total_steps(150)
-    assert steps == [0, 8, 16, 24, 32, 40, 48, 49]
-    assert [r["epoch"] for r in result.history][-1] == 9
+    assert steps == [0, 8, 16, 24, 32, 40, 48, 49, 50]  # every 8th update, the last one, the closing record
+    assert [r["epoch"] for r in result.history][-2:] == [9, 10]  # the closing record: 10 epochs done
+
+
+def test_the_closing_record_is_the_trained_weights_on_the_whole_training_set():
+    net, data, Y, Yv, rng = problem()
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
+                 trainer=Trainer(epochs=4, batch_size=40, log_every=3), rng=rng, validation=(data.X_val, Yv),
+                 classification=True)
+    closing = result.history[len(result.history) - 1]
+    assert closing["step"] == result.steps == 16 and closing["epoch"] == 4
+    # an independent evaluation of the trained weights: a fresh network holding them
+    trained = net.copy()
+    expected = trained.loss_and_grad(data.X_train, Y, get_loss("bce"))
+    assert closing["train/loss"] == pytest.approx(expected, rel=1e-12)
+    assert closing["grad_norm/global"] == pytest.approx(np.linalg.norm(trained.trainable_grads), rel=1e-12)
+    for k in range(3):
+        assert closing[layer_key("grad_norm", k + 1, 3)] == pytest.approx(np.linalg.norm(trained.dL_dW[k]), rel=1e-12)
+    assert "update_ratio/l01" not in closing  # no update follows it
+    assert closing["val/loss"] == pytest.approx(trained.loss(data.X_val, Yv, get_loss("bce")), rel=1e-12)
+    assert result.final == {k: closing[k] for k in ("train/loss", "train/accuracy", "val/loss", "val/accuracy")}
+
+
+def test_history_keeps_columns_compactly_or_only_its_ends():
+    net, data, Y, _, rng = problem()
+    full = fit(net.copy(), get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
+               trainer=Trainer(epochs=30), rng=np.random.default_rng(1))
+    ends = fit(net.copy(), get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
+               trainer=Trainer(epochs=30), rng=np.random.default_rng(1), keep_history="ends")
+    assert len(full.history) == 31 and len(ends.history) == 2
+    assert ends.history[0] == full.history[0] and ends.history[1] == full.history[30]
+    assert full.history.column("step").tolist() == list(range(31))
+    assert np.isnan(full.history.column("update_ratio/l01")[-1])  # the closing record has no update
 
 
 def test_max_steps_caps_the_run():
     net, data, Y, _, rng = problem()
     result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
                  trainer=Trainer(epochs=100, batch_size=10, max_steps=23, log_every=10), rng=rng)
-    assert result.steps == 23 and [r["step"] for r in result.history] == [0, 10, 20, 22]
+    assert result.steps == 23 and [r["step"] for r in result.history] == [0, 10, 20, 22, 23]
 
 
 def test_diagnostics_cover_every_layer_and_name():
@@ -147,7 +178,7 @@ def test_callbacks_see_every_record_and_the_result():
     net, data, Y, _, rng = problem()
     fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
         trainer=Trainer(epochs=3), rng=rng, callbacks=[Spy()])
-    assert seen == [("start", 3), ("step", 0), ("step", 1), ("step", 2), ("end", 3)]
+    assert seen == [("start", 3), ("step", 0), ("step", 1), ("step", 2), ("step", 3), ("end", 3)]
 
 
 def test_library_trains_xor():

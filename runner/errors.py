@@ -1,0 +1,141 @@
+"""User errors as one line: ``backprop-lab: error: <key>=<value>: <rule>``.
+
+Our own checks raise ``ConfigError``; Hydra's and OmegaConf's exceptions (unknown group, option
+or key, a wrong type, a missing preset, malformed YAML or override syntax) are translated here,
+so a user never reads a traceback for something they typed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+PROG = "backprop-lab"
+
+
+class ConfigError(ValueError):
+    """A config value breaks a rule: ``ConfigError("optimizer.lr=0", "must be > 0")``, or one
+    message that already names the key, the value and the rule."""
+
+    def __init__(self, subject: str, rule: str | None = None) -> None:
+        super().__init__(subject if rule is None else f"{subject}: {rule}")
+
+
+SYNONYMS = {"learning_rate": "lr", "rate": "lr", "layers": "depth", "n_layers": "depth", "units": "width",
+            "hidden": "hidden_sizes", "batch": "batch_size", "steps": "max_steps", "iterations": "epochs"}
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'relu'?"`` for the closest candidate (or a common synonym), or ``""``."""
+    candidates = [str(c) for c in candidates]
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not match and SYNONYMS.get(word) in candidates:
+        match = [SYNONYMS[word]]
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def one_line(message: str) -> str:
+    """``message`` folded onto one line (error messages from libraries run over several)."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def _override_value(overrides: list[str], key: str) -> str | None:
+    for override in reversed(overrides):
+        k, sep, value = override.lstrip("+~").partition("=")
+        if sep and k == key:
+            return value
+    return None
+
+
+def hydra_error(err: BaseException, overrides: list[str]) -> str:
+    """One line for an exception Hydra or OmegaConf raised while composing ``overrides``."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text, cause = str(err), err.__cause__
+    if isinstance(err, MissingConfigException) or "Could not find '" in text:
+        return _missing_option(err, text, overrides)
+    if isinstance(err, OverrideParseException):
+        return (f"{getattr(err, 'override', '') or 'override'}: not valid override syntax ({one_line(text).split(' See ')[0]});"
+                " write key=value, group=option, or a sweep key=a,b,c")
+    full_key = getattr(cause, "full_key", None) or getattr(err, "full_key", None)
+    if m := re.search(r"Could not override '([^']+)'", text):
+        key = m.group(1)
+        return f"{key}={_override_value(overrides, key)}: {_unknown_key_rule(key, getattr(cause, 'object_type', None))}"
+    if full_key and ("could not be converted" in str(cause) or "is not a" in str(cause)
+                     or "Invalid type" in str(cause) or "Incompatible value" in str(cause)):
+        expected = re.search(r"converted to (\w+)", str(cause))
+        value = _override_value(overrides, full_key)
+        rule = f"must be a {_type_word(expected.group(1))}" if expected else one_line(str(cause).split("\n")[0])
+        return f"{full_key}={value}: {rule}"
+    if full_key and "Missing mandatory value" in str(cause or err):
+        return f"{full_key}=???: is required by the chosen option; give it on the command line or in a preset"
+    if m := re.search(r"Missing mandatory value: ([\w.]+)", text):
+        return f"{m.group(1)}=???: is required by the chosen option; give it on the command line or in a preset"
+    if cause is not None and type(cause).__module__.startswith("yaml"):
+        problem = one_line(str(cause)).split(' in "')[0]
+        return f"{_yaml_subject(text)}: malformed YAML ({problem})"
+    first = one_line(text.split("\n")[0])
+    detail = f" ({one_line(str(cause).split(chr(10))[0])})" if cause is not None and str(cause) not in text else ""
+    return f"{first}{detail}"
+
+
+def _type_word(omegaconf_type: str) -> str:
+    return {"Float": "number", "Integer": "whole number", "Boolean": "boolean (true/false)",
+            "String": "string"}.get(omegaconf_type, omegaconf_type.lower())
+
+
+def _unknown_key_rule(key: str, schema: type | None) -> str:
+    """The rule for a key the chosen option's ``schema`` does not declare, with the options that
+    take it or a close match."""
+    import dataclasses
+
+    from .schema import GROUPS, option_schemas
+
+    group, _, leaf = key.rpartition(".")
+    if not group:
+        return (f"no config group or key {key!r}{did_you_mean(key, GROUPS + ('seed', 'resume'))}"
+                f" (a new key with +{key}=... is refused too: nothing reads it)")
+    schemas = {option: s for (g, option), s in option_schemas().items() if g == group}
+    chosen = next((option for option, s in schemas.items() if s.__name__ == getattr(schema, "__name__", None)), None)
+    if chosen is None:
+        return f"{group} has no key {leaf!r}"
+    takes = [f.name for f in dataclasses.fields(schemas[chosen]) if f.name != "name"]
+    rule = f"not a parameter of {group}={chosen}, which takes: {', '.join(takes) or 'no parameters'}"
+    others = sorted(o for o, s in schemas.items() if leaf in {f.name for f in dataclasses.fields(s)})
+    if others:
+        return f"{rule} ({leaf} is a parameter of {group}={', '.join(others[:4])}{', ...' if len(others) > 4 else ''})"
+    return rule + did_you_mean(leaf, takes)
+
+
+def _missing_option(err: BaseException, text: str, overrides: list[str]) -> str:
+    """``activation=rleu: unknown option; options: ...; did you mean 'relu'?``"""
+    m = re.search(r"Could not find '([^']+)'", text)
+    path = m.group(1) if m else ""
+    group, _, option = path.rpartition("/")
+    options = list(getattr(err, "options", None) or [])
+    if not options:
+        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+    if not group:
+        return f"{path}: no such config{did_you_mean(path, options)}"
+    shown = ", ".join(options) if options else "none"
+    return f"{group}={option}: unknown option; {group} options: {shown}{did_you_mean(option, options)}"
+
+
+def _yaml_subject(text: str) -> str:
+    m = re.search(r"'([^']+\.yaml)'|([\w/.-]+\.yaml)", text)
+    return (m.group(1) or m.group(2)) if m else "config"
+
+
+class Refused(BaseException):
+    """A command refused before any work: one line on stderr, exit status 2.  A BaseException so
+    that Hydra, which turns a callback's ``Exception`` into a warning, lets it through."""
+
+
+class SweepFailed(BaseException):
+    """Some jobs of a sweep failed at run time (the others ran): exit status 1 after the summary."""
+
+
+class Crashed(BaseException):
+    """A bug inside a Hydra callback (which Hydra would reduce to a warning): re-raised by the
+    command with its traceback, the original exception being its ``__cause__``."""

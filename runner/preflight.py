@@ -1,0 +1,99 @@
+"""Checks before any work and before anything is written: every key taken, every value within
+its rules, the memory it needs, the tracking store reachable; for a sweep, every job's config.
+
+Hydra calls these from ``runner.callbacks.Lifecycle`` before it creates a run directory, so a
+rejected command leaves nothing behind: no MLflow run, no directory.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from .build import build
+from .errors import ConfigError, hydra_error
+from .schema import check_keys
+from .stores import check_store, resolve_uri
+
+def task_config(config: DictConfig) -> DictConfig:
+    """``config`` without its ``hydra`` node: what the task function sees."""
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every check a run makes before it trains, on a task config; raises ConfigError."""
+    check_keys(cfg)
+    for key in sorted(OmegaConf.missing_keys(cfg)):
+        group = key.split(".")[0]
+        raise ConfigError(f"{key}=???", f"{group}={cfg[group].get('name', group)} needs a value for {key}: "
+                                        "give it on the command line or in a preset")
+    build(cfg)
+
+
+def check_single_run(config: DictConfig) -> None:
+    """A single run's config (with its ``hydra`` node): a sweep preset needs ``-m`` unless the
+    command picks one value for each key it sweeps."""
+    swept = dict(config.hydra.sweeper.get("params") or {})
+    given = {o.lstrip("+~").partition("=")[0] for o in config.hydra.overrides.task}
+    unpicked = [key for key in swept if key not in given]
+    if unpicked:
+        preset = config.hydra.runtime.choices.get("experiment")
+        raise ConfigError(f"experiment={preset}",
+                          f"this preset is a sweep over {', '.join(f'{k}={swept[k]}' for k in unpicked)}; "
+                          f"run it with -m (backprop-lab -m experiment={preset}), or pick one value for "
+                          f"{', '.join(unpicked)}")
+    check_config(task_config(config))
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job the sweep will launch, as Hydra's basic sweeper expands it.
+    Other sweepers (Optuna) draw their jobs as they go: then only the fixed overrides are known."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    basic = config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()] if basic else []
+    parser = OverridesParser.create()
+    overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
+    if not basic:
+        overrides = [o for o in overrides if not o.is_sweep_override()]
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def check_sweep(config: DictConfig, loader) -> int:
+    """Compose and check every job of the sweep before the first starts; returns the job count.
+    The first invalid job is a ConfigError naming its number and overrides."""
+    jobs = sweep_jobs(config)
+    for num, overrides in enumerate(jobs):
+        where = f"job #{num} of {len(jobs)} ({' '.join(overrides) or 'no overrides'})"
+        try:
+            job_config = loader.load_sweep_config(config, list(overrides))
+            check_config(task_config(job_config))
+        except ConfigError as err:
+            raise ConfigError(f"{err} [{where}]") from None
+        except Exception as err:  # Hydra's or OmegaConf's composition errors
+            if not _is_hydra_error(err):
+                raise
+            raise ConfigError(f"{hydra_error(err, list(overrides))} [{where}]") from None
+    return len(jobs)
+
+
+def _is_hydra_error(err: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(err, (HydraException, OmegaConfBaseException))
+
+
+def check_tracking(cfg: DictConfig) -> None:
+    """``tracking=mlflow``: the detail level is known and the store in force is reachable."""
+    if cfg.tracking.name != "mlflow":
+        return
+    if cfg.tracking.detail not in ("standard", "full"):
+        raise ConfigError(f"tracking.detail={cfg.tracking.detail}", "must be standard or full")
+    uri, _, source = resolve_uri(cfg.tracking.uri)
+    check_store(uri, source)

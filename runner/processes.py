@@ -1,0 +1,82 @@
+"""Processes: is a pid still the process that wrote a run, turning SIGTERM into an exception that
+closes the run, and a worker that stops when the sweep that launched it is gone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+
+LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: the run is closed as killed on the way out.  A BaseException,
+    like KeyboardInterrupt, so that nothing on the way treats it as an ordinary error."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None where /proc has none.
+    With the pid it identifies a process: a pid can be reused, the pair cannot."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start_time: str | None = None) -> bool:
+    """Whether ``pid`` runs (and, given ``start_time``, is still the same process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by another user
+    if start_time is not None:
+        now = process_start_time(pid)
+        return now is None or now == start_time
+    return True
+
+
+def _raise(signum, frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupted_by_sigterm():
+    """Within the block SIGTERM raises ``Interrupted`` in the main thread, as SIGINT raises
+    KeyboardInterrupt, so ``finally`` clauses run and the run is closed as killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop_with_launcher(poll_seconds: float = 1.0) -> None:
+    """In a worker process of a sweep: SIGTERM ourselves when the launching process is gone
+    (killed with -9 too), so a killed sweep leaves no workers training into the void."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    if not launcher or int(launcher) == os.getpid() or getattr(stop_with_launcher, "watching", False):
+        return
+    stop_with_launcher.watching = True
+    pid, start = int(launcher), process_start_time(int(launcher))
+
+    def watch() -> None:
+        while process_alive(pid, start):
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the run is being closed; if the process still lingers, end it
+        os._exit(143)
+
+    threading.Thread(target=watch, name="stop-with-launcher", daemon=True).start()

@@ -1,0 +1,85 @@
+"""Where the tracking store is, and whether it can be reached, without importing MLflow
+(``import mlflow`` costs over a second; a command refused for its store should not pay it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+REACH_SECONDS = 3.0  # how long a tracking server or database may take to answer the check
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
+    """The default store: ``sqlite:///<cwd>/outputs/mlflow.db`` and its artifact root beside it."""
+    outputs = (cwd or Path.cwd()).resolve() / "outputs"
+    return f"sqlite:///{outputs / 'mlflow.db'}", (outputs / "mlartifacts").as_uri()
+
+
+def resolve_uri(configured: str | None) -> tuple[str, str | None, str]:
+    """``(tracking URI, artifact root for new experiments or None, where the URI was set)``:
+    ``tracking.uri`` if set, else ``$MLFLOW_TRACKING_URI``, else the embedded store."""
+    if configured:
+        return configured, None, f"tracking.uri={configured}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"], None, f"MLFLOW_TRACKING_URI={os.environ['MLFLOW_TRACKING_URI']}"
+    uri, artifacts = embedded_store()
+    return uri, artifacts, f"tracking.uri=null (the embedded store {uri})"
+
+
+def check_store(uri: str, source: str) -> None:
+    """The tracking store at ``uri`` can be written (sqlite) or answers within a few seconds
+    (a server, a database); ``source`` names where the URI came from (``tracking.uri=...``)."""
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme == "sqlite":
+        _check_sqlite(uri, source)
+    elif scheme in ("http", "https"):
+        _check_server(uri, source)
+    elif scheme in DATABASE_PORTS:
+        parsed = urlparse(uri)
+        _check_port(parsed.hostname or "localhost", parsed.port or DATABASE_PORTS[scheme], source)
+    elif scheme not in ("databricks", "databricks-uc"):
+        raise ConfigError(source, f"unknown tracking URI scheme {scheme or uri!r}: use sqlite:///path/to/mlflow.db, "
+                                  "http(s)://host:port (an mlflow server) or postgresql://user@host/db")
+
+
+def _check_sqlite(uri: str, source: str) -> None:
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///":
+        raise ConfigError(source, "a sqlite URI needs a file: sqlite:///relative/mlflow.db or sqlite:////abs/mlflow.db")
+    path = Path(uri.removeprefix("sqlite:///"))
+    folder = path.parent
+    while not folder.exists():  # the folders still to create must be creatable in the first that exists
+        folder = folder.parent
+    try:
+        if path.exists():
+            open(path, "ab").close()
+        else:
+            tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise ConfigError(source, f"cannot write the sqlite store {path} ({err.strerror}: {err.filename or folder})") \
+            from None
+
+
+def _check_server(uri: str, source: str) -> None:
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=REACH_SECONDS) as answer:
+            answer.read(64)
+    except urllib.error.HTTPError:
+        return  # something answers: a server with auth or a proxy; MLflow's own errors will tell more
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise ConfigError(source, f"no tracking server answers within {REACH_SECONDS:g} s ({reason})") from None
+
+
+def _check_port(host: str, port: int, source: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=REACH_SECONDS).close()
+    except OSError as err:
+        raise ConfigError(source, f"no database answers at {host}:{port} within {REACH_SECONDS:g} s ({err})") from None
