@@ -27,7 +27,7 @@ from backprop_core import FitResult, fit, gradient_check, layer_key
 
 from .build import Experiment, build
 from .callbacks import experiment_name, sweep_id_of
-from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error
+from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error, yaml_error
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
 from .records import HistoryCsv, config_hash, write_job_record
@@ -323,10 +323,17 @@ def main() -> None:
     if "--version" in arguments:
         print(version_line())
         return
-    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    user_setting = os.environ.get("HYDRA_FULL_ERROR")
+    full_error = user_setting == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors as they are; we report them in one line
     try:
-        hydra_app()
+        try:
+            hydra_app()
+        finally:
+            if user_setting is None:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+            else:
+                os.environ["HYDRA_FULL_ERROR"] = user_setting
     except Refused as err:
         _exit_with_error(str(err))
     except Crashed as err:
@@ -338,16 +345,25 @@ def main() -> None:
         print(f"{PROG}: interrupted ({err or 'SIGINT'}); the run is closed as killed", file=sys.stderr)
         sys.exit(130 if isinstance(err, KeyboardInterrupt) else 128 + err.signum)
     except Exception as err:
+        overrides = [a for a in arguments if not a.startswith("-")]
         if full_error or not _is_user_error(err):
             raise
-        _exit_with_error(hydra_error(err, [a for a in arguments if not a.startswith("-")]))
+        if _is_yaml_error(err):
+            _exit_with_error(yaml_error(err, overrides))
+        _exit_with_error(hydra_error(err, overrides))
+
+
+def _is_yaml_error(err: BaseException) -> bool:
+    import yaml
+
+    return isinstance(err, yaml.YAMLError)
 
 
 def _is_user_error(err: BaseException) -> bool:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    return isinstance(err, (HydraException, OmegaConfBaseException, ConfigError))
+    return isinstance(err, (HydraException, OmegaConfBaseException, ConfigError)) or _is_yaml_error(err)
 
 
 def _exit_with_error(message: str) -> None:

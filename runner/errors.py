@@ -62,6 +62,8 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     if m := re.search(r"Could not override '([^']+)'", text):
         key = m.group(1)
         return f"{key}={_override_value(overrides, key)}: {_unknown_key_rule(key, getattr(cause, 'object_type', None))}"
+    if full_key and "is not a valid bool" in str(cause):
+        return f"{full_key}={_override_value(overrides, full_key)}: must be a boolean (true or false)"
     if full_key and ("could not be converted" in str(cause) or "is not a" in str(cause)
                      or "Invalid type" in str(cause) or "Incompatible value" in str(cause)):
         expected = re.search(r"converted to (\w+)", str(cause))
@@ -73,8 +75,7 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     if m := re.search(r"Missing mandatory value: ([\w.]+)", text):
         return f"{m.group(1)}=???: is required by the chosen option; give it on the command line or in a preset"
     if cause is not None and type(cause).__module__.startswith("yaml"):
-        problem = one_line(str(cause)).split(' in "')[0]
-        return f"{_yaml_subject(text)}: malformed YAML ({problem})"
+        return yaml_error(cause, overrides)
     first = one_line(text.split("\n")[0])
     detail = f" ({one_line(str(cause).split(chr(10))[0])})" if cause is not None and str(cause) not in text else ""
     return f"{first}{detail}"
@@ -97,7 +98,7 @@ def _unknown_key_rule(key: str, schema: type | None) -> str:
         return (f"no config group or key {key!r}{did_you_mean(key, GROUPS + ('seed', 'resume'))}"
                 f" (a new key with +{key}=... is refused too: nothing reads it)")
     schemas = {option: s for (g, option), s in option_schemas().items() if g == group}
-    chosen = next((option for option, s in schemas.items() if s.__name__ == getattr(schema, "__name__", None)), None)
+    chosen = next((option for option, s in schemas.items() if s is schema), None)
     if chosen is None:
         return f"{group} has no key {leaf!r}"
     takes = [f.name for f in dataclasses.fields(schemas[chosen]) if f.name != "name"]
@@ -122,9 +123,18 @@ def _missing_option(err: BaseException, text: str, overrides: list[str]) -> str:
     return f"{group}={option}: unknown option; {group} options: {shown}{did_you_mean(option, options)}"
 
 
-def _yaml_subject(text: str) -> str:
-    m = re.search(r"'([^']+\.yaml)'|([\w/.-]+\.yaml)", text)
-    return (m.group(1) or m.group(2)) if m else "config"
+def yaml_error(err: BaseException, overrides: list[str]) -> str:
+    """``experiment=broken: malformed YAML in .../broken.yaml, line 3: expected ',' or ']'``."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
+    subject = "config"
+    if mark is not None:
+        path = mark.name.replace("\\", "/")
+        group, option = path.rsplit("/", 2)[-2], path.rsplit("/", 1)[-1].removesuffix(".yaml")
+        subject = next((o for o in overrides if o.lstrip("+~").partition("=")[::2] == (group, option)),
+                       f"{group}={option}")
+    problem = getattr(err, "problem", None) or one_line(str(err))
+    return f"{subject}: malformed YAML in {where}: {problem}"
 
 
 class Refused(BaseException):

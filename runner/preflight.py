@@ -91,7 +91,10 @@ def _is_hydra_error(err: BaseException) -> bool:
 
 def check_tracking(cfg: DictConfig) -> None:
     """``tracking=mlflow``: the detail level is known and the store in force is reachable."""
-    if cfg.tracking.name != "mlflow":
+    if cfg.tracking.name == "none":
+        for key in ("uri", "experiment"):
+            if cfg.tracking.get(key) is not None:
+                raise ConfigError(f"tracking.{key}={cfg.tracking[key]}", "not used by tracking=none (nothing is tracked)")
         return
     if cfg.tracking.detail not in ("standard", "full"):
         raise ConfigError(f"tracking.detail={cfg.tracking.detail}", "must be standard or full")

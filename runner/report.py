@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .plots import layer_columns, plottable, plt, save_figure
-from .tracking import resolve_uri
+from .tracking import close_orphans, open_store, resolve_uri
 
 NOT_SWEPT = {"description"}
 
@@ -201,8 +201,9 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
 
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
            log_to_mlflow: bool = True) -> Path:
-    uri, _ = resolve_uri(uri)
-    client = MlflowClient(uri)
+    uri, _, _ = resolve_uri(uri)
+    client = open_store(uri)  # under the store's lock, like every command
+    close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
     histories = load_histories(client, runs)
     swept = swept_columns(runs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import inspect
 import types
 import typing
@@ -67,16 +68,15 @@ class TrainerConfig:
 
 
 @dataclass
-class MlflowTracking:
-    name: str = "mlflow"
+class TrackingConfig:
+    """One schema for ``mlflow`` and ``none``, so that a preset may set ``tracking.detail`` and
+    still run with ``tracking=none``; a ``uri`` or ``experiment`` given to ``none`` is refused
+    (``runner.preflight.check_tracking``)."""
+
+    name: str = "mlflow"  # mlflow | none
     uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/outputs/mlflow.db
     experiment: Optional[str] = None  # null: the preset's name, else "default"
     detail: str = "standard"  # standard | full
-
-
-@dataclass
-class NoTracking:
-    name: str = "none"
 
 
 @dataclass
@@ -136,11 +136,12 @@ def option_schema(group: str, option: str, factory, extra: list[tuple[str, Any, 
     return dataclasses.make_dataclass(cls_name, fields)
 
 
+@functools.cache
 def option_schemas() -> dict[tuple[str, str], type]:
-    """Every ``(group, option)``'s schema."""
+    """Every ``(group, option)``'s schema (made once: the classes' identity is what OmegaConf keeps)."""
     schemas = {("architecture", "mlp"): MLPArchitecture, ("architecture", "deep"): DeepArchitecture,
                ("trainer", "default"): TrainerConfig,
-               ("tracking", "mlflow"): MlflowTracking, ("tracking", "none"): NoTracking}
+               ("tracking", "mlflow"): TrackingConfig, ("tracking", "none"): TrackingConfig}
     for option, cls in ACTIVATIONS.items():
         if cls.elementwise:  # softmax is an output activation only (loss.output_activation)
             schemas["activation", option] = option_schema("activation", option, cls)
@@ -187,7 +188,7 @@ def _check_node(node: DictConfig, prefix: str) -> None:
         return  # a free-form dict (e.g. dataset.init_params)
     declared = [f.name for f in dataclasses.fields(schema)]
     group = prefix.rstrip(".")
-    option = _default(schema, "name") if "name" in declared else None
+    option = schema_option(schema)
     for key in node.keys():
         path = f"{prefix}{key}"
         if key not in declared:
@@ -196,9 +197,19 @@ def _check_node(node: DictConfig, prefix: str) -> None:
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
             _check_node(child, f"{path}.")
-    if group and option is not None and node.get("name") != option:
+    if group and "name" in declared and node.get("name") not in _options(group, schema):
         raise ConfigError(f"{group}.name={node.get('name')}",
                           f"choose an option with {group}={node.get('name')}, not by renaming {group}={option}")
+
+
+def _options(group: str, schema: type) -> set[str]:
+    """The options of ``group`` whose schema is ``schema`` (tracking's two share one)."""
+    return {option for (g, option), s in option_schemas().items() if g == group and s is schema}
+
+
+def schema_option(schema: type | None) -> str | None:
+    """The option whose schema ``schema`` is (``he_normal`` for init's), or None."""
+    return next((option for (_, option), s in option_schemas().items() if s is schema), None)
 
 
 def _default(schema: type, name: str) -> Any:

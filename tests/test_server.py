@@ -90,7 +90,12 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "grad_norm/l01")]
-        assert steps == list(range(15))
+        assert steps == list(range(16))  # 15 updates and the closing record
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv", "plots"}
         history = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
-        assert len(history.read_text().splitlines()) == 16
+        assert len(history.read_text().splitlines()) == 17  # header, 15 updates, the closing record
+    # resume finds the runs on the server by their config_hash tag and trains nothing
+    again = run_cli(work, "-m", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
+                    "resume=true", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert again.returncode == 0 and "(2 skipped)" in again.stdout, again.stdout + again.stderr
+    assert len(client.search_runs([client.get_experiment_by_name("team").experiment_id])) == 2

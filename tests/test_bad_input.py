@@ -1,0 +1,199 @@
+"""Bad input, as a user types it: one line on stderr naming the key, exit status 2, nothing written.
+
+Most cases run the real command in-process (Hydra, our checks, the real store check) in a fresh
+directory; a handful go through the installed console script against a store that already holds
+an experiment, and read the store back.
+"""
+
+import contextlib
+import io
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import runner.app
+
+from conftest import run_cli, store_uri
+
+# (overrides, text the one line must contain: at least the key)
+CASES = [
+    # keys no option takes, added with + or not (issue 8's list first)
+    (["+architecture.hidden_sizes=[64,64]"], "architecture.hidden_sizes=[64,64]: not a parameter of architecture=deep"),
+    (["+activaton=relu"], "activaton=relu: no config group or key 'activaton'; did you mean 'activation'?"),
+    (["+architecture.widht=64"], "architecture.widht=64: not a parameter of architecture=deep"),
+    (["+foo=1"], "foo=1: no config group or key 'foo'"),
+    (["+tracking.foo=1"], "tracking.foo=1: not a parameter of tracking=mlflow"),
+    (["+trainer.foo=1"], "trainer.foo=1: not a parameter of trainer=default"),
+    (["+activation.alpha=0.1"], "activation.alpha=0.1: not a parameter of activation=sigmoid"),
+    (["+loss.foo=1"], "loss.foo=1: not a parameter of loss=bce"),
+    (["+init.std=0.1"], "init.std=0.1: not a parameter of init=glorot_uniform"),
+    (["+optimizer.beta1=0.9"], "optimizer.beta1=0.9: not a parameter of optimizer=momentum"),
+    (["+dataset.factor=0.5"], "dataset.factor=0.5: not a parameter of dataset=moons"),
+    (["tracking=none", "tracking.uri=x"], "tracking.uri=x: not used by tracking=none"),
+    (["activaton=relu"], "activaton=relu: no config group or key 'activaton'; did you mean 'activation'?"),
+    (["architecture.widht=64"], "architecture.widht=64: not a parameter of architecture=deep"),
+    (["optimizer.learning_rate=0.1"], "optimizer.learning_rate=0.1: not a parameter of optimizer=momentum"),
+    (["optimizer.lrr=1"], "optimizer.lrr=1: not a parameter of optimizer=momentum"),
+    (["init=he_normal", "init.std=0.5"], "init.std=0.5: not a parameter of init=he_normal"),
+    (["optimizer=sgd", "optimizer.momentum=0.9"], "optimizer.momentum=0.9: not a parameter of optimizer=sgd"),
+    (["architecture=mlp", "architecture.depth=3"], "architecture.depth=3: not a parameter of architecture=mlp"),
+    (["init.name=he_normal"], "init.name=he_normal: choose an option with init=he_normal"),
+    (["init.bias_init=zeros", "init.bias_std=0.5"], "init.bias_std=0.5: not used by init.bias_init=zeros"),
+    (["init.bias_init=normal", "init.bias_value=3"], "init.bias_value=3.0: not used by init.bias_init=normal"),
+    (["init.bias_init=uniformly"], "init.bias_init=uniformly: unknown"),
+    # unknown options, wrong types, syntax
+    (["activation=rleu"], "activation=rleu: unknown option; activation options: "),
+    (["activation=nope"], "activation=nope: unknown option"),
+    (["init=xavier"], "init=xavier: unknown option"),
+    (["experiment=nope"], "experiment=nope: unknown option"),
+    (["optimizer.lr=abc"], "optimizer.lr=abc: must be a number"),
+    (["architecture.depth=abc"], "architecture.depth=abc: must be a whole number"),
+    (["architecture.depth=2.5"], "architecture.depth=2.5: must be a whole number"),
+    (["trainer.shuffle=maybe"], "trainer.shuffle=maybe: must be a boolean"),
+    (["a=b=c"], "a=b=c: not valid override syntax"),
+    (["init=explicit"], "init.weights=???: init=explicit needs a value for init.weights"),
+    (["dataset=inline"], "dataset.X=???: dataset=inline needs a value"),
+    # values out of range
+    (["seed=-1"], "seed=-1: must be an integer >= 0"),
+    (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
+    (["optimizer.lr=-1"], "optimizer.lr=-1.0 must be > 0"),
+    (["architecture.width=0"], "architecture.width=0 must be >= 1"),
+    (["architecture.depth=0"], "architecture.depth=0 must be >= 1"),
+    (["architecture=mlp", "architecture.hidden_sizes=[4,0]"], "architecture.hidden_sizes[1]=0 must be >= 1"),
+    (["architecture.output_size=0"], "architecture.output_size=0 must be >= 1"),
+    (["architecture.input_size=3"], "architecture.input_size=3 does not match dataset 'moons'"),
+    (["architecture.bias=some"], "architecture.bias='some' is unknown"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0 must be an integer >= 1"),
+    (["trainer.epochs=0"], "trainer.epochs=0 must be an integer >= 1"),
+    (["trainer.log_every=0"], "trainer.log_every=0 must be an integer >= 1"),
+    (["trainer.max_steps=-1"], "trainer.max_steps=-1 must be an integer >= 1"),
+    (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1.0 must be > 0"),
+    (["trainer.dtype=float16"], "trainer.dtype='float16' must be float64 or float32"),
+    (["trainer.threads=0"], "trainer.threads=0: must be >= 1"),
+    (["trainer.max_memory_fraction=2"], "trainer.max_memory_fraction=2.0: must be in (0, 1]"),
+    (["tracking.detail=most"], "tracking.detail=most: must be standard or full"),
+    (["loss=cross_entropy", "architecture.output_size=1"], "'softmax' needs at least 2 output units"),
+    (["loss.output_activation=tanh"], "loss 'bce' needs outputs in (0, 1)"),
+    (["loss=mse", "loss.convention=half"], "loss.convention='half' is unknown"),
+    # data
+    (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
+    (["dataset.noise=inf"], "dataset.noise=inf: must be a finite number"),
+    (["dataset.noise=-1"], "dataset.noise=-1.0: must be a finite number >= 0"),
+    (["dataset=blobs", "dataset.std=nan"], "dataset.std=nan: must be a finite number"),
+    (["dataset=blobs", "dataset.center_box=1e308"], "dataset.center_box=1e+308: the box's width"),
+    (["dataset.val_fraction=0.999"], "dataset.val_fraction=0.999 leaves no training sample"),
+    (["dataset.val_fraction=0"], "dataset.val_fraction=0.0 must be in (0, 1)"),
+    (["dataset.n_samples=2"], "dataset.n_samples=2 must be an integer >= 4"),
+    (["dataset=circles", "dataset.factor=2"], "dataset.factor=2.0 must be in (0, 1)"),
+    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
+    (["dataset=teacher", "dataset.output_activation=identity"], "loss=bce needs targets in [0, 1]"),
+    (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X contains NaN or inf"),
+    (["dataset=inline", "dataset.X=[[],[]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has empty rows"),
+    (["dataset=inline", "dataset.X=[[1.0,2.0],[3.0]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X has rows of lengths"),
+    (["dataset=inline", "dataset.X=[[1.0,2.0]]", "dataset.y=[[1.0]]", "dataset.X_val=[[1.0,2.0,3.0]]",
+      "dataset.y_val=[[1.0]]"], "dataset.X_val has rows of length 3, dataset.X of 2"),
+    (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights gives 1 layers, the architecture has 6"),
+    # memory and the tracking store
+    (["architecture.width=10000000"], "architecture.width=10000000: the net"),
+    (["architecture.width=20000"], "architecture.width=20000: the net"),
+    (["dataset.n_samples=100000000000"], "dataset.n_samples=100000000000: the generated data would need"),
+    (["tracking.uri=bogus://x"], "tracking.uri=bogus://x: unknown tracking URI scheme 'bogus'"),
+    (["tracking.uri=http://127.0.0.1:9"], "tracking.uri=http://127.0.0.1:9: no tracking server answers"),
+    (["tracking.uri=sqlite:////proc/x.db"], "tracking.uri=sqlite:////proc/x.db: cannot write the sqlite store"),
+    (["tracking.uri=postgresql://u@127.0.0.1:9/db"], "no database answers at 127.0.0.1:9"),
+    # a sweep preset without -m
+    (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),
+]
+
+
+def run_in_process(monkeypatch, cwd, *args: str) -> tuple[int, str, str]:
+    """``backprop-lab ARGS`` in this process, in ``cwd``: (exit status, stdout, stderr)."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setattr(sys, "argv", ["backprop-lab", *args])
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runner.app.main()
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_clear_line(code: int, stderr: str, message: str) -> None:
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("backprop-lab: error: ") and message in lines[0], lines[0]
+
+
+def test_the_matrix_is_large_enough():
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize("overrides,message", CASES, ids=[" ".join(o)[:60] for o, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(monkeypatch, tmp_path, overrides, message):
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, *overrides)
+    assert_one_clear_line(code, stderr, message)
+    assert list(tmp_path.iterdir()) == [], "a refused command wrote something"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["optimizer.lr=0.1,0,0.2,0.3,0.4"], "optimizer.lr=0.0 must be > 0 [job #1 of 5 (optimizer.lr=0"),
+    (["activation=relu,rleu"], "activation=rleu: unknown option"),
+    (["architecture.depth=2,4", "+architecture.widht=3"], "architecture.widht=3: not a parameter"),
+    (["init.std=0.1,0.2"], "init.std=0.1: not a parameter of init=glorot_uniform"),
+])
+def test_a_sweep_is_checked_whole_before_its_first_job(monkeypatch, tmp_path, overrides, message):
+    code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", *overrides, "trainer.epochs=2")
+    assert_one_clear_line(code, stderr, message)
+    assert "Launching" not in stdout and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("group", ["architecture", "activation", "loss", "init", "optimizer", "dataset",
+                                   "trainer", "tracking"])
+def test_a_plus_key_typo_is_refused_in_every_group(monkeypatch, tmp_path, group):
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, f"+{group}.nmae=1")
+    assert_one_clear_line(code, stderr, f"{group}.nmae=1: not a parameter of {group}=")
+
+
+@pytest.fixture(scope="module")
+def existing_store(tmp_path_factory):
+    """A store that already holds an experiment: bad input must add no run to it."""
+    cwd = tmp_path_factory.mktemp("store")
+    (cwd / "outputs").mkdir()
+    MlflowClient(store_uri(cwd)).create_experiment("default")
+    return cwd
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["+architecture.hidden_sizes=[64,64]"], "architecture.hidden_sizes=[64,64]: not a parameter"),
+    (["activation=rleu"], "did you mean 'relu'?"),
+    (["-m", "optimizer.lr=0.1,0,0.2"], "optimizer.lr=0.0 must be > 0"),
+    (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
+])
+def test_the_installed_command_refuses_in_one_line_and_adds_no_run(existing_store, overrides, message):
+    done = run_cli(existing_store, *overrides)
+    assert_one_clear_line(done.returncode, done.stderr, message)
+    client = MlflowClient(store_uri(existing_store))
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+    assert sorted(p.name for p in (existing_store / "outputs").iterdir()) == ["mlflow.db"]
+
+
+def test_hydra_full_error_still_shows_the_whole_trace(tmp_path):
+    done = run_cli(tmp_path, "activation=rleu", env={"HYDRA_FULL_ERROR": "1"})
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_a_malformed_preset_is_one_line(monkeypatch, tmp_path):
+    extra = tmp_path / "extra" / "experiment"
+    extra.mkdir(parents=True)
+    (extra / "broken.yaml").write_text("# @package _global_\ntrainer:\n  epochs: [1, 2\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    code, _, stderr = run_in_process(monkeypatch, work, f"hydra.searchpath=[file://{tmp_path / 'extra'}]",
+                                     "experiment=broken")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "broken" in stderr, stderr

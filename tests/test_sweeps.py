@@ -1,0 +1,167 @@
+"""Sweeps that survive: concurrent commands on a fresh store, killed runs and sweeps, resume,
+failed jobs, bounded memory, the same bits on every launcher.  Real processes, real signals,
+the real sqlite store, read back through MlflowClient."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, store_uri
+from test_bad_input import run_in_process
+
+
+def all_runs(cwd: Path):
+    client = MlflowClient(store_uri(cwd))
+    return client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+
+
+def start_cli(cwd: Path, *args: str) -> subprocess.Popen:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("repeats", [1, pytest.param(5, marks=pytest.mark.slow)])
+def test_six_commands_at_once_on_a_fresh_store_all_succeed(tmp_path, repeats):
+    for trial in range(repeats):
+        cwd = tmp_path / f"trial{trial}"
+        cwd.mkdir()
+        commands = [
+            *(("activation=tanh",), ("activation=relu",), ("activation=sigmoid",)),
+            *(("-m", f"architecture.depth={d},{d + 1}") for d in (1, 3, 5)),
+        ]
+        processes = [start_cli(cwd, *args, "trainer.epochs=5", "architecture.width=4") for args in commands]
+        for process, args in zip(processes, commands):
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0 and "Traceback" not in err, (args, err)
+        runs = all_runs(cwd)
+        assert len(runs) == 9 and {r.info.status for r in runs} == {"FINISHED"}
+        assert not list((cwd / "outputs").glob("*.db-journal"))
+
+
+def test_sigterm_closes_a_single_run_as_killed(tmp_path):
+    process = start_cli(tmp_path, "trainer.epochs=1000000", "architecture.width=4", "trainer.log_every=1000")
+    wait_for(lambda: (tmp_path / "outputs" / "mlflow.db").exists() and len(all_runs(tmp_path)) == 1, 120,
+             "the run to start")
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM and "closed as killed" in err, err
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
+
+
+SWEEP = ["-m", "architecture.depth=1,2,3,4", "architecture.width=4", "trainer.epochs=2000", "trainer.log_every=100"]
+
+
+def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(tmp_path):
+    process = start_cli(tmp_path, *SWEEP, "trainer.epochs=2000,2001")  # 8 jobs: it is killed well before the end
+
+    def two_finished():
+        db = tmp_path / "outputs" / "mlflow.db"
+        return db.exists() and sum(r.info.status == "FINISHED" for r in all_runs(tmp_path)) >= 2
+
+    wait_for(two_finished, 240, "two jobs to finish")
+    process.kill()
+    process.communicate(timeout=60)
+    before = all_runs(tmp_path)
+    assert any(r.info.status == "RUNNING" for r in before), "no job was killed midway"
+
+    done = run_cli(tmp_path, *SWEEP, "trainer.epochs=2000,2001", "resume=true")
+    assert done.returncode == 0, done.stderr
+    runs = all_runs(tmp_path)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == 8 and len({r.data.tags["config_hash"] for r in finished}) == 8  # no duplicate
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert len(killed) == 1 and killed[0].data.tags["status"] == "killed"  # the orphan, closed
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    reused = sum(r.info.status == "FINISHED" for r in before)
+    assert f"({8 - reused} finished, {reused} skipped)" in done.stdout
+    assert len({r.data.tags["sweep_id"] for r in finished}) == 1  # the reused runs joined the new sweep
+
+    again = run_cli(tmp_path, *SWEEP, "trainer.epochs=2000,2001", "resume=true")
+    assert again.returncode == 0 and "(8 skipped)" in again.stdout, again.stdout
+    assert len(all_runs(tmp_path)) == len(runs)  # trained nothing
+
+
+def test_a_job_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
+    import runner.app
+
+    real_fit = runner.app.fit
+
+    def fit_that_fails_for_depth_2(net, *args, **kwargs):
+        if net.n_layers == 3:
+            raise RuntimeError("injected failure")
+        return real_fit(net, *args, **kwargs)
+
+    monkeypatch.setattr(runner.app, "fit", fit_that_fails_for_depth_2)
+    code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2,3", "trainer.epochs=5",
+                                          "architecture.width=4")
+    assert code == 1 and "1 of 3 jobs failed" in stderr
+    assert "(1 failed, 2 finished)" in stdout and "failed: #1 depth=2" in stdout and "injected failure" in stdout
+    runs = {r.info.run_name: r for r in all_runs(tmp_path)}
+    assert runs["depth=2,epochs=5,width=4"].info.status == "FAILED"
+    assert "injected failure" in runs["depth=2,epochs=5,width=4"].data.tags["error"]
+    assert {runs[n].info.status for n in ("depth=1,epochs=5,width=4", "depth=3,epochs=5,width=4")} == {"FINISHED"}
+
+
+def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
+    done = run_cli(tmp_path, "-m", "optimizer.lr=0.01,1000", "activation=relu", "loss=mse", "trainer.epochs=20",
+                   "tracking=none")
+    assert done.returncode == 0, done.stderr
+    assert "2 jobs in " in done.stdout and "(1 diverged, 1 finished)" in done.stdout
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+PEAK_RSS = """
+import resource, sys
+sys.argv = ["backprop-lab", "tracking=none", "trainer.log_every=1", "architecture.depth=1", "architecture.width=2",
+            "dataset.n_samples=8", "trainer.epochs=" + sys.argv[1]]
+import runner.app
+runner.app.main()
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_kb(cwd: Path, epochs: int) -> int:
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS, str(epochs)], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split("PEAK_KB")[1])
+
+
+def test_memory_does_not_grow_with_the_history(tmp_path):
+    short, long = peak_rss_kb(tmp_path, 200), peak_rss_kb(tmp_path, 40_000)
+    # a list-of-dicts history costs ~1.8 KB per logged step here: 70 MB for 40 000 steps
+    assert long - short < 25_000, (short, long)
+    rows = sorted(len(pd.read_csv(path)) for path in (tmp_path / "outputs" / "runs").glob("*/*/history.csv"))
+    assert rows == [201, 40_001]  # every update and the closing record, streamed to disk
+
+
+def test_basic_and_joblib_launchers_give_identical_histories(tmp_path):
+    common = ["dataset=digits", "loss=cross_entropy", "activation=tanh", "architecture.width=256",
+              "architecture.depth=2", "trainer.epochs=2", "trainer.batch_size=256", "trainer.log_every=1",
+              "trainer.threads=2", "tracking=none", "seed=1,2"]
+    histories = {}
+    for launcher in ("basic", "joblib"):
+        cwd = tmp_path / launcher
+        cwd.mkdir()
+        extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+        done = run_cli(cwd, "-m", *common, *extra)
+        assert done.returncode == 0, done.stderr
+        histories[launcher] = {p.parent.name: p.read_bytes() for p in (cwd / "outputs").glob("multirun/*/*/*/history.csv")}
+    assert len(histories["basic"]) == 2 and histories["basic"] == histories["joblib"]
