@@ -154,7 +154,8 @@ def _build(cfg: DictConfig, job: Job) -> Experiment | None:
 def _open_tracker(cfg: DictConfig, job: Job):
     if cfg.tracking.name != "mlflow":
         return None
-    from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store, resolve_uri
+    from .stores import resolve_uri
+    from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store
 
     uri, artifact_root, _ = resolve_uri(cfg.tracking.uri)
     client = open_store(uri)

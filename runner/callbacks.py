@@ -65,7 +65,8 @@ class Lifecycle(Callback):
             raise Crashed() from err
         self.uri = None
         if config.tracking.name == "mlflow":
-            from .tracking import close_orphans, ensure_experiment, open_store, resolve_uri
+            from .stores import resolve_uri
+            from .tracking import close_orphans, ensure_experiment, open_store
 
             self.uri, artifact_root, _ = resolve_uri(config.tracking.uri)
             client = open_store(self.uri)

@@ -26,7 +26,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .plots import layer_columns, plottable, plt, save_figure
-from .tracking import close_orphans, open_store, resolve_uri
+from .stores import resolve_uri
+from .tracking import close_orphans, open_store
 
 NOT_SWEPT = {"description"}
 

@@ -212,10 +212,6 @@ def schema_option(schema: type | None) -> str | None:
     return next((option for (_, option), s in option_schemas().items() if s is schema), None)
 
 
-def _default(schema: type, name: str) -> Any:
-    return next(f.default for f in dataclasses.fields(schema) if f.name == name)
-
-
 def _unknown_key_rule(group: str, option: str | None, key: str, declared: list[str]) -> str:
     if not group:
         return f"no config group or key {key!r}{did_you_mean(key, declared)}"

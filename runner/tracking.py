@@ -29,7 +29,6 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from backprop_core import Callback  # noqa: E402
 
 from .processes import process_alive, process_start_time  # noqa: E402
-from .stores import embedded_store, resolve_uri  # noqa: E402,F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,8 @@ def open_store(uri: str) -> MlflowClient:
     once fail (``duplicate column name``) and can leave the store unusable for good.  MLflow
     caches the store per process, so only the first use in each process needs the lock.
     """
-    client = MlflowClient(uri)
-    with store_lock(uri):
+    with store_lock(uri):  # the client itself may open the store: create it under the lock too
+        client = MlflowClient(uri)
         client.search_experiments(max_results=1)
     return client
 

@@ -1,6 +1,5 @@
 """The runner end to end, as a user runs it: real Hydra, real MLflow sqlite store, read back with MlflowClient."""
 
-import io
 import math
 import sys
 
