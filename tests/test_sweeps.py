@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
+from runner.tracking import open_store
 
 from conftest import run_cli, store_uri
 from test_bad_input import run_in_process
 
 
 def all_runs(cwd: Path):
-    client = MlflowClient(store_uri(cwd))
+    client = open_store(store_uri(cwd))  # under the store's lock: the commands may be creating it
     return client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
 
 
@@ -71,11 +71,13 @@ SWEEP = ["-m", "architecture.depth=1,2,3,4", "architecture.width=4", "trainer.ep
 def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(tmp_path):
     process = start_cli(tmp_path, *SWEEP, "trainer.epochs=2000,2001")  # 8 jobs: it is killed well before the end
 
-    def two_finished():
-        db = tmp_path / "outputs" / "mlflow.db"
-        return db.exists() and sum(r.info.status == "FINISHED" for r in all_runs(tmp_path)) >= 2
+    def two_finished_and_one_running():
+        if not (tmp_path / "outputs" / "mlflow.db").exists():
+            return False
+        statuses = [r.info.status for r in all_runs(tmp_path)]
+        return statuses.count("FINISHED") >= 2 and "RUNNING" in statuses
 
-    wait_for(two_finished, 240, "two jobs to finish")
+    wait_for(two_finished_and_one_running, 240, "two jobs to finish and a third to run")
     process.kill()
     process.communicate(timeout=60)
     before = all_runs(tmp_path)
