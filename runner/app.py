@@ -84,7 +84,7 @@ def run_name(overrides: list[str], preset: str | None) -> str:
     for override in overrides:
         key, _, value = override.partition("=")
         key = key.lstrip("+~")
-        if key not in ("experiment", "resume"):
+        if key not in ("experiment", "resume") and not key.startswith("tracking"):  # what decides the result
             parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
     return ",".join(parts) or preset or "default"
 
@@ -134,7 +134,7 @@ def train(cfg: DictConfig) -> float:
         reused = _reusable_run(cfg, job, tracker)
         outcome = reused or _train_and_record(cfg, exp, job, tracker)
     _record_job(job, outcome)
-    _log_summary(job, outcome, tracker, exp.net.n_layers)
+    _log_summary(job, outcome, tracker, exp.net.n_layers, len(exp.data.X_val))
     return outcome.objective
 
 
@@ -282,7 +282,7 @@ def _detail(outcome: Outcome) -> str:
     return outcome.detail
 
 
-def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int) -> None:
+def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int) -> None:
     """One line whose numbers all stand in the history (the closing record's), and where to look."""
     summary, result = outcome.summary or {}, outcome.result
     if outcome.status == "skipped":
@@ -296,8 +296,9 @@ def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int) -> None:
         head = f"{job.name}: finished {result.steps} update{'s' * (result.steps != 1)}"
     parts = [f"{head} in {outcome.seconds:.1f}s"]
     final = [f"{label} {summary[key]:.4g}" for key, label in (
-        ("final/train_loss", "train loss"), ("final/val_loss", "val loss"),
-        ("final/val_accuracy", "val accuracy")) if key in summary]
+        ("final/train_loss", "train loss"), ("final/val_loss", "val loss")) if key in summary]
+    if "final/val_accuracy" in summary:
+        final.append(f"val accuracy {summary['final/val_accuracy']:.4g} (of {n_val})")
     if final and not result.diverged:
         parts.append(f"at step {result.steps}: " + ", ".join(final))
     if "grad_ratio_first_last" in summary:

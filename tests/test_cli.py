@@ -38,7 +38,7 @@ def test_a_run_is_tracked_completely(tmp_path):
     client, runs = runs_of(tmp_path)
     assert len(runs) == 1
     run = runs[0]
-    assert run.info.status == "FINISHED" and run.info.run_name == "depth=3,width=8,epochs=30,log_every=4,detail=full,seed=5"
+    assert run.info.status == "FINISHED" and run.info.run_name == "depth=3,width=8,epochs=30,log_every=4,seed=5"
     tags = run.data.tags
     assert tags["status"] == "finished" and tags["preset"] == "none" and tags["job_num"] == "0"
     assert tags["overrides"] == " ".join(overrides) and "sweep_id" not in tags

@@ -85,7 +85,7 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
 
     client = MlflowClient(mlflow_server)
     runs = client.search_runs([client.get_experiment_by_name("team").experiment_id])
-    assert sorted(r.info.run_name for r in runs) == [f"depth={d},epochs=15,experiment=team" for d in (1, 2)]
+    assert sorted(r.info.run_name for r in runs) == [f"depth={d},epochs=15" for d in (1, 2)]
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
