@@ -76,7 +76,7 @@ def stop_with_launcher(poll_seconds: float = 1.0) -> None:
         while process_alive(pid, start):
             time.sleep(poll_seconds)
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)  # the run is being closed; if the process still lingers, end it
+        time.sleep(10)  # the run is being closed (well under a second); then the worker ends
         os._exit(143)
 
     threading.Thread(target=watch, name="stop-with-launcher", daemon=True).start()

@@ -22,10 +22,10 @@ def all_runs(cwd: Path):
     return client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
 
 
-def start_cli(cwd: Path, *args: str) -> subprocess.Popen:
+def start_cli(cwd: Path, *args: str, output=subprocess.PIPE) -> subprocess.Popen:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=output, stderr=output, text=True)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -167,3 +167,31 @@ def test_basic_and_joblib_launchers_give_identical_histories(tmp_path):
         assert done.returncode == 0, done.stderr
         histories[launcher] = {p.parent.name: p.read_bytes() for p in (cwd / "outputs").glob("multirun/*/*/*/history.csv")}
     assert len(histories["basic"]) == 2 and histories["basic"] == histories["joblib"]
+
+
+def test_killing_a_parallel_sweep_stops_its_workers_and_closes_their_runs(tmp_path):
+    process = start_cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "architecture.depth=1,2",
+                        "architecture.width=4", "trainer.epochs=1000000", "trainer.log_every=1000",
+                        output=subprocess.DEVNULL)  # the workers would hold a pipe open
+
+    def both_running():
+        db = tmp_path / "outputs" / "mlflow.db"
+        return db.exists() and [r.info.status for r in all_runs(tmp_path)] == ["RUNNING", "RUNNING"]
+
+    wait_for(both_running, 240, "both jobs to run")
+    listing = subprocess.run(["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True, text=True).stdout
+    workers = [int(pid) for pid in listing.split()]
+    assert workers
+    process.kill()
+    process.wait(timeout=60)
+
+    def gone(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+    wait_for(lambda: all(gone(pid) for pid in workers), 60, "the workers to stop")
+    runs = all_runs(tmp_path)
+    assert {(r.info.status, r.data.tags["status"]) for r in runs} == {("KILLED", "killed")}
