@@ -10,17 +10,18 @@ import numpy as np
 
 from .network import Network
 
-__all__ = ["layer_diagnostics", "layer_key", "DIAGNOSTICS"]
+__all__ = ["layer_diagnostics", "layer_key", "diagnostic_keys", "sum_of_squares", "DIAGNOSTICS"]
 
 DIAGNOSTICS = (
     "grad_norm",  # ||dL/dW||_F
-    "bias_grad_norm",  # ||dL/dZ summed over the batch|| = ||dL/db||: Nielsen's "speed of learning"
+    "delta_norm",  # ||dL/dZ summed over the batch||: Nielsen's "speed of learning", for every bias option
+    "bias_grad_norm",  # ||dL/db||, only where the layer has a bias (per unit: = delta_norm; shared: |sum|)
     "weight_norm",  # ||W||_F
     "update_ratio",  # ||update of W|| / ||W||  (Karpathy: about 1e-3 is healthy)
     "act_mean",  # mean of A over batch and units
-    "act_std",  # std of A over batch and units
-    "saturation",  # fraction of A where the activation's derivative is nearly 0
-    "dead_fraction",  # fraction of units saturated on every sample of the batch (dead ReLUs)
+    "act_std",  # std of A over batch and units (centred: exact for a constant layer)
+    "saturation",  # fraction of entries where |f'(z)| < SATURATION_EPS * max |f'| (one rule for all)
+    "dead_fraction",  # fraction of units saturated on every sample (only where f' is 0 on a region: ReLU)
 )
 
 
@@ -30,22 +31,42 @@ def layer_key(name: str, k: int, n_layers: int, letter: str = "l") -> str:
     return f"{name}/{letter}{k:0{max(2, len(str(n_layers)))}d}"
 
 
+def diagnostic_keys(net: Network) -> dict[str, list[tuple[int, str]]]:
+    """For each diagnostic, the ``(layer index, key)`` pairs where it is defined: ``bias_grad_norm``
+    only with biases, ``dead_fraction`` only after an activation whose derivative is 0 on a region."""
+    def defined(name: str, k: int) -> bool:
+        if name == "bias_grad_norm":
+            return net.bias_mode != "none"
+        if name == "dead_fraction":
+            return net.activations[k].has_dead_region
+        return True
+
+    return {name: [(k, layer_key(name, k + 1, net.n_layers)) for k in range(net.n_layers) if defined(name, k)]
+            for name in DIAGNOSTICS}
+
+
+def sum_of_squares(a: np.ndarray) -> float:
+    """sum a^2 by one BLAS dot, accumulated in float64 (float32 squares overflow from 1.8e19 on)."""
+    if a.dtype != np.float64:
+        a = a.astype(np.float64)
+    return float(np.vdot(a, a))
+
+
 def _norms(arrays: list[np.ndarray]) -> np.ndarray:
     # one BLAS dot per layer: faster than squaring the flat vector and reduceat-summing it
-    return np.sqrt(np.array([np.vdot(a, a) for a in arrays], dtype=np.float64))
+    return np.sqrt(np.array([sum_of_squares(a) for a in arrays]))
 
 
 def layer_diagnostics(net: Network, updates: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Diagnostics of the last ``loss_and_grad`` pass, each an array of shape ``(L,)``.
+    """Diagnostics of the last ``loss_and_grad`` pass, each an array of shape ``(L,)`` (NaN where
+    ``diagnostic_keys`` says a layer has none).
 
     ``updates`` (the flat update about to be applied to ``net.trainable``) adds ``update_ratio``.
     """
     weight_norm = _norms(net.weights)
-    out = {
-        "grad_norm": _norms(net.dL_dW),
-        "bias_grad_norm": _norms(net.unit_errors),
-        "weight_norm": weight_norm,
-    }
+    out = {"grad_norm": _norms(net.dL_dW), "delta_norm": _norms(net.unit_errors),
+           "bias_grad_norm": _norms(net.dL_db) if net.bias_mode != "none" else np.full(net.n_layers, np.nan),
+           "weight_norm": weight_norm}
     if updates is not None:
         update_norm = _norms([updates[start:start + W.size] for start, W in zip(net.weight_offsets, net.weights)])
         out["update_ratio"] = np.divide(
@@ -62,14 +83,12 @@ def _activation_stats(net: Network) -> dict[str, np.ndarray]:
     for k, (activation, Z, A) in enumerate(zip(net.activations, net.cache["Z"], net.cache["A"])):
         n = A.size
         mean = float(A.sum(dtype=np.float64)) / n
-        if A.dtype == np.float64:  # E[a^2] - E[a]^2 by one BLAS dot: exact enough in float64
-            var = max(float(np.vdot(A, A)) / n - mean * mean, 0.0)
-        else:  # float32 would cancel badly: centre first
-            centered = A - A.dtype.type(mean)
-            var = float(np.vdot(centered, centered)) / n
-        mask = activation.saturated(Z, A)
+        # two passes, centred: E[a^2] - E[a]^2 cancels (a constant layer would read 1e-9, not 0)
+        centered = A - A.dtype.type(mean)
         stats["act_mean"][k] = mean
-        stats["act_std"][k] = np.sqrt(var)
+        stats["act_std"][k] = np.sqrt(sum_of_squares(centered) / n)
+        mask = activation.saturated(Z, A)
         stats["saturation"][k] = np.count_nonzero(mask) / n
-        stats["dead_fraction"][k] = np.count_nonzero(mask.all(axis=0)) / mask.shape[1]
+        stats["dead_fraction"][k] = (np.count_nonzero(mask.all(axis=0)) / mask.shape[1]
+                                     if activation.has_dead_region else np.nan)
     return stats

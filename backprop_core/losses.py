@@ -1,10 +1,12 @@
 """Losses, each with its gradient beside it, averaged over samples.
 
-``value(A, Y)`` is the scalar loss and ``dL_dA(A, Y)`` its gradient with respect to
-the network output ``A``; both take arrays of shape ``(n_samples, n_outputs)``.
-Where an output activation and a loss cancel into a simple delta, ``fused_dL_dZ``
-gives ``dL_dZ`` straight from the logits, and ``value_from_logits`` a stable loss
-value that never takes the log of 0.
+``value(A, Y)`` is the scalar loss and ``dL_dA(A, Y)`` its gradient with respect to the
+network output ``A``; both take arrays of shape ``(n_samples, n_outputs)``.  The network
+calls ``value_and_delta(Z, A, Y, output)``, which returns the loss and ``dL_dZ`` of the
+output layer.  For a log loss after a sigmoid or a softmax it works from the logits ``Z``
+(log-sigmoid, log-sum-exp, and 1 - a computed without cancellation), so values and
+gradients stay exact in saturation, not merely finite; every other pair takes the
+general chain rule ``dL_dZ = f'(z) dL_dA`` (with softmax's Jacobian-vector product).
 """
 
 from __future__ import annotations
@@ -13,20 +15,34 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .activations import Activation
+from .activations import Activation, log_softmax, softmax_logs
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 
 
 def _log_clipped(P: np.ndarray) -> np.ndarray:
-    # only the general (unfused) path needs this: log(0) would be -inf for a saturated output
+    # only the general path needs this (a log loss after neither sigmoid nor softmax)
     return np.log(np.maximum(P, np.finfo(P.dtype).tiny))
+
+
+def _log_sigmoid(Z: np.ndarray) -> np.ndarray:
+    """log sigma(z) = -softplus(-z) = -(max(-z, 0) + log1p(e^-|z|))."""
+    return -(np.maximum(-Z, 0.0) + np.log1p(np.exp(-np.abs(Z))))
+
+
+def residual(Z: np.ndarray, A: np.ndarray, Y: np.ndarray, output: Activation) -> np.ndarray:
+    """``a - y``, written ``(1 - y) a - y (1 - a)`` after a sigmoid or a softmax, with ``1 - a`` from
+    the logits: exact where ``a`` rounds to 1 (``A - Y`` would read 0 for y = 1)."""
+    if output.name == "sigmoid":
+        return (1.0 - Y) * A - Y * output.forward(-Z)
+    if output.name == "softmax":
+        return (1.0 - Y) * A - Y * np.exp(softmax_logs(Z)[1])
+    return A - Y
 
 
 class Loss(ABC):
     name: str
     requires_unit_interval = False  # outputs must lie in (0, 1): probabilities
-    fused_with: str | None = None  # the output activation whose delta cancels to (A - Y)/n
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -39,12 +55,14 @@ class Loss(ABC):
     def dL_dA(self, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Its gradient with respect to ``A``, shape ``A.shape``."""
 
-    def value_from_logits(self, Z: np.ndarray, A: np.ndarray, Y: np.ndarray) -> float:
-        return self.value(A, Y)
+    def value_and_delta(self, Z: np.ndarray, A: np.ndarray, Y: np.ndarray,
+                        output: Activation) -> tuple[float, np.ndarray]:
+        """The loss and dL/dZ of the output layer (``A = output.forward(Z)``)."""
+        return self.value(A, Y), output.backward(Z, A, self.dL_dA(A, Y))
 
-    def fused_dL_dZ(self, Z: np.ndarray, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """sigmoid + bce and softmax + cross_entropy: dL/dZ = (A - Y) / n_samples."""
-        return (A - Y) * (1.0 / len(A))
+    def value_at(self, Z: np.ndarray, A: np.ndarray, Y: np.ndarray, output: Activation) -> float:
+        """The loss alone, from the logits where ``value_and_delta`` uses them."""
+        return self.value(A, Y)
 
     def check_output(self, activation: Activation, n_outputs: int) -> None:
         """Raise ValueError if this loss makes no sense after ``activation`` with ``n_outputs`` units."""
@@ -92,6 +110,14 @@ class MSE(Loss):
     def dL_dA(self, A, Y):
         return (A - Y) * (2.0 * self._scale(A))
 
+    def value_at(self, Z, A, Y, output):
+        D = residual(Z, A, Y, output)
+        return float(self._scale(A) * np.vdot(D, D))
+
+    def value_and_delta(self, Z, A, Y, output):
+        D = residual(Z, A, Y, output)
+        return float(self._scale(A) * np.vdot(D, D)), output.backward(Z, A, D * (2.0 * self._scale(A)))
+
 
 class BCE(Loss):
     """Binary cross-entropy, mean over samples; over the k outputs a mean (``mean``, PyTorch's
@@ -100,7 +126,6 @@ class BCE(Loss):
 
     name = "bce"
     requires_unit_interval = True
-    fused_with = "sigmoid"
     CONVENTIONS = ("mean", "sum")
 
     def __init__(self, convention: str = "mean") -> None:
@@ -123,22 +148,47 @@ class BCE(Loss):
         tiny = np.finfo(A.dtype).tiny
         return ((A - Y) / np.maximum(A * (1.0 - A), tiny)) * self._scale(A)
 
-    def value_from_logits(self, Z, A, Y):
-        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z = (max(z, 0) - y z) + log1p(e^-|z|);
-        # summed in this order, the large terms cancel exactly before the small one is added
-        return float(np.sum((np.maximum(Z, 0.0) - Y * Z) + np.log1p(np.exp(-np.abs(Z)))) * self._scale(A))
+    def _logs(self, Z: np.ndarray, output: Activation):
+        if output.name == "sigmoid":  # log(1 - sigma(z)) = log sigma(-z)
+            return _log_sigmoid(Z), _log_sigmoid(-Z)
+        if output.name == "softmax":
+            return softmax_logs(Z)
+        return None
 
-    def fused_dL_dZ(self, Z, A, Y):  # sigmoid + bce: (a - y) scaled like the loss
-        return (A - Y) * self._scale(A)
+    def value_at(self, Z, A, Y, output):
+        logs = self._logs(Z, output)
+        if logs is None:
+            return self.value(A, Y)
+        log_a, log_1ma = logs
+        return float(-np.sum(Y * log_a + (1.0 - Y) * log_1ma) * self._scale(A))
+
+    def value_and_delta(self, Z, A, Y, output):
+        if output.name == "sigmoid":  # d/dz = a - y, for any y in [0, 1]
+            return self.value_at(Z, A, Y, output), residual(Z, A, Y, output) * self._scale(A)
+        if output.name == "softmax":
+            return self.value_at(Z, A, Y, output), self._softmax_delta(Z, A, Y) * self._scale(A)
+        return super().value_and_delta(Z, A, Y, output)
+
+    @staticmethod
+    def _softmax_delta(Z, A, Y):
+        """d/dz_i of sum_k -[y_k log a_k + (1 - y_k) log(1 - a_k)] after a softmax:
+        a_i (S - y_i) - y_i (1 - a_i) + (1 - y_i) a_i - sum_{k != i} (1 - y_k) a_i a_k / (1 - a_k),
+        S = sum_k y_k; each a_i a_k / (1 - a_k) <= 1 is formed from logs (no overflow), in (n, k, k)."""
+        log_a, log_1ma = softmax_logs(Z)
+        S = Y.sum(axis=1, keepdims=True)
+        terms = log_a[:, :, None] + (log_a - log_1ma)[:, None, :]
+        k = Z.shape[1]
+        terms[:, np.arange(k), np.arange(k)] = -np.inf
+        coupled = np.einsum("nik,nk->ni", np.exp(terms), 1.0 - Y)
+        return A * (S - Y) - Y * np.exp(log_1ma) + (1.0 - Y) * A - coupled
 
 
 class CrossEntropy(Loss):
     """Categorical cross-entropy with the natural log, mean over samples:
-    L = -1/n sum_i sum_k y_ik log a_ik (targets one-hot or any distribution)."""
+    L = -1/n sum_i sum_k y_ik log a_ik (targets one-hot, a distribution, or any non-negative rows)."""
 
     name = "cross_entropy"
     requires_unit_interval = True
-    fused_with = "softmax"
 
     def value(self, A, Y):
         return float(-np.sum(Y * _log_clipped(A)) / len(A))
@@ -146,15 +196,24 @@ class CrossEntropy(Loss):
     def dL_dA(self, A, Y):
         return -Y / np.maximum(A, np.finfo(A.dtype).tiny) * (1.0 / len(A))
 
-    def value_from_logits(self, Z, A, Y):
-        # log softmax = z - logsumexp(z), with the max subtracted first
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        log_A = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        return float(-np.sum(Y * log_A) / len(A))
+    def value_at(self, Z, A, Y, output):
+        if output.name == "sigmoid":
+            return float(-np.sum(Y * _log_sigmoid(Z)) / len(A))
+        if output.name == "softmax":
+            return float(-np.sum(Y * log_softmax(Z)) / len(A))
+        return self.value(A, Y)
 
-    def fused_dL_dZ(self, Z, A, Y):
-        # softmax + ce: (a - y)/n holds when each target row sums to 1 (one-hot or a distribution)
-        return (A - Y) * (1.0 / len(A))
+    def value_and_delta(self, Z, A, Y, output):
+        if output.name == "sigmoid":  # d/dz -y log sigma(z) = -y sigma(-z)
+            return self.value_at(Z, A, Y, output), -Y * output.forward(-Z) * (1.0 / len(A))
+        if output.name == "softmax":
+            # d/dz_i -sum_k y_k log a_k = a_i S - y_i (S = sum_k y_k: any targets, not only rows summing
+            # to 1), written a_i (S - y_i) - y_i (1 - a_i) with 1 - a_i from logs: exact at a_i -> 1
+            _, log_1ma = softmax_logs(Z)
+            S = Y.sum(axis=1, keepdims=True)
+            delta = A * (S - Y) - Y * np.exp(log_1ma)
+            return self.value_at(Z, A, Y, output), delta * (1.0 / len(A))
+        return super().value_and_delta(Z, A, Y, output)
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (MSE, BCE, CrossEntropy)}

@@ -167,19 +167,9 @@ class Network:
             self.cache = {"inputs": inputs, "Z": Zs, "A": As}
         return As[-1]
 
-    def _loss_value(self, loss: Loss, Z: np.ndarray, A: np.ndarray, Y: np.ndarray) -> float:
-        if loss.fused_with == self.output_activation.name:
-            return loss.value_from_logits(Z, A, Y)
-        return loss.value(A, Y)
-
     def output_delta(self, loss: Loss, Y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Loss value and dL/dZ of the output layer, from the cached forward pass."""
-        Z, A = self.cache["Z"][-1], self.cache["A"][-1]
-        if loss.fused_with == self.output_activation.name:  # the (A - Y)/n deltas, see losses.py
-            dL_dZ = loss.fused_dL_dZ(Z, A, Y)
-        else:  # the general chain rule
-            dL_dZ = self.output_activation.backward(Z, A, loss.dL_dA(A, Y))
-        return self._loss_value(loss, Z, A, Y), dL_dZ
+        """Loss value and dL/dZ of the output layer, from the cached forward pass (see losses.py)."""
+        return loss.value_and_delta(self.cache["Z"][-1], self.cache["A"][-1], Y, self.output_activation)
 
     def backward(self, dL_dZ: np.ndarray) -> None:
         """Fill ``grads`` (and ``unit_errors``) from the output layer's dL/dZ, shape ``(n, sizes[-1])``."""
@@ -204,7 +194,7 @@ class Network:
     def evaluate(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, np.ndarray]:
         """Loss and outputs on ``(X, Y)``, leaving the cache and the gradients untouched."""
         _, Zs, As = self._pass(X)
-        return self._loss_value(loss, Zs[-1], As[-1], Y), As[-1]
+        return loss.value_at(Zs[-1], As[-1], Y, self.output_activation), As[-1]
 
     def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
         """The loss on ``(X, Y)``, leaving the cache and the gradients untouched."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnostics import DIAGNOSTICS, layer_diagnostics, layer_key
+from .diagnostics import diagnostic_keys, layer_diagnostics, layer_key, sum_of_squares
 from .losses import Loss
 from .network import Network
 from .optimizers import clip_by_global_norm, clip_by_value
@@ -174,6 +174,14 @@ def _batches(X: np.ndarray, Y: np.ndarray, trainer: Trainer, rng: np.random.Gene
                 yield epoch, X[idx], Y[idx]
 
 
+def _handed_over(grads: np.ndarray) -> np.ndarray:
+    """The gradient as an optimizer receives it: a read-only copy.  The network reuses its gradient
+    buffer every step; an optimizer that kept (or wrote into) that buffer would be corrupted silently."""
+    copy = grads.copy()
+    copy.flags.writeable = False
+    return copy
+
+
 def fit(
     net: Network,
     loss: Loss,
@@ -199,7 +207,7 @@ def fit(
     if validation is not None:
         validation = (np.asarray(validation[0], net.dtype), np.asarray(validation[1], net.dtype))
     total = trainer.total_steps(len(X))
-    keys = {name: [layer_key(name, k + 1, net.n_layers) for k in range(net.n_layers)] for name in DIAGNOSTICS}
+    keys = diagnostic_keys(net)
     result = FitResult(history=History(keep_history))
 
     def log(step: int, epoch: int, value: float, grad_norm: float, Yb: np.ndarray, updates) -> None:
@@ -211,7 +219,7 @@ def fit(
             record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
         if trainer.diagnostics:
             for name, values in layer_diagnostics(net, updates).items():
-                record.update(zip(keys[name], values.tolist()))
+                record.update((key, float(values[k])) for k, key in keys[name])
         if validation is not None:
             record |= _evaluate(net, loss, *validation, "val", classification)
         result.history.append(record)
@@ -226,8 +234,8 @@ def fit(
     with quiet:
         for step, (epoch, Xb, Yb) in enumerate(_batches(X, Y, trainer, rng)):
             value = net.loss_and_grad(Xb, Yb, loss)
-            grads = net.trainable_grads
-            grad_norm = float(np.sqrt(np.vdot(grads, grads)))
+            grads = _handed_over(net.trainable_grads)
+            grad_norm = math.sqrt(sum_of_squares(grads))
             finite = math.isfinite(value) and math.isfinite(grad_norm)
             diverged = trainer.divergence_guard and not finite
             if trainer.clip_grad_norm is not None and finite:
@@ -247,7 +255,7 @@ def fit(
 
         if not result.diverged:  # the closing record: the trained weights on the whole training set
             value = net.loss_and_grad(X, Y, loss)
-            grad_norm = float(np.sqrt(np.vdot(net.trainable_grads, net.trainable_grads)))
+            grad_norm = math.sqrt(sum_of_squares(net.trainable_grads))
             log(result.steps, result.steps // trainer.steps_per_epoch(len(X)), value, grad_norm, Y, None)
             closing = result.history[len(result.history) - 1]
             result.final = {k: v for k, v in closing.items() if k.startswith(("train/", "val/"))}

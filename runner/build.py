@@ -216,6 +216,10 @@ def build(cfg: DictConfig) -> Experiment:
                 _check(bool(np.all((Y >= 0) & (Y <= 1))),
                        f"loss=bce needs targets in [0, 1]; dataset {data.name!r} has {split} targets in "
                        f"[{Y.min():g}, {Y.max():g}]")
+        if loss.name == "cross_entropy":  # -sum y log a is bounded below only for y >= 0
+            for split, Y in (("train", Y_train), ("val", Y_val)):
+                _check(bool(np.all(Y >= 0)), f"loss=cross_entropy needs targets >= 0; dataset {data.name!r} has "
+                                             f"{split} targets down to {Y.min():g}")
 
         _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
         optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))

@@ -218,8 +218,8 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
              plot_profiles(runs, histories, swept, folder / "grad_profile.png"),
              plot_losses(runs, histories, swept, folder / "loss_curves.png"),
              plot_heatmaps(runs, histories, swept, folder / "grad_heatmaps.png")]
-    if any(layer_columns(h, "bias_grad_norm") for h in histories.values()):
-        files.append(plot_profiles(runs, histories, swept, folder / "bias_grad_profile.png", "bias_grad_norm"))
+    if any(layer_columns(h, "delta_norm") for h in histories.values()):
+        files.append(plot_profiles(runs, histories, swept, folder / "delta_profile.png", "delta_norm"))
     if any(layer_columns(h, "act_std") for h in histories.values()):
         files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
 

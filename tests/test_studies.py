@@ -32,8 +32,8 @@ def test_glorot2010_backpropagated_gradients_shrink_under_standard_init_only(tmp
     runs, histories = sweep(tmp_path, "glorot2010")
     assert len(runs) == 6
     for activation in ("tanh", "softsign"):
-        standard = per_layer(histories[f"activation={activation},init=standard"], "bias_grad_norm")[:5]
-        normalized = per_layer(histories[f"activation={activation},init=glorot_uniform"], "bias_grad_norm")[:5]
+        standard = per_layer(histories[f"activation={activation},init=standard"], "delta_norm")[:5]
+        normalized = per_layer(histories[f"activation={activation},init=glorot_uniform"], "delta_norm")[:5]
         # hidden layer 1 over hidden layer 5: the back-propagated gradient at initialization shrinks by
         # more than 10x toward the input under standard init, and at least 4x less under normalized init
         # (measured: tanh 0.08 vs 0.54, softsign 0.04 vs 0.24)
@@ -58,7 +58,7 @@ def test_nielsen_ch5_speed_of_learning_rises_toward_the_output(tmp_path):
     runs, histories = sweep(tmp_path, "nielsen_ch5")
     # Nielsen (MNIST): [0.012, 0.060], [0.012, 0.038, 0.16], [0.003, 0.017, 0.070, 0.285]
     for depth in (2, 3, 4):
-        speeds = per_layer(histories[f"depth={depth}"], "bias_grad_norm")[:depth]  # hidden layers
+        speeds = per_layer(histories[f"depth={depth}"], "delta_norm")[:depth]  # hidden layers
         assert np.all(np.diff(speeds) > 0), (depth, speeds)
         assert speeds[-1] / speeds[0] > 4 ** (depth - 1), (depth, speeds)
 
