@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .registry import ParameterError, build
+
 __all__ = ["Activation", "ACTIVATIONS", "get_activation", "SATURATION_EPS"]
 
 SATURATION_EPS = 0.05  # saturated: the derivative below 5 % of its largest value
@@ -79,10 +81,6 @@ class Activation:
     elementwise = True
     max_derivative = 1.0  # the supremum of |f'|: the scale of the saturation rule
     has_dead_region = False  # f' is exactly 0 on a region: units can die
-
-    def __init__(self, **params: float) -> None:
-        if params:
-            raise ValueError(f"activation {self.name!r} takes no parameters, got {sorted(params)}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -150,7 +148,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha: float = 0.01) -> None:
         if not (math.isfinite(alpha) and alpha >= 0):
-            raise ValueError(f"activation.alpha={alpha!r}: must be a finite number >= 0")
+            raise ParameterError("alpha", alpha, "must be a finite number >= 0")
         self.alpha = float(alpha)
         self.max_derivative = max(1.0, self.alpha)
 
@@ -169,7 +167,7 @@ class ELU(Activation):
 
     def __init__(self, alpha: float = 1.0) -> None:
         if not (math.isfinite(alpha) and alpha > 0):
-            raise ValueError(f"activation.alpha={alpha!r}: must be a finite number > 0")
+            raise ParameterError("alpha", alpha, "must be a finite number > 0")
         self.alpha = float(alpha)
         self.output_range = (-self.alpha, math.inf)
         self.max_derivative = max(1.0, self.alpha)
@@ -274,6 +272,4 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 
 def get_activation(name: str, **params: float) -> Activation:
     """The activation registered as ``name``, built with its parameters (e.g. ``alpha``)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r} is unknown; valid names: {', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[name](**params)
+    return build("activation", name, ACTIVATIONS, **params)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .initializers import get_bias_initializer, get_initializer
 from .network import Network
+from .registry import ParameterError
 
 __all__ = [
     "Dataset", "DATASETS", "xor", "moons", "circles", "spirals", "blobs", "teacher", "inline",
@@ -73,12 +74,12 @@ class Dataset:
 def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Generator):
     """Shuffle and split: ``X_train, y_train, X_val, y_val``."""
     if not 0 < val_fraction < 1:
-        raise ValueError(f"dataset.val_fraction={val_fraction!r} must be in (0, 1)")
+        raise ParameterError("val_fraction", val_fraction, "must be in (0, 1)")
     order = rng.permutation(len(X))
     n_val = max(1, round(val_fraction * len(X)))
     if n_val >= len(X):
-        raise ValueError(f"dataset.val_fraction={val_fraction!r} leaves no training sample of {len(X)}: "
-                         f"it must keep at least one")
+        raise ParameterError("val_fraction", val_fraction, f"leaves no training sample of {len(X)}: it must "
+                                                           "keep at least one")
     val, train = order[:n_val], order[n_val:]
     return X[train], y[train], X[val], y[val]
 
@@ -93,13 +94,13 @@ def standardize(X_train: np.ndarray, X_val: np.ndarray) -> tuple[np.ndarray, np.
 
 def _check_samples(n_samples: int) -> None:
     if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 4):
-        raise ValueError(f"dataset.n_samples={n_samples!r} must be an integer >= 4")
+        raise ParameterError("n_samples", n_samples, "must be an integer >= 4")
 
 
 def _check_scale(key: str, value: float) -> None:
     """A spread (noise, std, a box's half-width) is a finite number >= 0."""
     if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"dataset.{key}={value!r}: must be a finite number >= 0")
+        raise ParameterError(key, value, "must be a finite number >= 0")
 
 
 def _classification(name, X, y, n_classes, val_fraction, rng) -> Dataset:
@@ -141,7 +142,7 @@ def circles(
 ) -> Dataset:
     """A small circle inside a large one (as scikit-learn's ``make_circles``)."""
     if not 0 < factor < 1:
-        raise ValueError(f"dataset.factor={factor!r} must be in (0, 1)")
+        raise ParameterError("factor", factor, "must be in (0, 1)")
     return _two_arcs(
         "circles", rng, n_samples, noise, val_fraction,
         sweep=lambda n: np.linspace(0, 2 * np.pi, n, endpoint=False),
@@ -158,7 +159,7 @@ def spirals(
     _check_samples(n_samples)
     _check_scale("noise", noise)
     if not n_classes >= 2:
-        raise ValueError(f"dataset.n_classes={n_classes!r}: must be >= 2")
+        raise ParameterError("n_classes", n_classes, "must be >= 2")
     per_class = n_samples // n_classes
     X, y = [], []
     for c in range(n_classes):
@@ -178,10 +179,10 @@ def blobs(
     for key, value in (("std", std), ("center_box", center_box)):
         _check_scale(key, value)
     if not np.isfinite(2.0 * center_box):
-        raise ValueError(f"dataset.center_box={center_box!r}: the box's width 2 * center_box must be finite")
+        raise ParameterError("center_box", center_box, "the box's width 2 * center_box must be finite")
     if not (n_classes >= 2 and n_features >= 1):
-        raise ValueError(f"dataset.n_classes={n_classes!r}, dataset.n_features={n_features!r}: need >= 2 classes "
-                         f"and >= 1 feature")
+        raise ParameterError("n_classes" if n_classes < 2 else "n_features", n_classes if n_classes < 2 else n_features,
+                             "needs >= 2 classes and >= 1 feature")
     centers = rng.uniform(-center_box, center_box, (n_classes, n_features))
     y = np.arange(n_samples) % n_classes
     X = centers[y] + rng.normal(0.0, std, (n_samples, n_features))
@@ -232,39 +233,42 @@ def inline(
         X_val, y_val = _inline_arrays("X_val", X_val, "y_val", y_val, n_classes)
         for key, train, val in (("X", X_train, X_val), ("y", y_train, y_val)):
             if train.shape[1:] != val.shape[1:]:
-                raise ValueError(f"dataset.{key}_val has rows of length {val.shape[1] if val.ndim > 1 else 1}, "
-                                 f"dataset.{key} of {train.shape[1] if train.ndim > 1 else 1}: they must match")
+                raise ParameterError(f"{key}_val", None, f"has rows of length {val.shape[1] if val.ndim > 1 else 1}, "
+                                     f"{key} of {train.shape[1] if train.ndim > 1 else 1}: they must match",
+                                     show_value=False)
     return Dataset("inline", X_train, y_train, X_val, y_val, n_classes=n_classes)
 
 
 def _matrix(key: str, rows) -> np.ndarray:
     rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in rows]
     if rows and not any(rows):
-        raise ValueError(f"dataset.{key} has empty rows: each row needs at least one number")
+        raise ParameterError(key, None, "has empty rows: each row needs at least one number", show_value=False)
     if not rows or len({len(r) for r in rows}) != 1:
-        raise ValueError(f"dataset.{key} has rows of lengths {sorted({len(r) for r in rows})}: all rows need one length")
+        raise ParameterError(key, None, f"has rows of lengths {sorted({len(r) for r in rows})}: all rows need one "
+                             "length", show_value=False)
     try:
         A = np.asarray(rows, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"dataset.{key} must hold numbers only ({err})") from None
+        raise ParameterError(key, None, f"must hold numbers only ({err})", show_value=False) from None
     if not np.all(np.isfinite(A)):
-        raise ValueError(f"dataset.{key} contains NaN or inf: every value must be finite")
+        raise ParameterError(key, None, "contains NaN or inf: every value must be finite", show_value=False)
     return A
 
 
 def _inline_arrays(x_key, X, y_key, y, n_classes) -> tuple[np.ndarray, np.ndarray]:
     X = _matrix(x_key, X)
     if y is None:
-        raise ValueError(f"dataset.{y_key} is missing: give one target row (or label) per row of {x_key}")
+        raise ParameterError(y_key, None, f"is missing: give one target row (or label) per row of {x_key}",
+                             show_value=False)
     if n_classes is None:
         Y = _matrix(y_key, y)
     else:
         Y = np.asarray(y)
         if Y.ndim != 1 or not np.all((Y >= 0) & (Y == np.round(Y))):
-            raise ValueError(f"dataset.{y_key}={list(y)!r} must be integer class labels >= 0")
+            raise ParameterError(y_key, list(y), "must be integer class labels >= 0")
         Y = Y.astype(np.int64)
     if len(Y) != len(X):
-        raise ValueError(f"dataset.{y_key} has {len(Y)} rows, dataset.{x_key} has {len(X)}: they must match")
+        raise ParameterError(y_key, None, f"has {len(Y)} rows, {x_key} has {len(X)}: they must match", show_value=False)
     return X, Y
 
 

@@ -9,9 +9,12 @@ and called with the layers' weight shapes ``[(fan_in, fan_out), ...]``, an expli
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from .registry import ParameterError, build
 
 __all__ = ["INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer"]
 
@@ -19,51 +22,53 @@ Shapes = Sequence[tuple[int, int]]
 Initializer = Callable[[Shapes, np.random.Generator, np.dtype], list[np.ndarray]]
 
 
-def _per_layer(draw: Callable[[int, int, np.random.Generator], np.ndarray]) -> Initializer:
+def _per_layer(draw: Callable[[tuple[int, ...], np.random.Generator], np.ndarray]) -> Initializer:
+    """An initializer that draws each layer's array from its shape: a weight's ``(fan_in, fan_out)`` or
+    a bias's ``(n,)``, so the same draws serve both."""
     def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
-        return [np.asarray(draw(fan_in, fan_out, rng), dtype=dtype) for fan_in, fan_out in shapes]
+        return [np.asarray(draw(tuple(shape), rng), dtype=dtype) for shape in shapes]
 
     return init
 
 
 def _positive(key: str, value: float) -> float:
     if not value > 0:
-        raise ValueError(f"init.{key}={value!r} must be > 0")
+        raise ParameterError(key, value, "must be > 0")
     return float(value)
 
 
 def zeros() -> Initializer:
-    return _per_layer(lambda i, o, rng: np.zeros((i, o)))
+    return _per_layer(lambda shape, rng: np.zeros(shape))
 
 
 def constant(value: float = 0.0) -> Initializer:
-    return _per_layer(lambda i, o, rng: np.full((i, o), float(value)))
+    return _per_layer(lambda shape, rng: np.full(shape, float(value)))
 
 
 def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
     """N(mean, std^2)."""
     std = _positive("std", std)
-    return _per_layer(lambda i, o, rng: rng.normal(mean, std, (i, o)))
+    return _per_layer(lambda shape, rng: rng.normal(mean, std, shape))
 
 
 def uniform(limit: float = 0.05) -> Initializer:
     """U[-limit, limit]."""
     limit = _positive("limit", limit)
-    return _per_layer(lambda i, o, rng: rng.uniform(-limit, limit, (i, o)))
+    return _per_layer(lambda shape, rng: rng.uniform(-limit, limit, shape))
 
 
 def _scaled_normal(variance: Callable[[int, int], float], gain: float) -> Initializer:
     gain = _positive("gain", gain)
-    return _per_layer(lambda i, o, rng: rng.normal(0.0, gain * np.sqrt(variance(i, o)), (i, o)))
+    return _per_layer(lambda shape, rng: rng.normal(0.0, gain * np.sqrt(variance(*shape)), shape))
 
 
 def _scaled_uniform(variance: Callable[[int, int], float], gain: float) -> Initializer:
     # U[-l, l] has variance l^2 / 3
     gain = _positive("gain", gain)
 
-    def draw(i: int, o: int, rng: np.random.Generator) -> np.ndarray:
-        limit = gain * np.sqrt(3.0 * variance(i, o))
-        return rng.uniform(-limit, limit, (i, o))
+    def draw(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        limit = gain * np.sqrt(3.0 * variance(*shape))
+        return rng.uniform(-limit, limit, shape)
 
     return _per_layer(draw)
 
@@ -95,14 +100,15 @@ def lecun_normal(gain: float = 1.0) -> Initializer:
 
 def standard() -> Initializer:
     """U[-1/sqrt(fan_in), 1/sqrt(fan_in)]: Glorot & Bengio 2010's "standard" initialization."""
-    return _per_layer(lambda i, o, rng: rng.uniform(-1.0 / np.sqrt(i), 1.0 / np.sqrt(i), (i, o)))
+    return _per_layer(lambda shape, rng: rng.uniform(-1.0 / np.sqrt(shape[0]), 1.0 / np.sqrt(shape[0]), shape))
 
 
 def orthogonal(gain: float = 1.0) -> Initializer:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (Saxe et al. 2014)."""
     gain = _positive("gain", gain)
 
-    def draw(i: int, o: int, rng: np.random.Generator) -> np.ndarray:
+    def draw(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        i, o = shape
         G = rng.standard_normal((max(i, o), min(i, o)))
         Q, R = np.linalg.qr(G)
         Q *= np.sign(np.diag(R))  # makes the draw uniform over orthogonal matrices
@@ -128,17 +134,27 @@ def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
 
 def explicit(weights: Sequence) -> Initializer:
     """Given values: one ``(fan_in, fan_out)`` nested list per layer."""
-    given = [np.asarray(W, dtype=np.float64) for W in weights]
+    return _given_arrays("weights", weights, broadcast=False)
 
+
+def _given_arrays(param: str, values: Sequence, broadcast: bool) -> Initializer:
+    """Layer by layer, the arrays given in ``values``; with ``broadcast``, a scalar (or one-element
+    list) fills its layer."""
     def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
-        if len(given) != len(shapes):
-            raise ValueError(f"init.weights gives {len(given)} layers, the architecture has {len(shapes)}")
-        for k, (W, shape) in enumerate(zip(given, shapes), start=1):
-            if W.shape != tuple(shape):
-                raise ValueError(
-                    f"init.weights[{k - 1}] has shape {W.shape}, layer {k} needs (fan_in, fan_out) = {tuple(shape)}"
-                )
-        return [W.astype(dtype) for W in given]
+        if len(values) != len(shapes):
+            raise ParameterError(param, None, f"gives {len(values)} layers, the architecture has {len(shapes)}",
+                                 show_value=False)
+        out = []
+        for k, (given, shape) in enumerate(zip(values, shapes), start=1):
+            array = np.asarray(given, dtype=dtype)
+            if broadcast and array.size == 1:
+                array = np.full(shape, array.reshape(()), dtype)
+            if array.shape != tuple(shape):
+                raise ParameterError(f"{param}[{k - 1}]", None, f"has shape {array.shape}, layer {k} needs "
+                                     f"{tuple(shape)}" + (" = (fan_in, fan_out)" if len(shape) == 2 else ""),
+                                     show_value=False)
+            out.append(array)
+        return out
 
     return init
 
@@ -161,61 +177,25 @@ INITIALIZERS |= {
 
 def get_initializer(name: str, **params) -> Initializer:
     """The weight initializer registered as ``name``, built with its parameters."""
-    if name not in INITIALIZERS:
-        raise ValueError(f"init={name!r} is unknown; valid names: {', '.join(sorted(INITIALIZERS))}")
-    try:
-        return INITIALIZERS[name](**params)
-    except TypeError as err:  # an unexpected keyword: name the accepted ones
-        raise ValueError(f"init={name!r}: {err}") from None
+    return build("init", name, INITIALIZERS, **params)
 
 
-# Biases: called with the bias shapes [(n,), ...]; "shared" biases have shape (1,).
+# Biases: the same draws, called with the bias shapes [(n,), ...] ("shared" biases have shape (1,)).
 BiasInitializer = Callable[[Sequence[tuple[int]], np.random.Generator, np.dtype], list[np.ndarray]]
-
-
-def _bias_zeros() -> BiasInitializer:
-    return lambda shapes, rng, dtype=np.float64: [np.zeros(s, dtype) for s in shapes]
-
-
-def _bias_constant(value: float = 0.0) -> BiasInitializer:
-    return lambda shapes, rng, dtype=np.float64: [np.full(s, value, dtype) for s in shapes]
-
-
-def _bias_normal(std: float = 1.0, mean: float = 0.0) -> BiasInitializer:
-    std = _positive("bias_std", std)
-    return lambda shapes, rng, dtype=np.float64: [rng.normal(mean, std, s).astype(dtype) for s in shapes]
 
 
 def _bias_explicit(values: Sequence) -> BiasInitializer:
     """One entry per layer: a scalar (broadcast over the layer) or a list of one value per unit."""
-
-    def init(shapes, rng, dtype=np.float64):
-        if len(values) != len(shapes):
-            raise ValueError(f"init.biases gives {len(values)} layers, the architecture has {len(shapes)}")
-        out = []
-        for k, (b, shape) in enumerate(zip(values, shapes), start=1):
-            b = np.asarray(b, dtype=dtype)
-            if b.ndim == 0 or b.shape == (1,):
-                b = np.full(shape, b.reshape(()), dtype)
-            if b.shape != tuple(shape):
-                raise ValueError(f"init.biases[{k - 1}] has shape {b.shape}, layer {k} needs {tuple(shape)}")
-            out.append(b)
-        return out
-
-    return init
+    return _given_arrays("values", values, broadcast=True)
 
 
 BIAS_INITIALIZERS: dict[str, Callable[..., BiasInitializer]] = {
-    "zeros": _bias_zeros,
-    "constant": _bias_constant,
-    "normal": _bias_normal,
+    "zeros": zeros,
+    "constant": constant,
+    "normal": functools.partial(normal, std=1.0),  # biases N(0, 1) by default, as in Nielsen's book
     "explicit": _bias_explicit,
 }
 
 
 def get_bias_initializer(name: str, **params) -> BiasInitializer:
-    if name not in BIAS_INITIALIZERS:
-        raise ValueError(
-            f"init.bias={name!r} is unknown; valid names: {', '.join(sorted(BIAS_INITIALIZERS))}"
-        )
-    return BIAS_INITIALIZERS[name](**params)
+    return build("bias initializer", name, BIAS_INITIALIZERS, **params)

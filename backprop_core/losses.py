@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .activations import Activation, log_softmax, softmax_logs
+from .registry import ParameterError, build
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 
@@ -91,9 +92,7 @@ class MSE(Loss):
 
     def __init__(self, convention: str = "sum_half") -> None:
         if convention not in self.CONVENTIONS:
-            raise ValueError(
-                f"loss.convention={convention!r} is unknown; valid conventions: {', '.join(self.CONVENTIONS)}"
-            )
+            raise ParameterError("convention", convention, f"unknown; valid conventions: {', '.join(self.CONVENTIONS)}")
         self.convention = convention
 
     def __repr__(self) -> str:
@@ -130,9 +129,7 @@ class BCE(Loss):
 
     def __init__(self, convention: str = "mean") -> None:
         if convention not in self.CONVENTIONS:
-            raise ValueError(
-                f"loss.convention={convention!r} is unknown for bce; valid conventions: {', '.join(self.CONVENTIONS)}"
-            )
+            raise ParameterError("convention", convention, f"unknown; valid conventions: {', '.join(self.CONVENTIONS)}")
         self.convention = convention
 
     def __repr__(self) -> str:
@@ -221,6 +218,4 @@ LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (MSE, BCE, CrossEntrop
 
 def get_loss(name: str, **params) -> Loss:
     """The loss registered as ``name``, built with its parameters (e.g. mse's ``convention``)."""
-    if name not in LOSSES:
-        raise ValueError(f"loss={name!r} is unknown; valid names: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**params)
+    return build("loss", name, LOSSES, **params)

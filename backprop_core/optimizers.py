@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .registry import ParameterError, build
+
 __all__ = [
     "SGD", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get_optimizer",
     "clip_by_global_norm", "clip_by_value",
@@ -21,7 +23,7 @@ __all__ = [
 
 def _check(key: str, value: float, ok: bool, rule: str) -> None:
     if not ok:
-        raise ValueError(f"optimizer.{key}={value!r} {rule}")
+        raise ParameterError(key, value, rule)
 
 
 class EmptyState(NamedTuple):
@@ -132,12 +134,7 @@ OPTIMIZERS: dict[str, type] = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSp
 
 def get_optimizer(name: str, **params):
     """The optimizer registered as ``name``, built with its hyper-parameters (``lr`` and others)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r} is unknown; valid names: {', '.join(sorted(OPTIMIZERS))}")
-    try:
-        return OPTIMIZERS[name](**params)
-    except TypeError as err:
-        raise ValueError(f"optimizer={name!r}: {err}") from None
+    return build("optimizer", name, OPTIMIZERS, **params)
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float, norm: float | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ from .diagnostics import diagnostic_keys, layer_diagnostics, layer_key, sum_of_s
 from .losses import Loss
 from .network import Network
 from .optimizers import clip_by_global_norm, clip_by_value
+from .registry import ParameterError
 
 __all__ = ["Trainer", "Callback", "FitResult", "History", "fit", "accuracy"]
 
@@ -45,11 +46,11 @@ class Trainer:
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("max_steps", 1), ("log_every", 1)):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, (int, np.integer)) or value < minimum):
-                raise ValueError(f"trainer.{key}={value!r} must be an integer >= {minimum}")
+                raise ParameterError(key, value, f"must be an integer >= {minimum}")
         for key in ("clip_grad_norm", "clip_grad_value"):
             value = getattr(self, key)
             if value is not None and not value > 0:
-                raise ValueError(f"trainer.{key}={value!r} must be > 0 (or null to turn clipping off)")
+                raise ParameterError(key, value, "must be > 0 (or None to turn clipping off)")
 
     def steps_per_epoch(self, n_samples: int) -> int:
         return math.ceil(n_samples / min(self.batch_size or n_samples, n_samples))

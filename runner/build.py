@@ -20,6 +20,7 @@ from backprop_core import (
 )
 from backprop_core.datasets import Dataset
 from backprop_core.losses import Loss
+from backprop_core.registry import ParameterError
 
 from .datasets import DATASETS
 from .errors import ConfigError
@@ -47,11 +48,18 @@ def _given(node: DictConfig, skip: tuple[str, ...] = ("name",)) -> dict[str, Any
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if v is not None and k not in skip}
 
 
+def config_error(group: str, err: ParameterError, rename: dict[str, str] | None = None) -> ConfigError:
+    """The engine's ``lr=0.0: must be > 0`` as the runner's ``optimizer.lr=0.0: must be > 0``
+    (``rename`` maps an engine parameter to its config key: a bias initializer's ``std`` is ``bias_std``)."""
+    key = f"{group}.{(rename or {}).get(err.param, err.param)}"
+    return ConfigError(f"{key}={err.value!r}" if err.show_value else key, err.rule)
+
+
 def _make(key: str, name: str, registry: dict, params: dict[str, Any], *, name_key: str | None = None,
-          rng: np.random.Generator | None = None):
+          rng: np.random.Generator | None = None, rename: dict[str, str] | None = None):
     """``registry[name](**params)`` (plus ``rng`` where the factory takes one); an unknown name or
     parameter, or a value the factory rejects, is a ConfigError naming the key."""
-    _check(name in registry, f"{name_key or key + '.name'}={name!r} is unknown; valid names: {', '.join(sorted(registry))}")
+    _check(name in registry, f"{name_key or key + '.name'}={name!r}: unknown; valid names: {', '.join(sorted(registry))}")
     factory = registry[name]
     accepted = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
@@ -63,6 +71,8 @@ def _make(key: str, name: str, registry: dict, params: dict[str, Any], *, name_k
         params = params | {"rng": rng}
     try:
         return factory(**params)
+    except ParameterError as err:
+        raise config_error(key, err, rename) from None
     except ConfigError:
         raise
     except ValueError as err:
@@ -77,12 +87,12 @@ def _check(ok: bool, message: str) -> None:
 def hidden_sizes(cfg: DictConfig) -> list[int]:
     arch = cfg.architecture
     if arch.name == "deep":
-        _check(arch.depth >= 1, f"architecture.depth={arch.depth} must be >= 1")
-        _check(arch.width >= 1, f"architecture.width={arch.width} must be >= 1")
+        _check(arch.depth >= 1, f"architecture.depth={arch.depth}: must be >= 1")
+        _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
         return [arch.width] * arch.depth
     sizes = list(arch.hidden_sizes)
     for i, n in enumerate(sizes):
-        _check(n >= 1, f"architecture.hidden_sizes[{i}]={n} must be >= 1")
+        _check(n >= 1, f"architecture.hidden_sizes[{i}]={n}: must be >= 1")
     return sizes
 
 
@@ -141,12 +151,14 @@ def network_bytes(sizes: list[int], rows: int, itemsize: int, state_arrays: int)
 
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
-    _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r} must be float64 or float32")
+    _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r}: must be float64 or float32")
     _check(t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1")
     _check(0 < t.max_memory_fraction <= 1, f"trainer.max_memory_fraction={t.max_memory_fraction}: must be in (0, 1]")
     params = _given(t, skip=("dtype", "check_gradients", "threads", "max_memory_fraction"))
     try:
         trainer = Trainer(**params)
+    except ParameterError as err:
+        raise config_error("trainer", err) from None
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if t.log_every is None:
@@ -176,7 +188,8 @@ def _bias_initializer(init: DictConfig):
                               f"not used by init.bias_init={init.bias_init}, which takes "
                               f"{', '.join('init.' + k for k in takes) or 'no value'}")
         params[param] = _plain(init[key])
-    return _make("init", init.bias_init, BIAS_INITIALIZERS, params, name_key="init.bias_init")
+    return _make("init", init.bias_init, BIAS_INITIALIZERS, params, name_key="init.bias_init",
+                 rename={param: key for key, param in BIAS_PARAMS.items()})
 
 
 def _plain(value: Any) -> Any:
@@ -201,10 +214,10 @@ def build(cfg: DictConfig) -> Experiment:
         arch = cfg.architecture
         n_in = data.n_features if arch.input_size is None else arch.input_size
         _check(n_in == data.n_features,
-               f"architecture.input_size={arch.input_size} does not match dataset {data.name!r}, "
+               f"architecture.input_size={arch.input_size}: does not match dataset {data.name!r}, "
                f"which has {data.n_features} features")
         n_out = data.n_outputs(one_hot=loss.name == "cross_entropy") if arch.output_size is None else arch.output_size
-        _check(n_out >= 1, f"architecture.output_size={n_out} must be >= 1")
+        _check(n_out >= 1, f"architecture.output_size={n_out}: must be >= 1")
         try:
             loss.check_output(output, n_out)
         except ValueError as err:
@@ -221,7 +234,7 @@ def build(cfg: DictConfig) -> Experiment:
                 _check(bool(np.all(Y >= 0)), f"loss=cross_entropy needs targets >= 0; dataset {data.name!r} has "
                                              f"{split} targets down to {Y.min():g}")
 
-        _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
+        _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r}: unknown; valid modes: {', '.join(BIAS_MODES)}")
         optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))
         sizes = [n_in, *hidden_sizes(cfg), n_out]
         rows = max(trainer.batch_size or len(data.X_train), len(data.X_train), len(data.X_val))
@@ -232,7 +245,10 @@ def build(cfg: DictConfig) -> Experiment:
                       dtype=np.dtype(cfg.trainer.dtype))
         init = cfg.init
         weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
-        net.initialize(weight_init, init_rng, _bias_initializer(init))
+        try:
+            net.initialize(weight_init, init_rng, _bias_initializer(init))
+        except ParameterError as err:  # explicit values that do not fit the architecture
+            raise config_error("init", err, {"values": "biases"}) from None
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule

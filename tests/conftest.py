@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from threadpoolctl import threadpool_limits
 
 from runner.schema import register
 
 register()
+threadpool_limits(1)  # shared 2-core machines: one BLAS thread in the test process (jobs set their own)
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 

@@ -39,11 +39,11 @@ def test_teacher_targets_are_a_deterministic_sigmoid_network():
 def test_inline_checks_its_rows():
     data = datasets.inline(X=[[0.05, 0.1]], y=[[0.01, 0.99]])
     assert data.X_train.shape == (1, 2) and data.y_train.shape == (1, 2) and np.array_equal(data.X_val, data.X_train)
-    with pytest.raises(ValueError, match=r"dataset.X has rows of lengths \[1, 2\]"):
+    with pytest.raises(ValueError, match=r"X: has rows of lengths \[1, 2\]"):
         datasets.inline(X=[[1.0, 2.0], [3.0]], y=[[1.0], [0.0]])
-    with pytest.raises(ValueError, match="dataset.X contains NaN"):
+    with pytest.raises(ValueError, match="X: contains NaN"):
         datasets.inline(X=[[1.0, float("nan")]], y=[[1.0]])
-    with pytest.raises(ValueError, match="dataset.y has 1 rows, dataset.X has 2"):
+    with pytest.raises(ValueError, match="y: has 1 rows, X has 2"):
         datasets.inline(X=[[1.0], [2.0]], y=[[1.0]])
     with pytest.raises(ValueError, match="must be integer class labels"):
         datasets.inline(X=[[1.0], [2.0]], y=[0.5, 1], n_classes=2)

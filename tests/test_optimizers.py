@@ -67,7 +67,7 @@ def test_clipping():
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_rejects_a_non_positive_lr(name):
-    with pytest.raises(ValueError, match=r"optimizer.lr=0 must be > 0"):
+    with pytest.raises(ValueError, match=r"^lr=0: must be > 0"):
         get_optimizer(name, lr=0)
 
 
