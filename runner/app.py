@@ -104,19 +104,40 @@ def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]
 
     walk(OmegaConf.to_container(cfg, resolve=True), "")
     flat.pop("description", None)
-    return params | {k: str(v) for k, v in flat.items()}
+    # a group's option is the param ``init``; ``init.name`` would say it again
+    return params | {k: str(v) for k, v in flat.items() if not (k.endswith(".name") and k[:-5] in params)}
+
+
+PROFILES = ("grad_norm", "delta_norm", "act_std", "saturation")  # profile/<name>_init and _final
 
 
 def summary_metrics(result: FitResult, n_layers: int) -> dict[str, float]:
+    """``final/*`` (the closing record's), the first/last layer gradient ratio at step 0 and its log10
+    (it spans decades: the runs table reads the exponent), and ``diverged_at_step``."""
     summary = {f"final/{key.replace('/', '_')}": value for key, value in result.final.items()}
     if result.history:
         first = result.history[0]
         last_layer = first[layer_key("grad_norm", n_layers, n_layers)]
         first_layer = first[layer_key("grad_norm", 1, n_layers)]
-        summary["grad_ratio_first_last"] = first_layer / last_layer if last_layer else math.nan
+        ratio = first_layer / last_layer if last_layer else math.nan
+        summary["grad_ratio_first_last"] = ratio
+        summary["log10_grad_ratio_first_last"] = math.log10(ratio) if ratio > 0 else math.nan
     if result.diverged:
         summary["diverged_at_step"] = float(result.diverged_at_step)
     return summary
+
+
+def profile_metrics(result: FitResult, n_layers: int) -> dict[str, list[float]]:
+    """Per-layer profiles as metrics whose step is the layer index 1..L: ``profile/grad_norm_init``
+    (step 0's record) and ``profile/grad_norm_final`` (the closing record's), so one MLflow line chart
+    draws norm against layer for every selected run."""
+    profiles = {}
+    for when, record in (("init", result.history[0]), ("final", result.history[len(result.history) - 1])):
+        for name in PROFILES:
+            values = [record.get(layer_key(name, k, n_layers)) for k in range(1, n_layers + 1)]
+            if all(v is not None for v in values):
+                profiles[f"profile/{name}_{when}"] = values
+    return profiles
 
 
 # ---------------------------------------------------------------------------------------- one job
@@ -155,15 +176,18 @@ def _open_tracker(cfg: DictConfig, job: Job):
     if cfg.tracking.name != "mlflow":
         return None
     from .stores import resolve_uri
-    from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store
+    from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store, sweep_run
 
     uri, artifact_root, _ = resolve_uri(cfg.tracking.uri)
     client = open_store(uri)
     name = experiment_name(cfg, job.preset)
     experiment_id = ensure_experiment(client, name, artifact_root, cfg.get("description"))
+    tracker = MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
     if not job.multirun:  # a sweep closes orphans once, in its launching process
         close_orphans(client)
-    return MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
+    elif parent := sweep_run(client, experiment_id, job.sweep_id):
+        tracker.parent_run_id = parent.info.run_id
+    return tracker
 
 
 def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
@@ -179,8 +203,11 @@ def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
     if run is None:
         return None
     if job.sweep_id and run.data.tags.get("sweep_id") != job.sweep_id:
-        for key, value in (("previous_sweep_id", run.data.tags.get("sweep_id", "")), ("sweep_id", job.sweep_id),
-                           ("job_num", str(job.num))):
+        adopted = {"previous_sweep_id": run.data.tags.get("sweep_id", ""), "sweep_id": job.sweep_id,
+                   "job_num": str(job.num)}
+        if tracker.parent_run_id:
+            adopted["mlflow.parentRunId"] = tracker.parent_run_id
+        for key, value in adopted.items():
             tracker.client.set_tag(run.info.run_id, key, value)
     summary = {k: v for k, v in run.data.metrics.items() if k.startswith("final/")}
     return Outcome("skipped", summary=summary, run_id=run.info.run_id,
@@ -191,14 +218,16 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     """Fit with the history streamed to ``history.csv``; whatever happens, the MLflow run is closed:
     finished, diverged, failed (with its error) or killed."""
     if tracker:
-        tags = {"job_num": str(job.num), "overrides": " ".join(job.overrides), "status": "running",
+        tags = {"kind": "job", "job_num": str(job.num), "overrides": " ".join(job.overrides), "status": "running",
                 "preset": job.preset or "none", "config_hash": config_hash(cfg)}
         if job.sweep_id:
             tags["sweep_id"] = job.sweep_id
+            if tracker.parent_run_id:
+                tags["mlflow.parentRunId"] = tracker.parent_run_id
         tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
     history_csv = HistoryCsv(job.out_dir / "history.csv")
     callbacks = [ProgressBar(job.name, disable=True if job.multirun else None), history_csv]
-    outcome, artifacts, error = Outcome("failed", summary={}), [], None
+    outcome, artifacts, profiles, error = Outcome("failed", summary={}), [], {}, None
     started = time.perf_counter()
     try:
         if cfg.trainer.check_gradients:
@@ -212,6 +241,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         outcome.seconds = time.perf_counter() - started
         outcome.result = result
         outcome.summary |= summary_metrics(result, exp.net.n_layers)
+        profiles = profile_metrics(result, exp.net.n_layers) if result.history else {}
         artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name)
         outcome.status = "diverged" if result.diverged else "finished"
     except (KeyboardInterrupt, Interrupted):
@@ -226,7 +256,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     finally:
         history_csv.close()
         if tracker:
-            tracker.finish(outcome.status, outcome.summary, artifacts, error)
+            tracker.finish(outcome.status, outcome.summary, artifacts, error, profiles)
             outcome.run_id = tracker.run_id
             if outcome.status in ("finished", "diverged"):
                 _remove_local_copies(artifacts)

@@ -63,16 +63,22 @@ class Lifecycle(Callback):
             raise Refused(str(err)) from None
         except Exception as err:
             raise Crashed() from err
-        self.uri = None
+        self.uri = self.parent_run = None
         if config.tracking.name == "mlflow":
             from .stores import resolve_uri
-            from .tracking import close_orphans, ensure_experiment, open_store
+            from .tracking import close_orphans, ensure_experiment, open_store, start_sweep_run
 
             self.uri, artifact_root, _ = resolve_uri(config.tracking.uri)
-            client = open_store(self.uri)
+            self.client = open_store(self.uri)
             preset = config.hydra.runtime.choices.get("experiment")
-            ensure_experiment(client, experiment_name(config, preset), artifact_root, config.get("description"))
-            close_orphans(client)
+            experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
+                                              config.get("description"))
+            close_orphans(self.client)
+            overrides = [o for o in config.hydra.overrides.task if not o.startswith("experiment=")]
+            name = f"{preset or 'sweep'}" + (f" [{' '.join(overrides)}]" if overrides else "")
+            self.parent_run = start_sweep_run(self.client, experiment_id, name, self.sweep_id,
+                                              "backprop-lab -m " + " ".join(config.hydra.overrides.task),
+                                              config.get("description"))
         os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
         print(f"sweep {self.sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
@@ -80,19 +86,21 @@ class Lifecycle(Callback):
         """The sweep's closing summary, read from its jobs' ``job.json``: counts, the jobs that
         diverged or failed, where to look.  Failed jobs make the command exit non-zero."""
         records = read_job_records(Path(config.hydra.sweep.dir))
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"jobs": len(records)}
         for record in records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none recorded"
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
         seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
-        print(f"sweep {self.sweep_id}: {len(records)} jobs in {seconds:.1f}s ({listed})")
-        for record in records:
-            if record["status"] in ("diverged", "failed", "skipped"):
-                print(f"  {record['status']}: #{record['job_num']} {record['name']}"
-                      + (f" - {record['detail']}" if record.get("detail") else ""))
-        if self.uri:
-            from .tracking import ui_command
+        lines = [f"sweep {self.sweep_id}: {len(records)} jobs in {seconds:.1f}s ({listed or 'none recorded'})"]
+        lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
+                  + (f" - {record['detail']}" if record.get("detail") else "")
+                  for record in records if record["status"] in ("diverged", "failed", "skipped")]
+        print("\n".join(lines))
+        if self.parent_run:
+            from .tracking import finish_sweep_run, ui_command
 
-            print(f"Compare them in MLflow (filter: tags.sweep_id = '{self.sweep_id}'):  {ui_command(self.uri)}")
+            finish_sweep_run(self.client, self.parent_run, counts, "\n".join(lines) + "\n")
+            print(f"Compare them in MLflow (the parent run {self.parent_run}; filter tags.sweep_id = "
+                  f"'{self.sweep_id}'):  {ui_command(self.uri)}")
         if counts.get("failed"):
             raise SweepFailed(f"{counts['failed']} of {len(records)} jobs failed")

@@ -7,7 +7,8 @@
 Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``grad_profile.png``
 (gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
 and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
-them to MLflow as a run named ``report`` (tag ``kind=report``) in the same experiment.
+them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
+else as a run named ``report`` (tag ``kind=report``) in the same experiment.
 Histories are read in bulk: one ``history.csv`` artifact per run, never one request per point.
 """
 
@@ -27,7 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from .plots import layer_columns, plottable, plt, save_figure
 from .stores import resolve_uri
-from .tracking import close_orphans, open_store
+from .tracking import close_orphans, open_store, sweep_run
 
 NOT_SWEPT = {"description"}
 
@@ -39,7 +40,7 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) 
         names = ", ".join(sorted(e.name for e in client.search_experiments()))
         raise SystemExit(f"report: no experiment {experiment!r} in the store; experiments: {names or 'none'}")
     runs = [r for r in client.search_runs([found.experiment_id], max_results=50000)
-            if r.data.tags.get("kind") != "report"]
+            if r.data.tags.get("kind") not in ("report", "sweep")]  # the jobs' runs, not parents or reports
     if not runs:
         raise SystemExit(f"report: experiment {experiment!r} has no runs")
     rows = []
@@ -224,19 +225,31 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
         files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
 
     if log_to_mlflow:
-        experiment_id = client.get_experiment_by_name(experiment).experiment_id
-        run = client.create_run(experiment_id, run_name="report", tags={"kind": "report",
-                                                                         "runs": str(len(runs))})
-        status = "FAILED"
-        try:
-            for path in files:
-                client.log_artifact(run.info.run_id, str(path), "report")
-            status = "FINISHED"
-        finally:
-            client.set_terminated(run.info.run_id, status)
+        _log_report(client, experiment, runs, files)
     print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
     print(markdown(table))
     return folder
+
+
+def _log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path]) -> None:
+    """Into the sweep's parent run when the report covers one sweep (folder ``report``); otherwise
+    into a run of its own named ``report`` (tag ``kind=report``)."""
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    sweeps = runs["sweep_id"].dropna().unique()
+    parent = sweep_run(client, experiment_id, sweeps[0]) if len(sweeps) == 1 and runs["sweep_id"].notna().all() \
+        else None
+    if parent is not None:
+        for path in files:
+            client.log_artifact(parent.info.run_id, str(path), "report")
+        return
+    run = client.create_run(experiment_id, run_name="report", tags={"kind": "report", "runs": str(len(runs))})
+    status = "FAILED"
+    try:
+        for path in files:
+            client.log_artifact(run.info.run_id, str(path), "report")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -114,6 +114,35 @@ def reusable_run(client: MlflowClient, experiment_id: str, config_hash: str):
     return next((r for r in runs if r.data.tags.get("status") in ("finished", "diverged")), None)
 
 
+def start_sweep_run(client: MlflowClient, experiment_id: str, name: str, sweep_id: str, command: str,
+                    description: str | None) -> str:
+    """The sweep's parent run: every job's run is its child (``mlflow.parentRunId``), so the runs
+    table shows the sweep as one collapsible row.  It carries host and pid like any run, so a
+    killed sweep's parent is closed as killed too."""
+    tags = {"kind": "sweep", "sweep_id": sweep_id, "status": "running", "command": command[:4000]} | process_tags()
+    if description:
+        tags["mlflow.note.content"] = description
+    return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+
+def sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str):
+    """The parent run of sweep ``sweep_id`` in the experiment, or None (a sweep run by an older version)."""
+    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'sweep'", max_results=1)
+    return runs[0] if runs else None
+
+
+def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], summary: str) -> None:
+    """Close the parent with the sweep's counts (metrics ``sweep/<status>``) and its summary text."""
+    status = "failed" if counts.get("failed") else "finished"
+    metrics = [Metric(f"sweep/{key}", float(counts.get(key, 0)), int(time.time() * 1000), 0)
+               for key in ("jobs", "finished", "diverged", "failed", "skipped", "killed")]
+    try:
+        client.log_batch(run_id, metrics=metrics, tags=[RunTag("status", status)])
+        client.log_text(run_id, summary, "sweep_summary.txt")
+    finally:
+        client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+
+
 def ui_command(uri: str) -> str:
     """The command that opens ``uri`` in MLflow's UI, runnable from a fresh shell (no venv needed)."""
     beside = Path(sys.executable).parent / "mlflow"
@@ -141,6 +170,7 @@ class MlflowTracker(Callback):
         self.keep = (lambda key: key.startswith(STANDARD_PREFIXES)) if detail == "standard" else (lambda key: True)
         self.buffer: list[Metric] = []
         self.run_id: str | None = None
+        self.parent_run_id: str | None = None  # the sweep's parent run, for a job of a sweep
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str], description: str | None) -> str:
         if description:
@@ -176,15 +206,18 @@ class MlflowTracker(Callback):
         self.buffer = []
 
     def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]],
-               error: str | None = None) -> None:
-        """Send the artifacts, then what is buffered with the summary metrics and the status; close the run
-        (FINISHED for finished and diverged runs, FAILED or KILLED otherwise)."""
+               error: str | None = None, profiles: dict[str, list[float]] | None = None) -> None:
+        """Send the artifacts, then what is buffered with the summary metrics, the profiles (step = layer
+        index 1..L) and the status; close the run (FINISHED for finished and diverged runs, FAILED or
+        KILLED otherwise)."""
         try:
             for path, folder in artifacts:
                 if path.exists():
                     self.client.log_artifact(self.run_id, str(path), folder)
             now = int(time.time() * 1000)
             self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
+            self.buffer.extend(Metric(key, float(v), now, layer) for key, values in (profiles or {}).items()
+                               for layer, v in enumerate(values, start=1))
             tags = [RunTag("status", status)] + ([RunTag("error", error[:4000])] if error else [])
             self.flush(tags=tags)
         finally:

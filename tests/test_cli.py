@@ -14,10 +14,12 @@ from runner.build import build
 from conftest import compose_cfg, run_cli, store_uri
 
 
-def runs_of(cwd):
+def runs_of(cwd, kind="job"):
+    """The jobs' runs (or, with ``kind="sweep"``, the sweeps' parent runs)."""
     client = MlflowClient(store_uri(cwd))
     experiments = client.search_experiments()
-    return client, client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+    runs = client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+    return client, [r for r in runs if r.data.tags.get("kind") == kind]
 
 
 def engine_history(overrides):
@@ -77,6 +79,15 @@ def test_a_run_is_tracked_completely(tmp_path):
     assert "dead_fraction/l02" not in history  # sigmoid has no zero-derivative region: no dead units
     np.testing.assert_array_equal(history["grad_norm/l02"], expected["grad_norm/l02"])  # full precision
     assert run.data.tags["config_hash"] and run.data.tags["pid"] and run.data.tags["host"]
+    assert "activation.name" not in params and "init.name" not in params  # the choice, said once
+    # profiles as charts: step = layer index, at step 0 and at the closing record
+    for name, step in (("grad_norm_init", 0), ("grad_norm_final", 30), ("delta_norm_init", 0), ("act_std_final", 30)):
+        profile = client.get_metric_history(run.info.run_id, f"profile/{name}")
+        quantity = name.rsplit("_", 1)[0]
+        assert [m.step for m in profile] == [1, 2, 3, 4], name
+        np.testing.assert_array_equal([m.value for m in profile],
+                                      [history.loc[history["step"] == step, f"{quantity}/l0{k}"].item() for k in (1, 2, 3, 4)])
+    assert metrics["log10_grad_ratio_first_last"] == pytest.approx(np.log10(metrics["grad_ratio_first_last"]))
     # each artifact is stored once: in MLflow, not also in the run directory
     run_dir = next((tmp_path / "outputs" / "runs").glob("*/*"))
     assert not (run_dir / "history.csv").exists() and not (run_dir / "plots").exists()
@@ -115,7 +126,17 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert sorted(r.data.tags["job_num"] for r in runs) == ["0", "1", "2", "3"]
     assert sorted(r.info.run_name for r in runs) == sorted(
         f"depth={d},activation={a},epochs=10" for d in (1, 3) for a in ("tanh", "relu"))
-    assert f"sweep {sweep_ids.pop()}: 4 jobs in " in done.stdout and "s (4 finished)" in done.stdout
+    sweep_id = sweep_ids.pop()
+    assert f"sweep {sweep_id}: 4 jobs in " in done.stdout and "s (4 finished)" in done.stdout
+    # the sweep is a parent run: every job's run is its child, and it closes with the sweep's counts
+    client, (parent,) = runs_of(tmp_path, kind="sweep")
+    assert parent.data.tags["sweep_id"] == sweep_id and parent.info.status == "FINISHED"
+    assert parent.data.tags["status"] == "finished" and parent.data.tags["command"].startswith("backprop-lab -m ")
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    assert parent.data.metrics["sweep/jobs"] == 4 and parent.data.metrics["sweep/finished"] == 4
+    assert parent.data.metrics["sweep/failed"] == 0
+    summary = client.download_artifacts(parent.info.run_id, "sweep_summary.txt", str(tmp_path))
+    assert "4 jobs in" in open(summary).read()
 
 
 def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):

@@ -15,7 +15,8 @@ def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_p
     assert best["best_params"] == {"optimizer.lr": 0.01, "init.std": 0.3}
 
     client = MlflowClient(store_uri(tmp_path))
-    runs = client.search_runs([client.get_experiment_by_name("optuna_deep_tanh").experiment_id])
+    experiment = client.get_experiment_by_name("optuna_deep_tanh")
+    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'job'")
     assert len(runs) == 4 and len({r.data.tags["sweep_id"] for r in runs}) == 1
     by_lr = {}
     for run in runs:

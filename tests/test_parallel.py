@@ -9,7 +9,7 @@ SWEEP = ["architecture.depth=1,2", "activation=tanh,relu", "trainer.epochs=40", 
 
 def histories(cwd):
     client = MlflowClient(store_uri(cwd))
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'job'")
     found = {}
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"

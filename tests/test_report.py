@@ -33,14 +33,16 @@ def test_report_of_a_sweep(tmp_path):
 
     client = MlflowClient(store_uri(tmp_path))
     experiment = client.get_experiment_by_name("study")
-    (logged,) = client.search_runs([experiment.experiment_id], "tags.kind = 'report'")
-    assert {a.path for a in client.list_artifacts(logged.info.run_id, "report")} >= {
+    # the report's files go to the sweep's parent run: no sibling "report" run among the sweep's
+    assert client.search_runs([experiment.experiment_id], "tags.kind = 'report'") == []
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'sweep'")
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {
         "report/summary.csv", "report/grad_profile.png"}
 
     everything = subprocess.run([sys.executable, "-m", "runner.report", "study", "--all", "--no-mlflow"],
                                 cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert everything.returncode == 0, everything.stderr
-    assert len(pd.read_csv(folder / "summary.csv")) == 5  # the report run itself is left out
+    assert len(pd.read_csv(folder / "summary.csv")) == 5  # the sweep's parent run is left out
 
 
 def test_report_names_the_experiments_it_knows(tmp_path):

@@ -27,7 +27,7 @@ def runs(tmp_path_factory):
     client = MlflowClient(store_uri(cwd))
     found = {}
     for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id]):
+        for run in client.search_runs([experiment.experiment_id], "tags.kind = 'job'"):
             found[run.data.tags["preset"]] = run
             assert experiment.name == run.data.tags["preset"]  # one MLflow experiment per preset
     assert set(found) == set(ARTICLES)

@@ -84,7 +84,7 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     assert not (work / "outputs" / "mlflow.db").exists()  # nothing went to the embedded store
 
     client = MlflowClient(mlflow_server)
-    runs = client.search_runs([client.get_experiment_by_name("team").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")
     assert sorted(r.info.run_name for r in runs) == [f"depth={d},epochs=15" for d in (1, 2)]
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
     for run in runs:
@@ -98,4 +98,4 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     again = run_cli(work, "-m", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
                     "resume=true", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert again.returncode == 0 and "(2 skipped)" in again.stdout, again.stdout + again.stderr
-    assert len(client.search_runs([client.get_experiment_by_name("team").experiment_id])) == 2
+    assert len(client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")) == 2

@@ -17,7 +17,7 @@ def sweep(tmp_path, preset, *extra):
     assert done.returncode == 0, done.stderr
     client = MlflowClient(store_uri(tmp_path))
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    runs = client.search_runs([client.get_experiment_by_name(preset).experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(preset).experiment_id], "tags.kind = 'job'")
     histories = {r.info.run_name: pd.read_csv(client.download_artifacts(r.info.run_id, "history.csv", str(tmp_path)))
                  for r in runs}
     return {r.info.run_name: r for r in runs}, histories

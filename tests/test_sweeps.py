@@ -17,9 +17,11 @@ from conftest import run_cli, store_uri
 from test_bad_input import run_in_process
 
 
-def all_runs(cwd: Path):
+def all_runs(cwd: Path, kind="job"):
+    """The jobs' runs (or, with ``kind="sweep"``, the sweeps' parent runs)."""
     client = open_store(store_uri(cwd))  # under the store's lock: the commands may be creating it
-    return client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+    return [r for r in runs if r.data.tags.get("kind") == kind]
 
 
 def start_cli(cwd: Path, *args: str, output=subprocess.PIPE) -> subprocess.Popen:
@@ -94,6 +96,12 @@ def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(tmp_path):
     reused = sum(r.info.status == "FINISHED" for r in before)
     assert f"({8 - reused} finished, {reused} skipped)" in done.stdout
     assert len({r.data.tags["sweep_id"] for r in finished}) == 1  # the reused runs joined the new sweep
+    parents = {r.data.tags["sweep_id"]: r for r in all_runs(tmp_path, kind="sweep")}
+    assert parents[finished[0].data.tags["sweep_id"]].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in finished} == {
+        parents[finished[0].data.tags["sweep_id"]].info.run_id}
+    assert killed[0].data.tags["sweep_id"] in parents  # the killed sweep's parent, closed as killed too
+    assert parents[killed[0].data.tags["sweep_id"]].info.status == "KILLED"
 
     again = run_cli(tmp_path, *SWEEP, "trainer.epochs=2000,2001", "resume=true")
     assert again.returncode == 0 and "(8 skipped)" in again.stdout, again.stdout
@@ -116,6 +124,8 @@ def test_a_job_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(monkeypa
     assert code == 1 and "1 of 3 jobs failed" in stderr
     assert "(1 failed, 2 finished)" in stdout and "failed: #1 depth=2" in stdout and "injected failure" in stdout
     runs = {r.info.run_name: r for r in all_runs(tmp_path)}
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    assert parent.info.status == "FAILED" and parent.data.metrics["sweep/failed"] == 1
     assert runs["depth=2,epochs=5,width=4"].info.status == "FAILED"
     assert "injected failure" in runs["depth=2,epochs=5,width=4"].data.tags["error"]
     assert {runs[n].info.status for n in ("depth=1,epochs=5,width=4", "depth=3,epochs=5,width=4")} == {"FINISHED"}
