@@ -18,11 +18,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/backprop-lab $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+test: $(STAMP)  ## two workers: most tests wait on subprocesses and the store, not on a core
+	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
 test-all: $(STAMP)  ## the slow studies too
-	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "slow or not slow" $(ARGS)
 
 bench: $(STAMP)  ## step cost vs peers and sweep cost (minutes; not part of the tests)
 	$(BIN)/python benchmarks/run.py $(ARGS)

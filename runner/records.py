@@ -14,13 +14,16 @@ from omegaconf import DictConfig, OmegaConf
 from backprop_core import Callback
 
 NOT_DECIDING = ("tracking", "resume", "description")  # keys that do not change what a run computes
+NOT_DECIDING_TRAINER = ("max_memory_fraction",)  # a guard, not a setting of the computation
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """A hash of the resolved config that decides the result: everything but tracking, resume and
-    the description (output paths and launcher settings live in the ``hydra`` node, never here)."""
+    """A hash of the resolved config that decides the result: everything but tracking, resume, the
+    description and the memory guard (output paths and launcher settings live in the ``hydra`` node,
+    never here)."""
     container = OmegaConf.to_container(cfg, resolve=True)
     deciding = {k: v for k, v in container.items() if k not in NOT_DECIDING and k != "hydra"}
+    deciding["trainer"] = {k: v for k, v in deciding["trainer"].items() if k not in NOT_DECIDING_TRAINER}
     text = json.dumps(deciding, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

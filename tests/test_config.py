@@ -94,3 +94,13 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
 def test_bad_values_are_named(overrides, message):
     with pytest.raises(ConfigError, match=message):
         build(compose_cfg(overrides))
+
+
+def test_config_hash_ignores_what_does_not_decide_the_result():
+    from runner.records import config_hash
+
+    base = config_hash(compose_cfg([]))
+    same = ["tracking.detail=full", "tracking.experiment=x", "resume=true", "trainer.max_memory_fraction=0.9"]
+    assert config_hash(compose_cfg(same)) == base and config_hash(compose_cfg(["tracking=none"])) == base
+    for different in ("optimizer.lr=0.2", "seed=1", "trainer.threads=2", "init=he_normal"):
+        assert config_hash(compose_cfg([different])) != base, different
