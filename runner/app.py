@@ -193,10 +193,8 @@ def _open_tracker(cfg: DictConfig, job: Job):
 def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
     """With ``resume=true``, a finished or diverged run of the same configuration is reused: it
     joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained."""
-    if not cfg.resume:
+    if not cfg.resume or tracker is None:  # preflight refuses resume=true with tracking=none
         return None
-    if tracker is None:
-        raise Refused("resume=true: needs tracking=mlflow (runs are found by their config_hash tag)")
     from .tracking import reusable_run
 
     run = reusable_run(tracker.client, tracker.experiment_id, config_hash(cfg))

@@ -92,6 +92,8 @@ def _is_hydra_error(err: BaseException) -> bool:
 def check_tracking(cfg: DictConfig) -> None:
     """``tracking=mlflow``: the detail level is known and the store in force is reachable."""
     if cfg.tracking.name == "none":
+        if cfg.get("resume"):
+            raise ConfigError("resume=true", "needs tracking=mlflow: the runs to reuse are found by their config_hash tag")
         for key in ("uri", "experiment"):
             if cfg.tracking.get(key) is not None:
                 raise ConfigError(f"tracking.{key}={cfg.tracking[key]}", "not used by tracking=none (nothing is tracked)")

@@ -31,6 +31,7 @@ CASES = [
     (["+optimizer.beta1=0.9"], "optimizer.beta1=0.9: not a parameter of optimizer=momentum"),
     (["+dataset.factor=0.5"], "dataset.factor=0.5: not a parameter of dataset=moons"),
     (["tracking=none", "tracking.uri=x"], "tracking.uri=x: not used by tracking=none"),
+    (["tracking=none", "resume=true"], "resume=true: needs tracking=mlflow"),
     (["activaton=relu"], "activaton=relu: no config group or key 'activaton'; did you mean 'activation'?"),
     (["architecture.widht=64"], "architecture.widht=64: not a parameter of architecture=deep"),
     (["optimizer.learning_rate=0.1"], "optimizer.learning_rate=0.1: not a parameter of optimizer=momentum"),
