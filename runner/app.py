@@ -111,6 +111,21 @@ def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]
 PROFILES = ("grad_norm", "delta_norm", "act_std", "saturation")  # profile/<name>_init and _final
 
 
+def swept_values(overrides: list[str]) -> dict[str, float]:
+    """The job's numeric overrides as metrics, ``swept/optimizer.lr``: MLflow's runs table sorts params
+    as text (``1e-3`` after ``0.1``) but metrics as numbers."""
+    values = {}
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            values[f"swept/{key}"] = number
+    return values
+
+
 def summary_metrics(result: FitResult, n_layers: int) -> dict[str, float]:
     """``final/*`` (the closing record's), the first/last layer gradient ratio at step 0 and its log10
     (it spans decades: the runs table reads the exponent), and ``diverged_at_step``."""
@@ -225,7 +240,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
     history_csv = HistoryCsv(job.out_dir / "history.csv")
     callbacks = [ProgressBar(job.name, disable=True if job.multirun else None), history_csv]
-    outcome, artifacts, profiles, error = Outcome("failed", summary={}), [], {}, None
+    outcome, artifacts, profiles, error = Outcome("failed", summary=swept_values(job.overrides)), [], {}, None
     started = time.perf_counter()
     try:
         if cfg.trainer.check_gradients:

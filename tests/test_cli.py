@@ -135,6 +135,7 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     assert parent.data.metrics["sweep/jobs"] == 4 and parent.data.metrics["sweep/finished"] == 4
     assert parent.data.metrics["sweep/failed"] == 0
+    assert sorted(r.data.metrics["swept/architecture.depth"] for r in runs) == [1, 1, 3, 3]  # sortable numbers
     summary = client.download_artifacts(parent.info.run_id, "sweep_summary.txt", str(tmp_path))
     assert "4 jobs in" in open(summary).read()
 
