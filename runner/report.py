@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .plots import layer_columns, plottable, plt, save_figure
+from .tables import as_text, markdown, pivot_tables, summary_table
 from .stores import resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
 
@@ -59,20 +61,20 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) 
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
-    """The params that differ between the runs: what the sweep varied."""
+    """The params that differ between the runs: what the sweep varied.  A parameter of one option
+    (``init.std`` when the sweep also varies ``init``) is left out: its "null" in the other options'
+    runs would split them into a meaningless panel."""
     params = [c for c in runs.columns if c.startswith("params.") and c.removeprefix("params.") not in NOT_SWEPT]
     swept = []
     for column in params:
-        values = _as_text(runs[column])
+        values = as_text(runs[column])
+        group = column.removeprefix("params.").split(".")[0]
+        an_options_own = "." in column.removeprefix("params.") and runs[column].isna().any() and \
+            f"params.{group}" in params and as_text(runs[f"params.{group}"]).nunique() > 1
         # a group choice and its option's name (init / init.name) say the same: keep one
-        if values.nunique() > 1 and not any(values.equals(_as_text(runs[kept])) for kept in swept):
+        if values.nunique() > 1 and not an_options_own and not any(values.equals(as_text(runs[kept])) for kept in swept):
             swept.append(column)
     return swept
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    """Param values as text; a run that did not log the param (its value was null) reads "null"."""
-    return column.astype(object).where(column.notna(), "null").astype(str)
 
 
 def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -88,31 +90,8 @@ def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.Dat
     return histories
 
 
-def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    swept = swept_columns(runs)
-    table = pd.concat([runs[["run_name"]], *(_as_text(runs[c]) for c in swept), runs[["status"]]], axis=1)
-    table.columns = ["run", *(c.removeprefix("params.") for c in swept), "status"]
-    for metric in ("final/train_loss", "final/val_loss", "final/val_accuracy", "grad_ratio_first_last",
-                   "diverged_at_step"):
-        column = f"metrics.{metric}"
-        table[metric] = runs[column] if column in runs else math.nan
-    table["diverged"] = runs["status"].eq("diverged")
-    return table
-
-
-def markdown(table: pd.DataFrame) -> str:
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={_as_text(runs[c]).iloc[i]}" for c in swept) \
+    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={as_text(runs[c]).iloc[i]}" for c in swept) \
         or runs["run_name"].iloc[i]
 
 
@@ -120,8 +99,8 @@ def _facets(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list]:
     """For more than 12 runs, one panel per value of the swept param with the fewest values."""
     if len(runs) <= 12 or len(swept) < 2:
         return None, [None]
-    column = min(swept, key=lambda c: _as_text(runs[c]).nunique())
-    return column, list(dict.fromkeys(_as_text(runs[column])))
+    column = min(swept, key=lambda c: as_text(runs[c]).nunique())
+    return column, list(dict.fromkeys(as_text(runs[column])))
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
@@ -130,7 +109,7 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
     others = [c for c in swept if c != facet]
     fig, axes = plt.subplots(2, len(values), figsize=(5 * len(values) + 2, 8), sharey=True, squeeze=False)
     for col, value in enumerate(values):
-        subset = runs if facet is None else runs[_as_text(runs[facet]) == value]
+        subset = runs if facet is None else runs[as_text(runs[facet]) == value]
         colors = plt.cm.tab20(np.linspace(0, 1, max(len(subset), 2)))
         for color, (i, run_id) in zip(colors, subset["run_id"].items()):
             history = histories.get(run_id)
@@ -143,7 +122,9 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
                                     label=_label(runs, i, others))
         name = "" if facet is None else f"{facet.removeprefix('params.')}={value}: "
         axes[0, col].set(title=f"{name}{metric} at step 0", yscale="log")
-        axes[1, col].set(title=f"{name}{metric} at the last logged step", xlabel="layer (1 = input side)", yscale="log")
+        axes[1, col].set(title=f"{name}{metric} at the closing step", xlabel="layer (1 = input side)", yscale="log")
+        for row in range(2):
+            axes[row, col].xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(subset) <= 20:
             axes[1, col].legend(fontsize="x-small")
     for row in range(2):
@@ -212,10 +193,20 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     folder = out or Path("outputs") / "reports" / experiment
     folder.mkdir(parents=True, exist_ok=True)
 
-    table = summary_table(runs)
+    table = summary_table(runs, swept)
     table.to_csv(folder / "summary.csv", index=False)
     (folder / "summary.md").write_text(markdown(table))
-    files = [folder / "summary.csv", folder / "summary.md",
+    files = [folder / "summary.csv", folder / "summary.md"]
+    pivots = pivot_tables(table, [c.removeprefix("params.") for c in swept])
+    if pivots:
+        for metric, pivot in pivots.items():
+            name = metric.replace("/", "_")
+            pivot.to_csv(folder / f"pivot_{name}.csv")
+            files.append(folder / f"pivot_{name}.csv")
+        (folder / "pivots.md").write_text("\n".join(f"### {metric}\n\n{markdown(pivot.reset_index())}"
+                                                    for metric, pivot in pivots.items()))
+        files.append(folder / "pivots.md")
+    files += [
              plot_profiles(runs, histories, swept, folder / "grad_profile.png"),
              plot_losses(runs, histories, swept, folder / "loss_curves.png"),
              plot_heatmaps(runs, histories, swept, folder / "grad_heatmaps.png")]

@@ -51,3 +51,28 @@ def test_report_names_the_experiments_it_knows(tmp_path):
     report = subprocess.run([sys.executable, "-m", "runner.report", "nope"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert report.returncode != 0 and "no experiment 'nope' in the store; experiments: Default, default" in report.stderr
+
+
+def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
+    import statistics
+
+    done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=tanh,relu", "seed=0,1", "trainer.epochs=15",
+                   "architecture.width=4", "tracking.experiment=seeds")
+    assert done.returncode == 0, done.stderr
+    report = subprocess.run([sys.executable, "-m", "runner.report", "seeds", "--no-mlflow"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    folder = tmp_path / "outputs" / "reports" / "seeds"
+    pivot = pd.read_csv(folder / "pivot_final_val_loss.csv", index_col=0)
+    # one cell per swept combination: rows depth (numeric, ordered), columns activation; seeds aggregated
+    assert list(pivot.index) == [1, 3] and sorted(pivot.columns) == ["activation=relu", "activation=tanh"]
+    client = MlflowClient(store_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("seeds").experiment_id], "tags.kind = 'job'")
+    for depth in (1, 3):
+        for activation in ("tanh", "relu"):
+            losses = [r.data.metrics["final/val_loss"] for r in runs
+                      if r.data.params["architecture.depth"] == str(depth) and r.data.params["activation"] == activation]
+            assert len(losses) == 2  # the two seeds
+            expected = f"{statistics.mean(losses):.4g} ± {statistics.stdev(losses):.2g}"  # by hand: mean, sample std
+            assert pivot.loc[depth, f"activation={activation}"] == expected
+    assert "### log10_grad_ratio_first_last" in (folder / "pivots.md").read_text()

@@ -1,0 +1,84 @@
+"""The report's tables: one row per run, and pivots of the swept axes with seeds aggregated."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+SUMMARY_METRICS = ("final/train_loss", "final/val_loss", "final/val_accuracy", "grad_ratio_first_last",
+                   "log10_grad_ratio_first_last", "diverged_at_step")
+PIVOTED = ("log10_grad_ratio_first_last", "final/val_loss")  # what a sweep on vanishing gradients asks
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """Param values as text; a run that did not log the param (its value was null) reads "null"."""
+    return column.astype(object).where(column.notna(), "null").astype(str)
+
+
+def summary_table(runs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
+    """One row per run: its name, the swept params, its status and summary metrics."""
+    table = pd.concat([runs[["run_name"]], *(as_text(runs[c]) for c in swept), runs[["status"]]], axis=1)
+    table.columns = ["run", *(c.removeprefix("params.") for c in swept), "status"]
+    for metric in SUMMARY_METRICS:
+        column = f"metrics.{metric}"
+        table[metric] = runs[column] if column in runs else math.nan
+    if table["log10_grad_ratio_first_last"].isna().all():  # runs logged before the log10 summary existed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table["log10_grad_ratio_first_last"] = np.log10(table["grad_ratio_first_last"].astype(float))
+    table["diverged"] = runs["status"].eq("diverged")
+    return table
+
+
+def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame]:
+    """For each metric in ``PIVOTED``: rows = the swept axis with the most (numeric-first) values, columns
+    = the other swept axes; a swept ``seed`` is aggregated, each cell ``mean ± std`` (sample std) over
+    the seeds.  Empty when fewer than two axes remain."""
+    seeded = "seed" in axes
+    axes = [a for a in axes if a != "seed"]
+    if not axes:
+        return {}
+    rows = max(axes, key=lambda a: (_numeric(table[a]) is not None, table[a].nunique()))
+    columns = [a for a in axes if a != rows]
+    pivots = {}
+    for metric in PIVOTED:
+        groups = table.groupby([rows, *columns], sort=False)[metric]
+        cells = groups.agg(lambda v: _cell(v.astype(float), seeded)).reset_index()
+        pivot = cells.pivot_table(index=rows, columns=columns or None, values=metric, aggfunc="first") \
+            if columns else cells.set_index(rows)[[metric]]
+        order = _numeric(pd.Series(pivot.index))
+        if order is not None:
+            pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
+        if columns:
+            pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
+                             for key in pivot.columns]
+        pivots[metric] = pivot
+    return pivots
+
+
+def _cell(values: pd.Series, seeded: bool) -> str:
+    finite = values[np.isfinite(values)]
+    if finite.empty:
+        return "diverged" if len(values) else ""
+    if not seeded or len(values) == 1:
+        return f"{finite.iloc[0]:.4g}"
+    spread = finite.std(ddof=1) if len(finite) > 1 else math.nan
+    missing = f" ({len(values) - len(finite)} of {len(values)} not finite)" if len(finite) < len(values) else ""
+    return f"{finite.mean():.4g} ± {spread:.2g}{missing}"
+
+
+def _numeric(column: pd.Series) -> pd.Series | None:
+    converted = pd.to_numeric(column, errors="coerce")
+    return None if converted.isna().any() else converted
+
+
+def markdown(table: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
