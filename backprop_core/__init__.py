@@ -5,23 +5,25 @@
 """
 
 from . import datasets
-from .activations import ACTIVATIONS, Activation, get_activation
+from .activations import ACTIVATIONS, SATURATION_EPS, Activation, get_activation
 from .diagnostics import DIAGNOSTICS, layer_diagnostics, layer_key
 from .gradcheck import GradCheckResult, gradient_check
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, get_bias_initializer, get_initializer
 from .losses import LOSSES, Loss, get_loss
 from .network import BIAS_MODES, Network
 from .optimizers import OPTIMIZERS, clip_by_global_norm, clip_by_value, get_optimizer
-from .training import Callback, FitResult, Trainer, accuracy, fit
+from .registry import ParameterError
+from .training import Callback, FitResult, History, Trainer, accuracy, fit
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "get_activation",
+    "ACTIVATIONS", "SATURATION_EPS", "Activation", "get_activation",
     "LOSSES", "Loss", "get_loss",
     "INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer",
     "OPTIMIZERS", "get_optimizer", "clip_by_global_norm", "clip_by_value",
     "BIAS_MODES", "Network",
     "DIAGNOSTICS", "layer_diagnostics", "layer_key",
     "GradCheckResult", "gradient_check",
-    "Callback", "FitResult", "Trainer", "accuracy", "fit",
+    "Callback", "FitResult", "History", "Trainer", "accuracy", "fit",
+    "ParameterError",
     "datasets",
 ]
