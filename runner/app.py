@@ -178,13 +178,16 @@ def _build(cfg: DictConfig, job: Job) -> Experiment | None:
     """The experiment, checked.  A bad config is refused in a single run; in a sweep (where a
     sweeper such as Optuna drew it) the job is recorded as failed and the sweep goes on."""
     try:
-        return build(cfg)
+        exp = build(cfg)
     except ConfigError as err:
         if not job.multirun:
             raise Refused(str(err)) from None
         log.error("%s: error: %s", PROG, err)
         _record_job(job, Outcome("failed", detail=str(err)))
         return None
+    log.debug("built %r: %d parameters, %d training and %d validation samples, %s; BLAS threads %d",
+              exp.net, exp.net.n_params, len(exp.data.X_train), len(exp.data.X_val), exp.trainer, cfg.trainer.threads)
+    return exp
 
 
 def _open_tracker(cfg: DictConfig, job: Job):
@@ -198,6 +201,7 @@ def _open_tracker(cfg: DictConfig, job: Job):
     name = experiment_name(cfg, job.preset)
     experiment_id = ensure_experiment(client, name, artifact_root, cfg.get("description"))
     tracker = MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
+    log.debug("tracking to %s, experiment %r (id %s)", uri, name, experiment_id)
     if not job.multirun:  # a sweep closes orphans once, in its launching process
         close_orphans(client)
     elif parent := sweep_run(client, experiment_id, job.sweep_id):
