@@ -171,6 +171,7 @@ class MlflowTracker(Callback):
         self.buffer: list[Metric] = []
         self.run_id: str | None = None
         self.parent_run_id: str | None = None  # the sweep's parent run, for a job of a sweep
+        self.last_step = 0  # the step the run's figures are logged at: its closing record's
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str], description: str | None) -> str:
         if description:
@@ -188,6 +189,7 @@ class MlflowTracker(Callback):
 
     def on_step(self, record: dict[str, float]) -> None:
         step, now = int(record["step"]), int(time.time() * 1000)
+        self.last_step = step
         self.buffer.extend(
             Metric(key, float(value), now, step)
             for key, value in record.items()
@@ -205,6 +207,12 @@ class MlflowTracker(Callback):
             self.client.log_batch(self.run_id, metrics=batches[-1] if batches else (), tags=tags)
         self.buffer = []
 
+    def _log_image(self, path: Path) -> None:
+        from PIL import Image  # matplotlib's own dependency
+
+        with Image.open(path) as image:
+            self.client.log_image(self.run_id, image.convert("RGB"), key=path.stem, step=self.last_step)
+
     def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]],
                error: str | None = None, profiles: dict[str, list[float]] | None = None) -> None:
         """Send the artifacts, then what is buffered with the summary metrics, the profiles (step = layer
@@ -214,6 +222,8 @@ class MlflowTracker(Callback):
             for path, folder in artifacts:
                 if path.exists():
                     self.client.log_artifact(self.run_id, str(path), folder)
+                    if folder == "plots":  # also an image record, so the chart view's image grid shows it
+                        self._log_image(path)
             now = int(time.time() * 1000)
             self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
             self.buffer.extend(Metric(key, float(v), now, layer) for key, values in (profiles or {}).items()
