@@ -95,56 +95,116 @@ def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
         or runs["run_name"].iloc[i]
 
 
-def _facets(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list]:
-    """For more than 12 runs, one panel per value of the swept param with the fewest values."""
-    if len(runs) <= 12 or len(swept) < 2:
-        return None, [None]
-    column = min(swept, key=lambda c: as_text(runs[c]).nunique())
-    return column, list(dict.fromkeys(as_text(runs[column])))
+def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
+    swept param with the most values, e.g. depth) and panels split by up to two other swept params
+    (rows, columns), group choices first; anything left goes into the line labels."""
+    numeric = [c for c in swept if pd.to_numeric(runs[c], errors="coerce").notna().all()]
+    colour = max(numeric, key=lambda c: runs[c].nunique()) if numeric else None
+    rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
+    return colour, rest[:2], rest[2:]
+
+
+def _panels(runs: pd.DataFrame, facets: list[str]):
+    """``(row, column, title, subset)`` for every panel of the facet grid."""
+    rows = list(dict.fromkeys(as_text(runs[facets[0]]))) if facets else [None]
+    columns = list(dict.fromkeys(as_text(runs[facets[1]]))) if len(facets) > 1 else [None]
+    for r, row_value in enumerate(rows):
+        for c, column_value in enumerate(columns):
+            keep = np.ones(len(runs), bool)
+            title = []
+            for facet, value in zip(facets, (row_value, column_value)):
+                keep &= (as_text(runs[facet]) == value).to_numpy()
+                title.append(f"{facet.removeprefix('params.')}={value}")
+            yield r, c, ", ".join(title), runs[keep], (len(rows), len(columns))
+
+
+def _colours(runs: pd.DataFrame, colour: str | None) -> dict:
+    """An ordered colormap over the colour axis's sorted values (a categorical one without such axis)."""
+    if colour is None:
+        return {i: plt.cm.tab10(k % 10) for k, i in enumerate(runs.index)}
+    values = sorted(pd.to_numeric(runs[colour]).unique())
+    shades = plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))
+    return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
+
+
+def _grid(n_rows: int, n_columns: int):
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(3.6 * n_columns + 1.8, 2.9 * n_rows + 0.6),
+                             sharex=False, sharey=True, squeeze=False)
+    return fig, axes
+
+
+LEGEND_AT = 0.88  # the panels take the figure's width up to here; the legend the rest
+
+
+def _legend(fig, axes, colour: str | None) -> None:
+    """One legend for the figure, outside the panels (it never covers data)."""
+    labels = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, handle)
+    if labels and len(labels) <= 30:
+        title = colour.rsplit(".", 1)[-1] if colour else None
+        fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(LEGEND_AT, 0.5),
+                   fontsize="small", title=title)
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
-    """``metric`` vs layer at the first (top row) and last (bottom row) logged step, one line per run."""
-    facet, values = _facets(runs, swept)
-    others = [c for c in swept if c != facet]
-    fig, axes = plt.subplots(2, len(values), figsize=(5 * len(values) + 2, 8), sharey=True, squeeze=False)
-    for col, value in enumerate(values):
-        subset = runs if facet is None else runs[as_text(runs[facet]) == value]
-        colors = plt.cm.tab20(np.linspace(0, 1, max(len(subset), 2)))
-        for color, (i, run_id) in zip(colors, subset["run_id"].items()):
+    """``metric`` against layer, one panel per swept group choice (rows x columns), one line per run
+    coloured along the ordered axis: solid at step 0, dashed at the closing step."""
+    colour, facets, labelled = _layout(runs, swept)
+    colours = _colours(runs, colour)
+    panels = list(_panels(runs, facets))
+    fig, axes = _grid(*panels[0][4])
+    for r, c, title, subset, _ in panels:
+        ax = axes[r, c]
+        for i, run_id in subset["run_id"].items():
             history = histories.get(run_id)
             if history is None or history.empty:
                 continue
             columns = layer_columns(history, metric)
             layers = np.arange(1, len(columns) + 1)
-            for row, record in enumerate((history.iloc[0], history.iloc[-1])):
-                axes[row, col].plot(layers, plottable(record[columns]), marker=".", color=color,
-                                    label=_label(runs, i, others))
-        name = "" if facet is None else f"{facet.removeprefix('params.')}={value}: "
-        axes[0, col].set(title=f"{name}{metric} at step 0", yscale="log")
-        axes[1, col].set(title=f"{name}{metric} at the closing step", xlabel="layer (1 = input side)", yscale="log")
-        for row in range(2):
-            axes[row, col].xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(subset) <= 20:
-            axes[1, col].legend(fontsize="x-small")
-    for row in range(2):
-        axes[row, 0].set_ylabel(metric)
-    fig.tight_layout()
+            label = _label(runs, i, [colour] if colour else labelled)
+            ax.plot(layers, plottable(history.iloc[0][columns]), marker=".", color=colours[i], label=label)
+            ax.plot(layers, plottable(history.iloc[-1][columns]), linestyle="--", color=colours[i], alpha=0.6)
+        ax.set_yscale("log")
+        ax.set_title(title or metric, fontsize="medium")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize="small")
+    for ax in axes[-1]:
+        ax.set_xlabel("layer (1 = input side)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{metric} (solid: step 0, dashed: closing)", fontsize="small")
+    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
+    _legend(fig, axes, colour)
     return save_figure(fig, path, margins=False)
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    colors = plt.cm.tab20(np.linspace(0, 1, max(len(runs), 2)))
-    for i, run_id in enumerate(runs["run_id"]):
-        history = histories.get(run_id)
-        if history is not None and not history.empty:
-            ax.plot(history["step"], plottable(history["train/loss"]), color=colors[i],
-                    label=_label(runs, i, swept))
-    ax.set(xlabel="step", ylabel="train/loss", yscale="log", title="training loss")
-    if len(runs) <= 20:
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    """Loss over steps in the same panels as the profiles: training solid, validation dotted."""
+    colour, facets, labelled = _layout(runs, swept)
+    colours = _colours(runs, colour)
+    panels = list(_panels(runs, facets))
+    fig, axes = _grid(*panels[0][4])
+    for r, c, title, subset, _ in panels:
+        ax = axes[r, c]
+        for i, run_id in subset["run_id"].items():
+            history = histories.get(run_id)
+            if history is None or history.empty:
+                continue
+            label = _label(runs, i, [colour] if colour else labelled)
+            ax.plot(history["step"], plottable(history["train/loss"]), color=colours[i], label=label)
+            if "val/loss" in history:
+                ax.plot(history["step"], plottable(history["val/loss"]), color=colours[i], linestyle=":", alpha=0.7)
+        ax.set(yscale="log")
+        ax.set_title(title or "loss", fontsize="medium")
+        ax.tick_params(labelsize="small")
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("loss (solid: train, dotted: val)", fontsize="small")
+    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
+    _legend(fig, axes, colour)
     return save_figure(fig, path, margins=False)
 
 
