@@ -149,9 +149,8 @@ def _legend(fig, axes, colour: str | None) -> None:
                    fontsize="small", title=title)
 
 
-def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
-    """``metric`` against layer, one panel per swept group choice (rows x columns), one line per run
-    coloured along the ordered axis: solid at step 0, dashed at the closing step."""
+def _small_multiples(runs, histories, swept, path: Path, draw, xlabel: str, ylabel: str) -> Path:
+    """One panel per swept group choice; in each, ``draw(ax, history, colour, label)`` per run."""
     colour, facets, labelled = _layout(runs, swept)
     colours = _colours(runs, colour)
     panels = list(_panels(runs, facets))
@@ -160,52 +159,41 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
         ax = axes[r, c]
         for i, run_id in subset["run_id"].items():
             history = histories.get(run_id)
-            if history is None or history.empty:
-                continue
-            columns = layer_columns(history, metric)
-            layers = np.arange(1, len(columns) + 1)
-            label = _label(runs, i, [colour] if colour else labelled)
-            ax.plot(layers, plottable(history.iloc[0][columns]), marker=".", color=colours[i], label=label)
-            ax.plot(layers, plottable(history.iloc[-1][columns]), linestyle="--", color=colours[i], alpha=0.6)
+            if history is not None and not history.empty:
+                draw(ax, history, colours[i], _label(runs, i, [colour] if colour else labelled))
         ax.set_yscale("log")
-        ax.set_title(title or metric, fontsize="medium")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title, fontsize="medium")
         ax.tick_params(labelsize="small")
     for ax in axes[-1]:
-        ax.set_xlabel("layer (1 = input side)")
+        ax.set_xlabel(xlabel)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"{metric} (solid: step 0, dashed: closing)", fontsize="small")
+        ax.set_ylabel(ylabel, fontsize="small")
     fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
     _legend(fig, axes, colour)
     return save_figure(fig, path, margins=False)
+
+
+def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
+    """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step."""
+    def draw(ax, history, colour, label):
+        columns = layer_columns(history, metric)
+        layers = np.arange(1, len(columns) + 1)
+        ax.plot(layers, plottable(history.iloc[0][columns]), marker=".", color=colour, label=label)
+        ax.plot(layers, plottable(history.iloc[-1][columns]), linestyle="--", color=colour, alpha=0.6)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    return _small_multiples(runs, histories, swept, path, draw, "layer (1 = input side)",
+                            f"{metric} (solid: step 0, dashed: closing)")
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
-    """Loss over steps in the same panels as the profiles: training solid, validation dotted."""
-    colour, facets, labelled = _layout(runs, swept)
-    colours = _colours(runs, colour)
-    panels = list(_panels(runs, facets))
-    fig, axes = _grid(*panels[0][4])
-    for r, c, title, subset, _ in panels:
-        ax = axes[r, c]
-        for i, run_id in subset["run_id"].items():
-            history = histories.get(run_id)
-            if history is None or history.empty:
-                continue
-            label = _label(runs, i, [colour] if colour else labelled)
-            ax.plot(history["step"], plottable(history["train/loss"]), color=colours[i], label=label)
-            if "val/loss" in history:
-                ax.plot(history["step"], plottable(history["val/loss"]), color=colours[i], linestyle=":", alpha=0.7)
-        ax.set(yscale="log")
-        ax.set_title(title or "loss", fontsize="medium")
-        ax.tick_params(labelsize="small")
-    for ax in axes[-1]:
-        ax.set_xlabel("step")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("loss (solid: train, dotted: val)", fontsize="small")
-    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
-    _legend(fig, axes, colour)
-    return save_figure(fig, path, margins=False)
+    """Loss over steps, one line per run: training solid, validation dotted."""
+    def draw(ax, history, colour, label):
+        ax.plot(history["step"], plottable(history["train/loss"]), color=colour, label=label)
+        if "val/loss" in history:
+            ax.plot(history["step"], plottable(history["val/loss"]), color=colour, linestyle=":", alpha=0.7)
+
+    return _small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
