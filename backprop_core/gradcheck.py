@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .diagnostics import layer_key
+from .diagnostics import layer_leaf
 from .losses import Loss
 from .network import Network
 
@@ -66,11 +66,11 @@ def gradient_check(net: Network, X: np.ndarray, Y: np.ndarray, loss: Loss, h: fl
 
     errors, abs_errors = {}, {}
     L = net.n_layers
-    segments = [(layer_key("W", k + 1, L), net.weight_offsets[k], W.size) for k, W in enumerate(net.weights)]
+    segments = [(f"W/{layer_leaf(k + 1, L)}", net.weight_offsets[k], W.size) for k, W in enumerate(net.weights)]
     start = net.n_weights
     for k, b in enumerate(net.biases):
         if b is not None:
-            segments.append((layer_key("b", k + 1, L), start, b.size))
+            segments.append((f"b/{layer_leaf(k + 1, L)}", start, b.size))
             start += b.size
     for key, start, size in segments:
         errors[key], abs_errors[key] = _errors(analytic[start:start + size], numeric[start:start + size])

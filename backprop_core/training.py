@@ -40,7 +40,7 @@ class Trainer:
     clip_grad_value: float | None = None
     divergence_guard: bool = True  # stop at the first non-finite loss or gradient
     diagnostics: bool = True  # per-layer diagnostics in every record
-    log_outputs: bool = False  # output/uNN: each output unit's activation, averaged over the batch
+    log_outputs: bool = False  # output/output_uNN: each output unit's activation, averaged over the batch
 
     def __post_init__(self) -> None:
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("max_steps", 1), ("log_every", 1)):

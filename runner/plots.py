@@ -20,7 +20,7 @@ def read_history(path: Path) -> pd.DataFrame:
     ``MAX_PLOTTED_POINTS`` rows, the first and the closing record always kept)."""
     with open(path) as file:
         header = file.readline().strip().split(",")
-    wanted = [c for c in header if c in ("step", "train/loss", "val/loss") or c.startswith("grad_norm/l")]
+    wanted = [c for c in header if c in ("step", "train/loss", "val/loss") or c.startswith("grad_norm/grad_norm_l")]
     history = pd.read_csv(path, usecols=wanted)
     stride = max(1, len(history) // MAX_PLOTTED_POINTS)
     if stride > 1:
@@ -31,7 +31,7 @@ def read_history(path: Path) -> pd.DataFrame:
 
 
 def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
-    return sorted(c for c in history.columns if c.startswith(f"{name}/l"))
+    return sorted(c for c in history.columns if c.startswith(f"{name}/{name}_l"))
 
 
 def plottable(values) -> np.ndarray:
@@ -59,7 +59,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = plt.cm.viridis(np.linspace(0, 1, max(len(columns), 2)))
     for color, key in zip(colors, columns):
-        ax.plot(history["step"], plottable(history[key]), color=color, label=key.split("/")[1])
+        ax.plot(history["step"], plottable(history[key]), color=color, label=key.rsplit("_", 1)[1])
     ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log", title=f"{title}: gradient norm per layer")
     if len(columns) <= 12:
         ax.legend(fontsize="small", ncol=2)

@@ -52,9 +52,9 @@ def test_a_run_is_tracked_completely(tmp_path):
     expected = engine_history(overrides)
     steps = [0, 4, 8, 12, 16, 20, 24, 28, 29, 30]  # every 4th update, the last (29), the closing record (30)
     assert expected["step"].tolist() == steps
-    for key in ("train/loss", "val/loss", "train/accuracy", "grad_norm/l01", "grad_norm/l04",
-                "bias_grad_norm/l02", "weight_norm/l03", "update_ratio/l01", "act_mean/l01", "act_std/l03",
-                "saturation/l02"):
+    for key in ("train/loss", "val/loss", "train/accuracy", "grad_norm/grad_norm_l01", "grad_norm/grad_norm_l04",
+                "bias_grad_norm/bias_grad_norm_l02", "weight_norm/weight_norm_l03", "update_ratio/update_ratio_l01", "act_mean/act_mean_l01", "act_std/act_std_l03",
+                "saturation/saturation_l02"):
         history = client.get_metric_history(run.info.run_id, key)
         logged = expected.dropna(subset=[key])  # update_ratio: no update follows the closing record
         assert [m.step for m in history] == logged["step"].tolist(), key
@@ -65,7 +65,7 @@ def test_a_run_is_tracked_completely(tmp_path):
     assert f"train loss {metrics['final/train_loss']:.4g}" in done.stdout
     assert 0 <= metrics["final/val_accuracy"] <= 1
     assert metrics["grad_ratio_first_last"] == pytest.approx(
-        expected["grad_norm/l01"][0] / expected["grad_norm/l04"][0], rel=1e-12)
+        expected["grad_norm/grad_norm_l01"][0] / expected["grad_norm/grad_norm_l04"][0], rel=1e-12)
     assert "diverged_at_step" not in metrics
 
     artifacts = {a.path: a for a in client.list_artifacts(run.info.run_id)}
@@ -77,9 +77,9 @@ def test_a_run_is_tracked_completely(tmp_path):
     assert images == {"loss", "grad_norms", "grad_profile"}  # image records: the UI's image grid shows them
     local = client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path))
     history = pd.read_csv(local)
-    assert history["step"].tolist() == steps and "delta_norm/l02" in history
-    assert "dead_fraction/l02" not in history  # sigmoid has no zero-derivative region: no dead units
-    np.testing.assert_array_equal(history["grad_norm/l02"], expected["grad_norm/l02"])  # full precision
+    assert history["step"].tolist() == steps and "delta_norm/delta_norm_l02" in history
+    assert "dead_fraction/dead_fraction_l02" not in history  # sigmoid has no zero-derivative region: no dead units
+    np.testing.assert_array_equal(history["grad_norm/grad_norm_l02"], expected["grad_norm/grad_norm_l02"])  # full precision
     assert run.data.tags["config_hash"] and run.data.tags["pid"] and run.data.tags["host"]
     assert "activation.name" not in params and "init.name" not in params  # the choice, said once
     # profiles as charts: step = layer index, at step 0 and at the closing record
@@ -88,7 +88,7 @@ def test_a_run_is_tracked_completely(tmp_path):
         quantity = name.rsplit("_", 1)[0]
         assert [m.step for m in profile] == [1, 2, 3, 4], name
         np.testing.assert_array_equal([m.value for m in profile],
-                                      [history.loc[history["step"] == step, f"{quantity}/l0{k}"].item() for k in (1, 2, 3, 4)])
+                                      [history.loc[history["step"] == step, f"{quantity}/{quantity}_l0{k}"].item() for k in (1, 2, 3, 4)])
     assert metrics["log10_grad_ratio_first_last"] == pytest.approx(np.log10(metrics["grad_ratio_first_last"]))
     # each artifact is stored once: in MLflow, not also in the run directory
     run_dir = next((tmp_path / "outputs" / "runs").glob("*/*"))
@@ -101,10 +101,10 @@ def test_standard_detail_keeps_mlflow_lean_and_the_csv_complete(tmp_path):
     assert done.returncode == 0, done.stderr
     client, (run,) = runs_of(tmp_path)
     keys = set(run.data.metrics)
-    assert {"train/loss", "val/loss", "grad_norm/l01", "grad_norm/l03"} <= keys
+    assert {"train/loss", "val/loss", "grad_norm/grad_norm_l01", "grad_norm/grad_norm_l03"} <= keys
     assert not any(k.startswith(("bias_grad_norm/", "weight_norm/", "act_std/")) for k in keys)
     history = pd.read_csv(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
-    assert {"bias_grad_norm/l01", "weight_norm/l03", "act_std/l02", "update_ratio/l01"} <= set(history.columns)
+    assert {"bias_grad_norm/bias_grad_norm_l01", "weight_norm/weight_norm_l03", "act_std/act_std_l02", "update_ratio/update_ratio_l01"} <= set(history.columns)
 
 
 def test_default_log_every_keeps_about_a_thousand_points(tmp_path):

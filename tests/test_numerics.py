@@ -196,13 +196,13 @@ def test_delta_norm_and_bias_grad_norm_mean_one_thing_each(bias):
     initial.forward(X)
     _, dL_dZ = initial.output_delta(get_loss("mse"), Y)  # the output layer's back-propagated error
     delta = np.linalg.norm(dL_dZ.sum(axis=0))
-    assert first["delta_norm/l02"] == pytest.approx(delta, rel=1e-12)
+    assert first["delta_norm/delta_norm_l02"] == pytest.approx(delta, rel=1e-12)
     if bias == "none":
-        assert "bias_grad_norm/l02" not in first
+        assert "bias_grad_norm/bias_grad_norm_l02" not in first
     elif bias == "shared":  # one bias for the layer: its gradient is the sum over units too
-        assert first["bias_grad_norm/l02"] == pytest.approx(abs(dL_dZ.sum()), rel=1e-12)
+        assert first["bias_grad_norm/bias_grad_norm_l02"] == pytest.approx(abs(dL_dZ.sum()), rel=1e-12)
     else:
-        assert first["bias_grad_norm/l02"] == pytest.approx(delta, rel=1e-12)
+        assert first["bias_grad_norm/bias_grad_norm_l02"] == pytest.approx(delta, rel=1e-12)
 
 
 def test_finite_float32_gradients_above_1e19_are_not_a_divergence():

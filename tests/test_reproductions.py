@@ -42,7 +42,7 @@ def history(runs, preset, key):
 def test_guide_221_step_0_is_the_articles_and_later_steps_are_the_maths(runs):
     # hand derivation in tests/test_worked_example.py: a_o = 0.7513650696, C = 0.2748110832 at step 0;
     # after one update a_o = 0.7283521371, C = 0.2580148964 (the article prints 0.718 and 0.250)
-    loss, output = history(runs, "article_guide_221", "train/loss"), history(runs, "article_guide_221", "output/u01")
+    loss, output = history(runs, "article_guide_221", "train/loss"), history(runs, "article_guide_221", "output/output_u01")
     assert round(output[0], 5) == 0.75137 and round(loss[0], 5) == 0.27481
     assert output[1] == pytest.approx(0.7283521371, rel=1e-9)
     assert loss[1] == pytest.approx(0.2580148964, rel=1e-9)
@@ -129,7 +129,7 @@ def test_softmax_221_hidden_values_match_the_post_and_the_rest_is_the_maths():
 def test_softmax_221_in_mlflow(runs):
     # one update with lr 0.02 (dZ_o = p - y = [-0.565767, 0.565767], dZ_h = [0.0253369, -0.0123718])
     # gives p = [0.4448091, 0.5551909] and loss 0.8101100, worked out in plain Python
-    loss, p1 = history(runs, "article_softmax_221", "train/loss"), history(runs, "article_softmax_221", "output/u01")
+    loss, p1 = history(runs, "article_softmax_221", "train/loss"), history(runs, "article_softmax_221", "output/output_u01")
     assert loss[0] == pytest.approx(0.8341740055794372, rel=1e-12)
     assert p1[0] == pytest.approx(0.4342330073837124, rel=1e-12)
     assert loss[1] == pytest.approx(0.8101100239372461, rel=1e-12)
@@ -174,8 +174,8 @@ def mazur_in_plain_python(updates):
 
 
 def test_classic_222_matches_mazur(runs):
-    loss, out1 = history(runs, "classic_222", "train/loss"), history(runs, "classic_222", "output/u01")
-    out2 = history(runs, "classic_222", "output/u02")
+    loss, out1 = history(runs, "classic_222", "train/loss"), history(runs, "classic_222", "output/output_u01")
+    out2 = history(runs, "classic_222", "output/output_u02")
     reference = mazur_in_plain_python({0, 10000})
     for step in (0, 10000):
         np.testing.assert_allclose([loss[step], out1[step], out2[step]], reference[step], rtol=1e-9)

@@ -89,7 +89,7 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "grad_norm/l01")]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "grad_norm/grad_norm_l01")]
         assert steps == list(range(16))  # 15 updates and the closing record
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv", "plots"}
         history = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))

@@ -24,7 +24,7 @@ def sweep(tmp_path, preset, *extra):
 
 
 def per_layer(history, key, row=0):
-    columns = sorted(c for c in history.columns if c.startswith(f"{key}/l"))
+    columns = sorted(c for c in history.columns if c.startswith(f"{key}/{key}_l"))
     return history[columns].iloc[row].to_numpy(dtype=float)
 
 

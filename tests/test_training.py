@@ -63,7 +63,7 @@ def test_the_closing_record_is_the_trained_weights_on_the_whole_training_set():
     assert closing["grad_norm/global"] == pytest.approx(np.linalg.norm(trained.trainable_grads), rel=1e-12)
     for k in range(3):
         assert closing[layer_key("grad_norm", k + 1, 3)] == pytest.approx(np.linalg.norm(trained.dL_dW[k]), rel=1e-12)
-    assert "update_ratio/l01" not in closing  # no update follows it
+    assert "update_ratio/update_ratio_l01" not in closing  # no update follows it
     assert closing["val/loss"] == pytest.approx(trained.loss(data.X_val, Yv, get_loss("bce")), rel=1e-12)
     assert result.final == {k: closing[k] for k in ("train/loss", "train/accuracy", "val/loss", "val/accuracy")}
 
@@ -77,7 +77,7 @@ def test_history_keeps_columns_compactly_or_only_its_ends():
     assert len(full.history) == 31 and len(ends.history) == 2
     assert ends.history[0] == full.history[0] and ends.history[1] == full.history[30]
     assert full.history.column("step").tolist() == list(range(31))
-    assert np.isnan(full.history.column("update_ratio/l01")[-1])  # the closing record has no update
+    assert np.isnan(full.history.column("update_ratio/update_ratio_l01")[-1])  # the closing record has no update
 
 
 def test_max_steps_caps_the_run():
@@ -97,7 +97,7 @@ def test_diagnostics_cover_every_layer_and_name():
                 assert layer_key(name, k, 4) not in record
                 continue
             assert np.isfinite(record[layer_key(name, k, 4)]), (name, k)
-    assert 0 <= record["saturation/l01"] <= 1 and 0 <= record["dead_fraction/l01"] <= record["saturation/l01"]
+    assert 0 <= record["saturation/saturation_l01"] <= 1 and 0 <= record["dead_fraction/dead_fraction_l01"] <= record["saturation/saturation_l01"]
 
 
 def test_saturation_and_dead_units_are_counted_per_activation():
@@ -113,8 +113,8 @@ def test_saturation_and_dead_units_are_counted_per_activation():
 
 
 def test_layer_keys_are_zero_padded():
-    assert layer_key("grad_norm", 3, 8) == "grad_norm/l03"
-    assert layer_key("grad_norm", 3, 120) == "grad_norm/l003"
+    assert layer_key("grad_norm", 3, 8) == "grad_norm/grad_norm_l03"
+    assert layer_key("grad_norm", 3, 120) == "grad_norm/grad_norm_l003"
 
 
 def test_divergence_stops_at_the_first_non_finite_step():
