@@ -61,7 +61,10 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     full_key = getattr(cause, "full_key", None) or getattr(err, "full_key", None)
     if m := re.search(r"Could not override '([^']+)'", text):
         key = m.group(1)
-        return f"{key}={_override_value(overrides, key)}: {_unknown_key_rule(key, getattr(cause, 'object_type', None))}"
+        from .schema import unknown_key_rule  # schema imports this module
+
+        group, _, leaf = key.rpartition(".")
+        return f"{key}={_override_value(overrides, key)}: {unknown_key_rule(group, getattr(cause, 'object_type', None), leaf)}"
     if full_key and "is not a valid bool" in str(cause):
         return f"{full_key}={_override_value(overrides, full_key)}: must be a boolean (true or false)"
     if full_key and ("could not be converted" in str(cause) or "is not a" in str(cause)
@@ -84,29 +87,6 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
 def _type_word(omegaconf_type: str) -> str:
     return {"Float": "number", "Integer": "whole number", "Boolean": "boolean (true/false)",
             "String": "string"}.get(omegaconf_type, omegaconf_type.lower())
-
-
-def _unknown_key_rule(key: str, schema: type | None) -> str:
-    """The rule for a key the chosen option's ``schema`` does not declare, with the options that
-    take it or a close match."""
-    import dataclasses
-
-    from .schema import GROUPS, option_schemas
-
-    group, _, leaf = key.rpartition(".")
-    if not group:
-        return (f"no config group or key {key!r}{did_you_mean(key, GROUPS + ('seed', 'resume'))}"
-                f" (a new key with +{key}=... is refused too: nothing reads it)")
-    schemas = {option: s for (g, option), s in option_schemas().items() if g == group}
-    chosen = next((option for option, s in schemas.items() if s is schema), None)
-    if chosen is None:
-        return f"{group} has no key {leaf!r}"
-    takes = [f.name for f in dataclasses.fields(schemas[chosen]) if f.name != "name"]
-    rule = f"not a parameter of {group}={chosen}, which takes: {', '.join(takes) or 'no parameters'}"
-    others = sorted(o for o, s in schemas.items() if leaf in {f.name for f in dataclasses.fields(s)})
-    if others:
-        return f"{rule} ({leaf} is a parameter of {group}={', '.join(others[:4])}{', ...' if len(others) > 4 else ''})"
-    return rule + did_you_mean(leaf, takes)
 
 
 def _missing_option(err: BaseException, text: str, overrides: list[str]) -> str:

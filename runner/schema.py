@@ -169,9 +169,6 @@ def register() -> None:
         cs.store(name=schema_name(group, option), node=schema)
 
 
-GROUPS = ("architecture", "activation", "loss", "init", "optimizer", "dataset", "trainer", "tracking")
-
-
 def check_keys(cfg: DictConfig) -> None:
     """Every key of the composed ``cfg`` (without its ``hydra`` node) is one the chosen options take.
 
@@ -193,7 +190,7 @@ def _check_node(node: DictConfig, prefix: str) -> None:
         path = f"{prefix}{key}"
         if key not in declared:
             value = OmegaConf.select(node, str(key), throw_on_missing=False)
-            raise ConfigError(f"{path}={_text(value)}", _unknown_key_rule(group, option, str(key), declared))
+            raise ConfigError(f"{path}={_text(value)}", unknown_key_rule(group, schema, str(key)))
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
             _check_node(child, f"{path}.")
@@ -212,17 +209,23 @@ def schema_option(schema: type | None) -> str | None:
     return next((option for (_, option), s in option_schemas().items() if s is schema), None)
 
 
-def _unknown_key_rule(group: str, option: str | None, key: str, declared: list[str]) -> str:
+def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
+    """The rule for ``key``, which ``group``'s chosen option (of schema ``schema``) does not take: the
+    options that do take it, or a close match.  ``group=""`` is the top level."""
     if not group:
-        return f"no config group or key {key!r}{did_you_mean(key, declared)}"
-    chosen = f"{group}={option}" if option else group
-    takes = ", ".join(k for k in declared if k != "name") or "no parameters"
-    rule = f"not a parameter of {chosen}, which takes: {takes}"
-    others = sorted(o for (g, o), schema in option_schemas().items()
-                    if g == group and o != option and key in {f.name for f in dataclasses.fields(schema)})
+        known = [f.name for f in dataclasses.fields(Config)]
+        return (f"no config group or key {key!r}{did_you_mean(key, known)}"
+                f" (a new key with +{key}=... is refused too: nothing reads it)")
+    option = schema_option(schema)
+    if option is None:
+        return f"{group} has no key {key!r}"
+    takes = [f.name for f in dataclasses.fields(schema) if f.name != "name"]
+    rule = f"not a parameter of {group}={option}, which takes: {', '.join(takes) or 'no parameters'}"
+    others = sorted(o for (g, o), s in option_schemas().items()
+                    if g == group and s is not schema and key in {f.name for f in dataclasses.fields(s)})
     if others:
         return f"{rule} ({key} is a parameter of {group}={', '.join(others[:4])}{', ...' if len(others) > 4 else ''})"
-    return rule + did_you_mean(key, declared)
+    return rule + did_you_mean(key, takes)
 
 
 def _text(value: Any) -> str:
