@@ -7,6 +7,7 @@
 from . import datasets
 from .activations import ACTIVATIONS, SATURATION_EPS, Activation, get_activation
 from .diagnostics import DIAGNOSTICS, layer_diagnostics, layer_key
+from .distributions import DistributionRecorder
 from .gradcheck import GradCheckResult, gradient_check
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, get_bias_initializer, get_initializer
 from .losses import LOSSES, Loss, get_loss
@@ -21,7 +22,7 @@ __all__ = [
     "INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer",
     "OPTIMIZERS", "get_optimizer", "clip_by_global_norm", "clip_by_value",
     "BIAS_MODES", "Network",
-    "DIAGNOSTICS", "layer_diagnostics", "layer_key",
+    "DIAGNOSTICS", "layer_diagnostics", "layer_key", "DistributionRecorder",
     "GradCheckResult", "gradient_check",
     "Callback", "FitResult", "History", "Trainer", "accuracy", "fit",
     "ParameterError",

@@ -65,7 +65,8 @@ class Callback:
 
     def on_fit_start(self, net: Network, total_steps: int) -> None: ...
 
-    def on_step(self, record: dict[str, float]) -> None: ...
+    def on_step(self, record: dict[str, float]) -> None:
+        """Called with every logged record; may add keys to it (never change or remove one)."""
 
     def on_fit_end(self, result: FitResult) -> None: ...
 
@@ -223,9 +224,9 @@ def fit(
                 record.update((key, float(values[k])) for k, key in keys[name])
         if validation is not None:
             record |= _evaluate(net, loss, *validation, "val", classification)
-        result.history.append(record)
-        for callback in callbacks:
+        for callback in callbacks:  # a callback may add keys: the later ones and the history see them
             callback.on_step(record)
+        result.history.append(record)
 
     for callback in callbacks:
         callback.on_fit_start(net, total)

@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
-from backprop_core import FitResult, fit, gradient_check, layer_key
+from backprop_core import DistributionRecorder, FitResult, fit, gradient_check, layer_key
 
 from .build import Experiment, build
 from .callbacks import experiment_name, sweep_id_of
@@ -243,7 +243,10 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
                 tags["mlflow.parentRunId"] = tracker.parent_run_id
         tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
     history_csv = HistoryCsv(job.out_dir / "history.csv")
-    callbacks = [ProgressBar(job.name, disable=True if job.multirun else None), history_csv]
+    # first: its per-layer gradient percentiles join the record before the CSV and MLflow see it
+    recorder = DistributionRecorder(cfg.tracking.histogram_every) if cfg.tracking.detail == "full" else None
+    callbacks = [recorder] * bool(recorder) + [ProgressBar(job.name, disable=True if job.multirun else None),
+                                               history_csv]
     outcome, artifacts, profiles, error = Outcome("failed", summary=swept_values(job.overrides)), [], {}, None
     started = time.perf_counter()
     try:
@@ -259,7 +262,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         outcome.result = result
         outcome.summary |= summary_metrics(result, exp.net.n_layers)
         profiles = profile_metrics(result, exp.net.n_layers) if result.history else {}
-        artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name)
+        artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name, recorder)
         outcome.status = "diverged" if result.diverged else "finished"
     except (KeyboardInterrupt, Interrupted):
         outcome.status = "killed"
@@ -291,9 +294,11 @@ def _gradient_check(exp: Experiment) -> dict[str, float]:
     return metrics | {"gradcheck/max_rel_error": result.max_error}
 
 
-def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str) -> list[tuple[Path, str | None]]:
-    """``config.yaml`` and the figures beside the streamed ``history.csv``; returns them all."""
-    from .plots import plot_run, read_history
+def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str,
+                     recorder: DistributionRecorder | None) -> list[tuple[Path, str | None]]:
+    """``config.yaml``, the figures beside the streamed ``history.csv`` and, with full detail,
+    ``distributions.npz`` and its figure; returns them all."""
+    from .plots import plot_distributions, plot_run, read_history
 
     config_path = out_dir / "config.yaml"
     config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -301,6 +306,10 @@ def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: 
     history = read_history(history_path)
     if len(history):
         artifacts += [(path, "plots") for path in plot_run(history, out_dir / "plots", title)]
+    if recorder is not None and recorder.steps:
+        recorder.save(out_dir / "distributions.npz")
+        artifacts += [(out_dir / "distributions.npz", None),
+                      (plot_distributions(recorder.arrays(), out_dir / "plots" / "distributions.png", title), "plots")]
     return artifacts
 
 

@@ -1,4 +1,5 @@
-"""Figures of one run: loss curves, per-layer gradient norms over steps, the gradient profile."""
+"""Figures of one run: loss curves, per-layer gradient norms over steps, the gradient profile, and
+(with ``tracking.detail=full``) the distributions of gradients, weights and activations."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from backprop_core.distributions import QUANTITIES, magnitude_histogram, quantile_from_histogram  # noqa: E402
 
 
 MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
@@ -75,6 +77,58 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     ax.legend()
     paths.append(save_figure(fig, folder / "grad_profile.png"))
     return paths
+
+
+BAND_PERCENTILES = (2.28, 15.87, 50, 84.13, 97.72)  # TensorBoard's bands: median, +-1 and +-2 sigma
+PANEL_TITLES = {"grad": "|dL/dW|", "weight": "W", "act": "A (activations)"}
+
+
+def distribution_bands(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``BAND_PERCENTILES`` of each histogram in ``counts`` (shape ``(..., bins)``), shape ``(..., 5)``."""
+    flat = counts.reshape(-1, counts.shape[-1])
+    bands = [[quantile_from_histogram(c, p / 100, edges) for p in BAND_PERCENTILES] for c in flat]
+    return np.array(bands).reshape(*counts.shape[:-1], len(BAND_PERCENTILES))
+
+
+def shown_layers(n_layers: int, most: int = 4) -> list[int]:
+    """Up to ``most`` layer indices (0-based), the first and the last always among them."""
+    return sorted(set(np.linspace(0, n_layers - 1, min(most, n_layers)).round().astype(int).tolist()))
+
+
+def draw_bands(ax, x, bands: np.ndarray, colour) -> None:
+    """Median line, +-1 sigma band dark, +-2 sigma band light (``bands`` from ``distribution_bands``)."""
+    ax.fill_between(x, bands[:, 0], bands[:, 4], color=colour, alpha=0.2, linewidth=0)
+    ax.fill_between(x, bands[:, 1], bands[:, 3], color=colour, alpha=0.4, linewidth=0)
+    ax.plot(x, bands[:, 2], color=colour, linewidth=1)
+
+
+def plot_distributions(arrays: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """TensorBoard-style distributions over steps: rows |dL/dW| (log axis), W and A; columns up to
+    four layers (first and last among them)."""
+    steps, L = arrays["steps"], arrays["grad"].shape[1]
+    layers = shown_layers(L)
+    fig, axes = plt.subplots(3, len(layers), figsize=(2.9 * len(layers) + 0.8, 6.6), squeeze=False, sharex=True)
+    for row, quantity in enumerate(QUANTITIES):
+        counts, edges = arrays[quantity], arrays["edges"]
+        if quantity == "grad":
+            counts, edges = magnitude_histogram(counts)
+        bands = distribution_bands(counts[:, layers], edges)
+        for col, k in enumerate(layers):
+            ax = axes[row, col]
+            values = plottable(bands[:, col]) if quantity == "grad" else bands[:, col]
+            draw_bands(ax, steps, values, plt.cm.tab10(row))
+            if quantity == "grad":
+                ax.set_yscale("log")
+            ax.tick_params(labelsize="small")
+            if row == 0:
+                ax.set_title(f"layer {k + 1} of {L}", fontsize="medium")
+            if col == 0:
+                ax.set_ylabel(PANEL_TITLES[quantity])
+            if row == 2:
+                ax.set_xlabel("step")
+    fig.suptitle(f"{title}: distributions (median, +-1 and +-2 sigma bands)", fontsize="medium")
+    fig.tight_layout()
+    return save_figure(fig, path, margins=False)
 
 
 def save_figure(fig, path: Path, margins: bool = True) -> Path:

@@ -90,7 +90,12 @@ def _is_hydra_error(err: BaseException) -> bool:
 
 
 def check_tracking(cfg: DictConfig) -> None:
-    """``tracking=mlflow``: the detail level is known and the store in force is reachable."""
+    """The detail level is known, the histogram cadence valid, and for ``tracking=mlflow`` the
+    store in force is reachable."""
+    if cfg.tracking.detail not in ("standard", "full"):
+        raise ConfigError(f"tracking.detail={cfg.tracking.detail}", "must be standard or full")
+    if not cfg.tracking.histogram_every >= 1:
+        raise ConfigError(f"tracking.histogram_every={cfg.tracking.histogram_every}", "must be an integer >= 1")
     if cfg.tracking.name == "none":
         if cfg.get("resume"):
             raise ConfigError("resume=true", "needs tracking=mlflow: the runs to reuse are found by their config_hash tag")
@@ -98,7 +103,5 @@ def check_tracking(cfg: DictConfig) -> None:
             if cfg.tracking.get(key) is not None:
                 raise ConfigError(f"tracking.{key}={cfg.tracking[key]}", "not used by tracking=none (nothing is tracked)")
         return
-    if cfg.tracking.detail not in ("standard", "full"):
-        raise ConfigError(f"tracking.detail={cfg.tracking.detail}", "must be standard or full")
     uri, _, source = resolve_uri(cfg.tracking.uri)
     check_store(uri, source)

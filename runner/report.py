@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ from matplotlib.ticker import MaxNLocator
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .plots import layer_columns, plottable, plt, save_figure
+from backprop_core.distributions import magnitude_histogram
+
+from .plots import distribution_bands, layer_columns, plottable, plt, save_figure
 from .tables import as_text, markdown, pivot_tables, summary_table
 from .stores import resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
@@ -78,16 +81,30 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each run's ``history.csv`` (one download a run)."""
+    return _load_artifact(client, runs, "history.csv", pd.read_csv)
+
+
+def load_distributions(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Each ``tracking.detail=full`` run's ``distributions.npz`` (runs without one are left out)."""
+    def read(path: str) -> dict[str, np.ndarray]:
+        with np.load(path) as arrays:
+            return dict(arrays)
+
+    return _load_artifact(client, runs, "distributions.npz", read)
+
+
+def _load_artifact(client: MlflowClient, runs: pd.DataFrame, name: str, read) -> dict:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise
-    histories = {}
+    loaded = {}
     with tempfile.TemporaryDirectory() as tmp:
         for run_id in runs["run_id"]:
             try:
-                path = client.download_artifacts(run_id, "history.csv", tmp)
-            except (MlflowException, OSError):  # a failed run may have none; it still gets its row in the table
+                path = client.download_artifacts(run_id, name, tmp)
+            except (MlflowException, OSError):  # a failed (or standard-detail) run has none; it keeps its table row
                 continue
-            histories[run_id] = pd.read_csv(path)
-    return histories
+            loaded[run_id] = read(path)
+    return loaded
 
 
 def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
@@ -128,16 +145,18 @@ def _colours(runs: pd.DataFrame, colour: str | None) -> dict:
     return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
 
 
+PANEL_WIDTH, PANEL_HEIGHT, LEGEND_WIDTH = 3.6, 2.9, 2.0  # inches; the legend gets a column of its own
+
+
 def _grid(n_rows: int, n_columns: int):
-    fig, axes = plt.subplots(n_rows, n_columns, figsize=(3.6 * n_columns + 1.8, 2.9 * n_rows + 0.6),
+    """The panels, and the share of the figure's width they take (the legend has the rest)."""
+    width = PANEL_WIDTH * n_columns + 0.4
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + LEGEND_WIDTH, PANEL_HEIGHT * n_rows + 0.6),
                              sharex=False, sharey=True, squeeze=False)
-    return fig, axes
+    return fig, axes, width / (width + LEGEND_WIDTH)
 
 
-LEGEND_AT = 0.88  # the panels take the figure's width up to here; the legend the rest
-
-
-def _legend(fig, axes, colour: str | None) -> None:
+def _legend(fig, axes, colour: str | None, at: float) -> None:
     """One legend for the figure, outside the panels (it never covers data)."""
     labels = {}
     for ax in axes.flat:
@@ -145,22 +164,58 @@ def _legend(fig, axes, colour: str | None) -> None:
             labels.setdefault(label, handle)
     if labels and len(labels) <= 30:
         title = colour.rsplit(".", 1)[-1] if colour else None
-        fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(LEGEND_AT, 0.5),
+        fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(at, 0.5),
                    fontsize="small", title=title)
 
 
-def _small_multiples(runs, histories, swept, path: Path, draw, xlabel: str, ylabel: str) -> Path:
-    """One panel per swept group choice; in each, ``draw(ax, history, colour, label)`` per run."""
-    colour, facets, labelled = _layout(runs, swept)
+def _seed_groups(runs: pd.DataFrame, swept: list[str]) -> list[list[int]]:
+    """Run indices grouped by every swept param but ``seed``: one group per curve (one run each
+    when the sweep does not vary the seed)."""
+    others = [c for c in swept if c != "params.seed"]
+    if "params.seed" not in swept or not others:
+        return [[i] for i in runs.index] if "params.seed" not in swept else [list(runs.index)]
+    keys = pd.concat([as_text(runs[c]) for c in others], axis=1).apply(tuple, axis=1)
+    return [list(group.index) for _, group in runs.groupby(keys, sort=False)]
+
+
+def seed_band(ys: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(geometric mean, mean / g, mean * g)`` over the seeds' curves ``ys`` (cut to the shortest),
+    ``g`` = 10 ** (sample std of log10): the report's axes are logarithmic.  Non-positive and
+    non-finite points are left out of their step's mean; a step none of the seeds has is NaN."""
+    n = min(len(y) for y in ys)
+    logs = np.log10(np.array([plottable(y)[:n] for y in ys]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step where every seed diverged: NaN, not drawn
+        mean, spread = np.nanmean(logs, axis=0), np.nanstd(logs, axis=0, ddof=1)
+    return 10 ** mean, 10 ** (mean - spread), 10 ** (mean + spread)
+
+
+def _curve(ax, x, ys: list, colour, label: str | None = None, **style) -> None:
+    """One line; over several seeds ``seed_band``'s mean line and band."""
+    if len(ys) == 1:
+        ax.plot(x, plottable(ys[0]), color=colour, label=label, **style)
+        return
+    mean, low, high = seed_band(ys)
+    x = np.asarray(x)[:len(mean)]
+    ax.plot(x, mean, color=colour, label=label, **style)
+    ax.fill_between(x, low, high, color=colour, alpha=0.15, linewidth=0)
+
+
+def _small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylabel: str) -> Path:
+    """One panel per swept group choice; in each, ``draw(ax, items, colour, label)`` per curve, where
+    ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds."""
+    axes_swept = [c for c in swept if c != "params.seed"]
+    colour, facets, labelled = _layout(runs, axes_swept)
     colours = _colours(runs, colour)
     panels = list(_panels(runs, facets))
-    fig, axes = _grid(*panels[0][4])
+    groups = _seed_groups(runs, swept)
+    fig, axes, legend_at = _grid(*panels[0][4])
     for r, c, title, subset, _ in panels:
         ax = axes[r, c]
-        for i, run_id in subset["run_id"].items():
-            history = histories.get(run_id)
-            if history is not None and not history.empty:
-                draw(ax, history, colours[i], _label(runs, i, [colour] if colour else labelled))
+        for group in groups:
+            items = [data[run_id] for run_id in runs.loc[group, "run_id"] if data.get(run_id) is not None]
+            if group[0] in subset.index and items:
+                draw(ax, items, colours[group[0]], _label(runs, group[0], [colour] if colour else labelled))
         ax.set_yscale("log")
         ax.set_title(title, fontsize="medium")
         ax.tick_params(labelsize="small")
@@ -168,32 +223,52 @@ def _small_multiples(runs, histories, swept, path: Path, draw, xlabel: str, ylab
         ax.set_xlabel(xlabel)
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize="small")
-    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
-    _legend(fig, axes, colour)
+    seeds = runs["params.seed"].nunique() if "params.seed" in swept else 1
+    if seeds > 1:
+        fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std", fontsize="small")
+    fig.tight_layout(rect=(0, 0, legend_at, 1))
+    _legend(fig, axes, colour, legend_at)
     return save_figure(fig, path, margins=False)
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
     """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step."""
-    def draw(ax, history, colour, label):
-        columns = layer_columns(history, metric)
+    def draw(ax, items, colour, label):
+        columns = layer_columns(items[0], metric)
         layers = np.arange(1, len(columns) + 1)
-        ax.plot(layers, plottable(history.iloc[0][columns]), marker=".", color=colour, label=label)
-        ax.plot(layers, plottable(history.iloc[-1][columns]), linestyle="--", color=colour, alpha=0.6)
+        _curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
+        _curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
+    histories = {k: h for k, h in histories.items() if not h.empty}
     return _small_multiples(runs, histories, swept, path, draw, "layer (1 = input side)",
                             f"{metric} (solid: step 0, dashed: closing)")
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
     """Loss over steps, one line per run: training solid, validation dotted."""
-    def draw(ax, history, colour, label):
-        ax.plot(history["step"], plottable(history["train/loss"]), color=colour, label=label)
-        if "val/loss" in history:
-            ax.plot(history["step"], plottable(history["val/loss"]), color=colour, linestyle=":", alpha=0.7)
+    def draw(ax, items, colour, label):
+        _curve(ax, items[0]["step"], [h["train/loss"].to_numpy(float) for h in items], colour, label)
+        if "val/loss" in items[0]:
+            _curve(ax, items[0]["step"], [h["val/loss"].to_numpy(float) for h in items], colour,
+                   linestyle=":", alpha=0.7)
 
+    histories = {k: h for k, h in histories.items() if not h.empty}
     return _small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
+
+
+def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
+    """|dL/dW| against layer at step 0 from the runs' histograms: median line, 16-84 % band."""
+    def draw(ax, items, colour, label):
+        bands = [distribution_bands(*magnitude_histogram(d["grad"][0])) for d in items]
+        layers = np.arange(1, len(bands[0]) + 1)
+        _curve(ax, layers, [b[:, 2] for b in bands], colour, label, marker=".")
+        low, high = plottable(np.mean([b[:, 1] for b in bands], axis=0)), plottable(np.mean([b[:, 3] for b in bands], axis=0))
+        ax.fill_between(layers, low, high, color=colour, alpha=0.15, linewidth=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    return _small_multiples(runs, distributions, swept, path, draw, "layer (1 = input side)",
+                            "|dL/dW| at step 0: median, 16-84 % band")
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
@@ -262,6 +337,9 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
         files.append(plot_profiles(runs, histories, swept, folder / "delta_profile.png", "delta_norm"))
     if any(layer_columns(h, "act_std") for h in histories.values()):
         files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
+    distributions = load_distributions(client, runs)
+    if distributions:
+        files.append(plot_grad_distributions(runs, distributions, swept, folder / "grad_distributions.png"))
 
     if log_to_mlflow:
         _log_report(client, experiment, runs, files)

@@ -77,6 +77,7 @@ class TrackingConfig:
     uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/outputs/mlflow.db
     experiment: Optional[str] = None  # null: the preset's name, else "default"
     detail: str = "standard"  # standard | full
+    histogram_every: int = 10  # full detail: distributions at every N-th logged record (and the closing one)
 
 
 @dataclass

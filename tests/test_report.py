@@ -57,7 +57,7 @@ def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
     import statistics
 
     done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=tanh,relu", "seed=0,1", "trainer.epochs=15",
-                   "architecture.width=4", "tracking.experiment=seeds")
+                   "architecture.width=4", "tracking.experiment=seeds", "tracking.detail=full")
     assert done.returncode == 0, done.stderr
     report = subprocess.run([sys.executable, "-m", "runner.report", "seeds", "--no-mlflow"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
@@ -76,3 +76,17 @@ def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
             expected = f"{statistics.mean(losses):.4g} ± {statistics.stdev(losses):.2g}"  # by hand: mean, sample std
             assert pivot.loc[depth, f"activation={activation}"] == expected
     assert "### log10_grad_ratio_first_last" in (folder / "pivots.md").read_text()
+    assert (folder / "grad_distributions.png").stat().st_size > 5000  # full detail: the histograms drawn
+
+
+def test_seed_band_is_the_geometric_mean_and_std_of_log10():
+    import numpy as np
+
+    from runner.report import seed_band
+
+    # two seeds: 1 and 100 at the first step, 10 and 10 at the second, the third diverged in one seed
+    mean, low, high = seed_band([np.array([1.0, 10.0, np.inf, 5.0]), np.array([100.0, 10.0, 4.0])])
+    # by hand: log10 values (0, 2) -> mean 1, sample std sqrt(2); (1, 1) -> 1, 0; (nan, log10 4) -> one seed
+    assert np.allclose(mean[:2], [10.0, 10.0]) and len(mean) == 3  # cut to the shortest seed
+    assert np.allclose(low[:2], [10 ** (1 - 2 ** 0.5), 10.0]) and np.allclose(high[:2], [10 ** (1 + 2 ** 0.5), 10.0])
+    assert mean[2] == 4.0 or np.isclose(mean[2], 4.0)  # the finite seed alone
