@@ -4,7 +4,8 @@
     python -m runner.report vanishing_depth --all           # every run in it
     python -m runner.report glorot2010 --uri http://127.0.0.1:5000
 
-Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``grad_profile.png``
+Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``pivot_*.csv``, ``pivots.md``,
+``report.html`` (everything on one self-contained page), ``grad_profile.png``
 (gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
 and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
 them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
@@ -31,6 +32,7 @@ from mlflow.tracking import MlflowClient
 from backprop_core.distributions import magnitude_histogram
 
 from .plots import distribution_bands, layer_columns, plottable, plt, save_figure
+from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
 from .stores import resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
@@ -340,6 +342,13 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     distributions = load_distributions(client, runs)
     if distributions:
         files.append(plot_grad_distributions(runs, distributions, swept, folder / "grad_distributions.png"))
+
+    figures = [path for path in files if path.suffix == ".png"]
+    page = folder / "report.html"
+    page.write_text(html_page(f"{experiment}: {len(runs)} runs", f"swept: {', '.join(c.removeprefix('params.') for c in swept) or 'nothing'}",
+                              {"summary": table.set_index("run")} | {f"pivot: {m}": p for m, p in pivots.items()},
+                              figures))
+    files.append(page)
 
     if log_to_mlflow:
         _log_report(client, experiment, runs, files)

@@ -30,6 +30,9 @@ def test_report_of_a_sweep(tmp_path):
     assert md.count("\n") == 6 and md.startswith("| run |")
     for figure in ("grad_profile.png", "loss_curves.png", "grad_heatmaps.png"):
         assert (folder / figure).stat().st_size > 5000, figure
+    page = (folder / "report.html").read_text()  # self-contained: every figure inline, the tables as HTML
+    assert page.count("src='data:image/png;base64,") == len(list(folder.glob("*.png")))
+    assert page.count("<tr>") > 4 and "src='http" not in page
 
     client = MlflowClient(store_uri(tmp_path))
     experiment = client.get_experiment_by_name("study")
