@@ -16,19 +16,27 @@ import numpy as np
 
 from .registry import ParameterError, build
 
-__all__ = ["INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer"]
+__all__ = ["INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer", "variance_of"]
 
 Shapes = Sequence[tuple[int, int]]
 Initializer = Callable[[Shapes, np.random.Generator, np.dtype], list[np.ndarray]]
 
 
-def _per_layer(draw: Callable[[tuple[int, ...], np.random.Generator], np.ndarray]) -> Initializer:
+def _per_layer(draw: Callable[[tuple[int, ...], np.random.Generator], np.ndarray],
+               variance: Callable[..., float] | None = None) -> Initializer:
     """An initializer that draws each layer's array from its shape: a weight's ``(fan_in, fan_out)`` or
-    a bias's ``(n,)``, so the same draws serve both."""
+    a bias's ``(n,)``, so the same draws serve both.  ``variance(*shape)``, where the distribution
+    has one, is the variance of an entry: the mean-field theory's sigma_w2 = fan_in Var(W)."""
     def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
         return [np.asarray(draw(tuple(shape), rng), dtype=dtype) for shape in shapes]
 
+    init.variance = variance
     return init
+
+
+def variance_of(initializer) -> Callable[..., float] | None:
+    """``variance(fan_in, fan_out)`` of an initializer's entries, or None (zeros, constant, explicit)."""
+    return getattr(initializer, "variance", None)
 
 
 def _positive(key: str, value: float) -> float:
@@ -38,28 +46,29 @@ def _positive(key: str, value: float) -> float:
 
 
 def zeros() -> Initializer:
-    return _per_layer(lambda shape, rng: np.zeros(shape))
+    return _per_layer(lambda shape, rng: np.zeros(shape), lambda *shape: 0.0)
 
 
 def constant(value: float = 0.0) -> Initializer:
-    return _per_layer(lambda shape, rng: np.full(shape, float(value)))
+    return _per_layer(lambda shape, rng: np.full(shape, float(value)), (lambda *shape: 0.0) if value == 0 else None)
 
 
 def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
     """N(mean, std^2)."""
     std = _positive("std", std)
-    return _per_layer(lambda shape, rng: rng.normal(mean, std, shape))
+    return _per_layer(lambda shape, rng: rng.normal(mean, std, shape), (lambda *shape: std * std) if mean == 0 else None)
 
 
 def uniform(limit: float = 0.05) -> Initializer:
     """U[-limit, limit]."""
     limit = _positive("limit", limit)
-    return _per_layer(lambda shape, rng: rng.uniform(-limit, limit, shape))
+    return _per_layer(lambda shape, rng: rng.uniform(-limit, limit, shape), lambda *shape: limit * limit / 3)
 
 
 def _scaled_normal(variance: Callable[[int, int], float], gain: float) -> Initializer:
     gain = _positive("gain", gain)
-    return _per_layer(lambda shape, rng: rng.normal(0.0, gain * np.sqrt(variance(*shape)), shape))
+    return _per_layer(lambda shape, rng: rng.normal(0.0, gain * np.sqrt(variance(*shape)), shape),
+                      lambda i, o: gain * gain * variance(i, o))
 
 
 def _scaled_uniform(variance: Callable[[int, int], float], gain: float) -> Initializer:
@@ -70,7 +79,7 @@ def _scaled_uniform(variance: Callable[[int, int], float], gain: float) -> Initi
         limit = gain * np.sqrt(3.0 * variance(*shape))
         return rng.uniform(-limit, limit, shape)
 
-    return _per_layer(draw)
+    return _per_layer(draw, lambda i, o: gain * gain * variance(i, o))
 
 
 def glorot_uniform(gain: float = 1.0) -> Initializer:
@@ -100,7 +109,8 @@ def lecun_normal(gain: float = 1.0) -> Initializer:
 
 def standard() -> Initializer:
     """U[-1/sqrt(fan_in), 1/sqrt(fan_in)]: Glorot & Bengio 2010's "standard" initialization."""
-    return _per_layer(lambda shape, rng: rng.uniform(-1.0 / np.sqrt(shape[0]), 1.0 / np.sqrt(shape[0]), shape))
+    return _per_layer(lambda shape, rng: rng.uniform(-1.0 / np.sqrt(shape[0]), 1.0 / np.sqrt(shape[0]), shape),
+                      lambda i, o: 1.0 / (3 * i))
 
 
 def orthogonal(gain: float = 1.0) -> Initializer:
@@ -114,7 +124,29 @@ def orthogonal(gain: float = 1.0) -> Initializer:
         Q *= np.sign(np.diag(R))  # makes the draw uniform over orthogonal matrices
         return gain * (Q if i >= o else Q.T)
 
-    return _per_layer(draw)
+    return _per_layer(draw, lambda i, o: gain * gain / max(i, o))
+
+
+def mean_field(sigma_w2: float = 1.0, sigma_b2: float = 0.0, weights: str = "gaussian") -> Initializer:
+    """W ~ N(0, sigma_w2 / fan_in), biases ~ N(0, sigma_b2): the mean-field theory's parameters, so a
+    phase diagram is a sweep over two keys.  ``weights="orthogonal"``: a random (semi-)orthogonal
+    matrix scaled to the same fan_in Var(W) = sigma_w2 (exactly sigma_w for a square layer)."""
+    sigma_w2 = _positive("sigma_w2", sigma_w2)
+    if not sigma_b2 >= 0:
+        raise ParameterError("sigma_b2", sigma_b2, "must be >= 0")
+    if weights not in ("gaussian", "orthogonal"):
+        raise ParameterError("weights", weights, "must be gaussian or orthogonal")
+    square = orthogonal(1.0)
+
+    def draw(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        i, o = shape
+        if weights == "gaussian":
+            return rng.normal(0.0, np.sqrt(sigma_w2 / i), shape)
+        return np.sqrt(sigma_w2 * max(i, o) / i) * square([shape], rng)[0]  # entries' variance 1/max(i, o)
+
+    init = _per_layer(draw, lambda i, o: sigma_w2 / i)
+    init.bias_initializer = normal(std=float(np.sqrt(sigma_b2))) if sigma_b2 > 0 else zeros()
+    return init
 
 
 def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
@@ -129,6 +161,7 @@ def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
         stream = np.random.RandomState(seed)
         return [np.asarray((stream.randn(o, i) * scale).T, dtype=dtype) for i, o in shapes]
 
+    init.variance = lambda i, o: scale * scale
     return init
 
 
@@ -163,7 +196,7 @@ INITIALIZERS: dict[str, Callable[..., Initializer]] = {
     f.__name__: f
     for f in (
         zeros, constant, normal, uniform, glorot_uniform, glorot_normal, he_uniform, he_normal,
-        lecun_normal, orthogonal, standard, explicit, legacy,
+        lecun_normal, orthogonal, standard, mean_field, explicit, legacy,
     )
 }
 # the common aliases

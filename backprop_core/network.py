@@ -125,11 +125,12 @@ class Network:
         rng: np.random.Generator,
         bias_init: BiasInitializer | None = None,
     ) -> Network:
-        """Fill the weights (and biases, default zeros) from initializers; returns self."""
+        """Fill the weights and the biases (``bias_init``, else the weight initializer's own, such as
+        ``mean_field``'s N(0, sigma_b2), else zeros) from initializers; returns self."""
         for W, value in zip(self.weights, weight_init(self.weight_shapes, rng, self.dtype)):
             W[...] = value
         if self.bias_shapes:
-            bias_init = bias_init or get_bias_initializer("zeros")
+            bias_init = bias_init or getattr(weight_init, "bias_initializer", None) or get_bias_initializer("zeros")
             for b, value in zip(self.biases, bias_init(self.bias_shapes, rng, self.dtype)):
                 b[...] = value
         return self

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -29,6 +30,7 @@ from .build import Experiment, build
 from .callbacks import experiment_name, sweep_id_of
 from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error, yaml_error
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
+from . import predictions
 from .progress import ProgressBar
 from .records import HistoryCsv, config_hash, write_job_record
 from .schema import register
@@ -248,10 +250,14 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     callbacks = [recorder] * bool(recorder) + [ProgressBar(job.name, disable=True if job.multirun else None),
                                                history_csv]
     outcome, artifacts, profiles, error = Outcome("failed", summary=swept_values(job.overrides)), [], {}, None
+    tags = {}
     started = time.perf_counter()
     try:
         if cfg.trainer.check_gradients:
             outcome.summary |= _gradient_check(exp)
+        if cfg.trainer.jacobian_samples:
+            outcome.summary |= _jacobian_spectrum(exp, cfg.trainer.jacobian_samples, job.out_dir / "jacobian.npz")
+        run_theory = predictions.run_theory(exp)  # before the fit: it reads the initial weights
         result = fit(
             exp.net, exp.loss, exp.optimizer, exp.data.X_train, exp.Y_train,
             trainer=exp.trainer, rng=exp.shuffle_rng, validation=(exp.data.X_val, exp.Y_val),
@@ -263,6 +269,14 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         outcome.summary |= summary_metrics(result, exp.net.n_layers)
         profiles = profile_metrics(result, exp.net.n_layers) if result.history else {}
         artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name, recorder)
+        if cfg.trainer.jacobian_samples:
+            artifacts.append((job.out_dir / "jacobian.npz", None))
+        if run_theory and result.history:
+            theory_metrics, theory_profiles, tags = predictions.record(run_theory, result.history[0], exp.net.n_layers)
+            outcome.summary |= theory_metrics
+            profiles |= theory_profiles
+            artifacts.append((predictions.write_table(run_theory, result.history[0], exp.net.n_layers,
+                                                      job.out_dir / "theory.csv"), None))
         outcome.status = "diverged" if result.diverged else "finished"
     except (KeyboardInterrupt, Interrupted):
         outcome.status = "killed"
@@ -276,7 +290,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     finally:
         history_csv.close()
         if tracker:
-            tracker.finish(outcome.status, outcome.summary, artifacts, error, profiles)
+            tracker.finish(outcome.status, outcome.summary, artifacts, error, profiles, tags)
             outcome.run_id = tracker.run_id
             if outcome.status in ("finished", "diverged"):
                 _remove_local_copies(artifacts)
@@ -292,6 +306,18 @@ def _gradient_check(exp: Experiment) -> dict[str, float]:
              result.max_error, "passed" if result.passed() else "FAILED")
     metrics = {f"gradcheck/{key.replace('/', '_')}": error for key, error in result.errors.items()}
     return metrics | {"gradcheck/max_rel_error": result.max_error}
+
+
+def _jacobian_spectrum(exp: Experiment, n_samples: int, path: Path) -> dict[str, float]:
+    """The singular values of the input-output Jacobian (input to the last hidden layer) at the
+    initial weights, on the first ``n_samples`` training samples: ``jacobian/*`` metrics, and every
+    singular value in ``jacobian.npz`` (the report draws their density)."""
+    from backprop_core.theory import jacobian, singular_values, spectrum
+
+    values = singular_values(jacobian(exp.net, exp.data.X_train[:n_samples]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, singular_values=values)
+    return {f"jacobian/{key}": value for key, value in spectrum(values).items()}
 
 
 def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str,

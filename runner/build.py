@@ -10,6 +10,7 @@ import inspect
 import math
 import os
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from backprop_core import (
     ACTIVATIONS, BIAS_INITIALIZERS, BIAS_MODES, INITIALIZERS, LOSSES, OPTIMIZERS, Network, Trainer,
 )
 from backprop_core.datasets import Dataset
+from backprop_core.initializers import variance_of
 from backprop_core.losses import Loss
 from backprop_core.registry import ParameterError
 
@@ -41,6 +43,8 @@ class Experiment:
     optimizer: Any
     trainer: Trainer
     shuffle_rng: np.random.Generator
+    weight_variance: Callable[[int, int], float] | None = None  # Var(W) of a (fan_in, fan_out) layer's entries
+    bias_variance: float | None = None  # Var(b); None where the biases have no variance (explicit values)
 
 
 def _given(node: DictConfig, skip: tuple[str, ...] = ("name",)) -> dict[str, Any]:
@@ -153,8 +157,9 @@ def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r}: must be float64 or float32")
     _check(t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1")
+    _check(t.jacobian_samples >= 0, f"trainer.jacobian_samples={t.jacobian_samples}: must be an integer >= 0")
     _check(0 < t.max_memory_fraction <= 1, f"trainer.max_memory_fraction={t.max_memory_fraction}: must be in (0, 1]")
-    params = _given(t, skip=("dtype", "check_gradients", "threads", "max_memory_fraction"))
+    params = _given(t, skip=("dtype", "check_gradients", "jacobian_samples", "threads", "max_memory_fraction"))
     try:
         trainer = Trainer(**params)
     except ParameterError as err:
@@ -172,9 +177,16 @@ def _architecture_subject(arch: DictConfig) -> str:
     return f"architecture.hidden_sizes={list(arch.hidden_sizes)}".replace(" ", "")
 
 
-def _bias_initializer(init: DictConfig):
+def _bias_initializer(init: DictConfig, weight_init):
     """The biases' initializer ``init.bias_init`` with the ``init.bias_*`` values it takes; a value
-    it does not take is an error, never ignored."""
+    it does not take is an error, never ignored.  None for an initializer that draws its own biases
+    (``mean_field``: N(0, sigma_b2)), which then takes no ``init.bias_*`` key."""
+    if getattr(weight_init, "bias_initializer", None) is not None:
+        for key in ("bias_init", *BIAS_PARAMS):
+            if init.get(key) is not None and not (key == "bias_init" and init[key] == "zeros"):
+                raise ConfigError(f"init.{key}={_plain(init[key])}",
+                                  f"not used by init={init.name}, whose biases are N(0, init.sigma_b2)")
+        return None
     _check(init.bias_init in BIAS_INITIALIZERS,
            f"init.bias_init={init.bias_init}: unknown; valid: {', '.join(BIAS_INITIALIZERS)}")
     accepted = inspect.signature(BIAS_INITIALIZERS[init.bias_init]).parameters
@@ -245,13 +257,18 @@ def build(cfg: DictConfig) -> Experiment:
                       dtype=np.dtype(cfg.trainer.dtype))
         init = cfg.init
         weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
+        bias_init = _bias_initializer(init, weight_init)
         try:
-            net.initialize(weight_init, init_rng, _bias_initializer(init))
+            net.initialize(weight_init, init_rng, bias_init)
         except ParameterError as err:  # explicit values that do not fit the architecture
             raise config_error("init", err, {"values": "biases"}) from None
+        bias_variance = variance_of(bias_init or getattr(weight_init, "bias_initializer", None) or
+                                    BIAS_INITIALIZERS["zeros"]())
+        bias_variance = 0.0 if arch.bias == "none" else bias_variance(1) if bias_variance else None
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule
         raise ConfigError(str(err)) from None
-    return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng)
+    return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, variance_of(weight_init),
+                      bias_variance)
 

@@ -214,9 +214,10 @@ class MlflowTracker(Callback):
             self.client.log_image(self.run_id, image.convert("RGB"), key=path.stem, step=self.last_step)
 
     def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]],
-               error: str | None = None, profiles: dict[str, list[float]] | None = None) -> None:
+               error: str | None = None, profiles: dict[str, list[float]] | None = None,
+               tags: dict[str, str] | None = None) -> None:
         """Send the artifacts, then what is buffered with the summary metrics, the profiles (step = layer
-        index 1..L) and the status; close the run (FINISHED for finished and diverged runs, FAILED or
+        index 1..L), the status and ``tags``; close the run (FINISHED for finished and diverged runs, FAILED or
         KILLED otherwise)."""
         try:
             for path, folder in artifacts:
@@ -228,8 +229,8 @@ class MlflowTracker(Callback):
             self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
             self.buffer.extend(Metric(key, float(v), now, layer) for key, values in (profiles or {}).items()
                                for layer, v in enumerate(values, start=1))
-            tags = [RunTag("status", status)] + ([RunTag("error", error[:4000])] if error else [])
-            self.flush(tags=tags)
+            run_tags = [RunTag("status", status)] + ([RunTag("error", error[:4000])] if error else [])
+            self.flush(tags=run_tags + [RunTag(k, v) for k, v in (tags or {}).items()])
         finally:
             state = {"failed": "FAILED", "killed": "KILLED"}.get(status, "FINISHED")
             self.client.set_terminated(self.run_id, state)

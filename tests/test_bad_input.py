@@ -103,6 +103,14 @@ CASES = [
     (["tracking.uri=http://127.0.0.1:9"], "tracking.uri=http://127.0.0.1:9: no tracking server answers"),
     (["tracking.uri=sqlite:////proc/x.db"], "tracking.uri=sqlite:////proc/x.db: cannot write the sqlite store"),
     (["tracking.uri=postgresql://u@127.0.0.1:9/db"], "no database answers at 127.0.0.1:9"),
+    # the mean-field initializer draws its own biases; its parameters have rules
+    (["init=mean_field", "init.bias_init=normal"],
+     "init.bias_init=normal: not used by init=mean_field, whose biases are N(0, init.sigma_b2)"),
+    (["init=mean_field", "init.sigma_w2=0"], "init.sigma_w2=0"),
+    (["init=mean_field", "init.sigma_b2=-1"], "init.sigma_b2=-1"),
+    (["init=mean_field", "init.weights=uniform"], "init.weights='uniform': must be gaussian or orthogonal"),
+    (["trainer.jacobian_samples=-1"], "trainer.jacobian_samples=-1: must be an integer >= 0"),
+    (["tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
     # a sweep preset without -m
     (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),
 ]

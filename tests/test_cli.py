@@ -69,12 +69,13 @@ def test_a_run_is_tracked_completely(tmp_path):
     assert "diverged_at_step" not in metrics
 
     artifacts = {a.path: a for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "history.csv", "plots"} <= set(artifacts)
+    # full detail: the distributions too; glorot_uniform has a variance: the theory's table
+    assert {"config.yaml", "history.csv", "plots", "distributions.npz", "theory.csv"} <= set(artifacts)
     plots = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert set(plots) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
+    assert set(plots) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png", "plots/distributions.png"}
     assert all(size > 1000 for size in plots.values())
     images = {a.path.split("/")[1].split("+step+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
-    assert images == {"loss", "grad_norms", "grad_profile"}  # image records: the UI's image grid shows them
+    assert images == {"loss", "grad_norms", "grad_profile", "distributions"}  # the UI's image grid shows them
     local = client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path))
     history = pd.read_csv(local)
     assert history["step"].tolist() == steps and "delta_norm/delta_norm_l02" in history

@@ -1,0 +1,103 @@
+"""Theory beside measurement, per run: the mean-field prediction for the run's architecture,
+activation and initialization (``backprop_core.theory``) next to what its step-0 record measured.
+
+sigma_w2 = fan_in Var(W) of each layer, from the initializer's distribution (not the sample);
+sigma_b2 = Var(b) (0 for zero or absent biases).  A run whose initializer has no variance
+(zeros, constant, explicit values) gets no prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backprop_core import layer_key, theory
+
+from .build import Experiment
+
+FLOW_DECADES = 1.0  # |log10 of the gradient norm's change across the net| beyond this: vanishing / exploding
+SLOPE_TOLERANCE = (0.1, 0.1)  # agreement: |measured - predicted slope| <= 0.1 + 0.1 |predicted| (ln per layer)
+
+
+@dataclass(frozen=True)
+class RunTheory:
+    prediction: theory.Prediction
+    q_theory: np.ndarray  # q^l per layer from the data's own input length
+    q_measured: np.ndarray  # mean Z_l^2 over the training set at the initial weights
+
+
+def run_theory(exp: Experiment) -> RunTheory | None:
+    """The prediction for ``exp`` at its initial weights, or None where the theory has nothing to say."""
+    net = exp.net
+    if exp.weight_variance is None or exp.bias_variance is None or not net.activations[0].elementwise:
+        return None
+    if len({a.name for a in net.activations[:-1]}) > 1:
+        return None
+    sigma_w2s = [fan_in * exp.weight_variance(fan_in, fan_out) for fan_in, fan_out in net.weight_shapes]
+    if min(sigma_w2s) <= 0:
+        return None
+    X = np.asarray(exp.data.X_train, dtype=np.float64)
+    q_input = float(np.mean(X * X))
+    activation = net.activations[0]
+    prediction = theory.predict(activation, net.sizes, sigma_w2s, exp.bias_variance, q_input)
+    q_theory = theory.length_profile(activation, sigma_w2s, exp.bias_variance, q_input)
+    return RunTheory(prediction, q_theory, _measured_lengths(exp))
+
+
+def _measured_lengths(exp: Experiment) -> np.ndarray:
+    """Mean squared pre-activation of every layer over the training set (a forward pass, cache kept as is)."""
+    net = exp.net
+    A = np.asarray(exp.data.X_train, dtype=net.dtype)
+    lengths = []
+    for k in range(net.n_layers):
+        Z = A @ net.weights[k] + (net.biases[k] if net.biases[k] is not None else 0)
+        lengths.append(float(np.mean(np.square(Z, dtype=np.float64))))
+        A = net.activations[k].forward(Z)
+    return np.array(lengths)
+
+
+def gradient_flow(measured_slope: float, n_layers: int) -> str:
+    """vanishing / stable / exploding: whether the gradient norm changes by more than
+    10**FLOW_DECADES across the net, from the measured per-layer slope of ln ||dL/dW||^2."""
+    change = measured_slope * (n_layers - 1) / 2 / math.log(10)  # log10 of the norm's change, last -> first layer
+    return "vanishing" if change < -FLOW_DECADES else "exploding" if change > FLOW_DECADES else "stable"
+
+
+def agrees(measured: float, predicted: float) -> bool:
+    absolute, relative = SLOPE_TOLERANCE
+    return abs(measured - predicted) <= absolute + relative * abs(predicted)
+
+
+def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict, dict, dict]:
+    """``(summary metrics, profiles, tags)`` from the prediction and the step-0 record ``first``."""
+    p = run.prediction
+    measured = np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
+    measured_slope = theory.hidden_log_slope(measured ** 2)
+    metrics = {"theory/sigma_w2": p.sigma_w2, "theory/sigma_b2": p.sigma_b2, "theory/q_star": p.q_star,
+               "theory/chi1": p.chi1, "theory/ln_chi1": math.log(p.chi1) if p.chi1 > 0 else -math.inf,
+               "theory/xi_grad": p.xi_grad, "theory/grad_log_slope": p.log_slope,
+               "measured/grad_log_slope": measured_slope, "theory/slope_error": measured_slope - p.log_slope}
+    tags = {"regime": p.regime}
+    if math.isfinite(measured_slope):
+        tags["gradient_flow"] = gradient_flow(measured_slope, n_layers)
+        if math.isfinite(p.log_slope):
+            tags["theory_agrees"] = "yes" if agrees(measured_slope, p.log_slope) else "no"
+    profiles = {"profile/grad_norm_theory": list(p.profile * measured[-1]),
+                "profile/q_theory": list(run.q_theory), "profile/q_init": list(run.q_measured)}
+    return metrics, profiles, tags
+
+
+def write_table(run: RunTheory, first: dict[str, float], n_layers: int, path: Path) -> Path:
+    """``theory.csv``: per layer, the predicted and measured length q and gradient norm at step 0."""
+    measured = [first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["layer", "q_theory", "q_measured", "grad_norm_theory", "grad_norm_measured"])
+        for k in range(n_layers):
+            writer.writerow([k + 1, repr(float(run.q_theory[k])), repr(float(run.q_measured[k])),
+                             repr(float(run.prediction.profile[k] * measured[-1])), repr(float(measured[k]))])
+    return path
