@@ -20,6 +20,7 @@ from .losses import Loss
 __all__ = ["Network", "BIAS_MODES"]
 
 BIAS_MODES = ("per_unit", "shared", "none")  # a bias per unit, one per layer, or no bias
+HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers' backward pass (not the gradient)
 
 
 def _as_activation(activation: str | Activation) -> Activation:
@@ -37,6 +38,9 @@ class Network:
     bias : ``per_unit`` (a bias per unit), ``shared`` (one bias per layer) or ``none``
     train_bias : False freezes the biases (their gradients are still computed)
     dtype : float64 (default) or float32
+    hidden_derivative : ``exact`` (backpropagation) or ``one``: the hidden activations' derivative
+        replaced by 1 in the backward pass, the shortcut seed 002 asks about.  ``grads`` are then
+        *not* the gradient (the gradient check says so); the output layer's delta stays exact.
     """
 
     def __init__(
@@ -48,8 +52,12 @@ class Network:
         bias: str = "per_unit",
         train_bias: bool = True,
         dtype: type | np.dtype = np.float64,
+        hidden_derivative: str = "exact",
     ) -> None:
         sizes = tuple(int(n) for n in sizes)
+        if hidden_derivative not in HIDDEN_DERIVATIVES:
+            raise ValueError(f"hidden_derivative={hidden_derivative!r} is unknown; valid: {', '.join(HIDDEN_DERIVATIVES)}")
+        self.hidden_derivative = hidden_derivative
         if len(sizes) < 2:
             raise ValueError(f"sizes={list(sizes)} needs an input and an output width")
         if min(sizes) < 1:
@@ -105,7 +113,8 @@ class Network:
         return (
             f"Network(sizes={list(self.sizes)}, activation={self.hidden_activation!r}, "
             f"output_activation={self.output_activation!r}, bias={self.bias_mode!r}, "
-            f"train_bias={self.train_bias}, dtype={self.dtype.name})"
+            f"train_bias={self.train_bias}, dtype={self.dtype.name}"
+            + (f", hidden_derivative={self.hidden_derivative!r})" if self.hidden_derivative != "exact" else ")")
         )
 
     # ---------------------------------------------------------------- parameters
@@ -140,6 +149,7 @@ class Network:
         clone = Network(
             self.sizes, self.hidden_activation, self.output_activation,
             bias=self.bias_mode, train_bias=self.train_bias, dtype=dtype or self.dtype,
+            hidden_derivative=self.hidden_derivative,
         )
         clone.params[...] = self.params
         return clone
@@ -183,7 +193,8 @@ class Network:
                 self.dL_db[k][0] = self.unit_errors[k].sum()
             if k:
                 dL_dA = dL_dZ @ self.weights[k].T
-                dL_dZ = self.activations[k - 1].backward(Zs[k - 1], As[k - 1], dL_dA)
+                dL_dZ = dL_dA if self.hidden_derivative == "one" else \
+                    self.activations[k - 1].backward(Zs[k - 1], As[k - 1], dL_dA)
 
     def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
         """One forward and backward pass: returns the loss and leaves dL/dparams in ``grads``."""

@@ -21,6 +21,7 @@ from backprop_core import (
 )
 from backprop_core.datasets import Dataset
 from backprop_core.initializers import variance_of
+from backprop_core.network import HIDDEN_DERIVATIVES
 from backprop_core.losses import Loss
 from backprop_core.registry import ParameterError
 
@@ -253,8 +254,10 @@ def build(cfg: DictConfig) -> Experiment:
         state_arrays = sum(isinstance(x, np.ndarray) for x in optimizer.init(np.zeros(1)))
         _check_memory(_architecture_subject(arch), network_bytes(sizes, rows, np.dtype(cfg.trainer.dtype).itemsize,
                                                                   state_arrays), budget, f"the net {sizes}")
+        _check(arch.hidden_derivative in HIDDEN_DERIVATIVES, f"architecture.hidden_derivative={arch.hidden_derivative}: "
+               f"unknown; valid: {', '.join(HIDDEN_DERIVATIVES)}")
         net = Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias,
-                      dtype=np.dtype(cfg.trainer.dtype))
+                      dtype=np.dtype(cfg.trainer.dtype), hidden_derivative=arch.hidden_derivative)
         init = cfg.init
         weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
         bias_init = _bias_initializer(init, weight_init)

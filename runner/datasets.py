@@ -5,17 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from backprop_core import datasets as core
+from backprop_core.registry import ParameterError
 
 
-def digits(rng: np.random.Generator, val_fraction: float = 0.25) -> core.Dataset:
+def digits(rng: np.random.Generator, val_fraction: float = 0.25, scale: float = 1.0) -> core.Dataset:
     """scikit-learn's 8x8 digits (1797 samples, 64 features, 10 classes; shipped with the package,
-    no download), split at random and standardized with the training split's statistics."""
+    no download), split at random, standardized with the training split's statistics and multiplied
+    by ``scale`` (the inputs' mean square is then about scale^2: the mean-field presets start the
+    length map near its fixed point with it)."""
     from sklearn.datasets import load_digits  # imported here: only this dataset needs it
 
     bunch = load_digits()
     X_train, y_train, X_val, y_val = core.train_val_split(bunch.data, bunch.target, val_fraction, rng)
+    if not scale > 0:
+        raise ParameterError("scale", scale, "must be > 0")
     X_train, X_val = core.standardize(X_train, X_val)
-    return core.Dataset("digits", X_train, y_train, X_val, y_val, n_classes=10)
+    return core.Dataset("digits", scale * X_train, y_train, scale * X_val, y_val, n_classes=10)
 
 
 DATASETS = {**core.DATASETS, "digits": digits}

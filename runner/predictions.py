@@ -35,6 +35,8 @@ def run_theory(exp: Experiment) -> RunTheory | None:
     net = exp.net
     if exp.weight_variance is None or exp.bias_variance is None or not net.activations[0].elementwise:
         return None
+    if net.hidden_derivative != "exact":  # the backward pass is not backpropagation: no gradient theory
+        return None
     if len({a.name for a in net.activations[:-1]}) > 1:
         return None
     sigma_w2s = [fan_in * exp.weight_variance(fan_in, fan_out) for fan_in, fan_out in net.weight_shapes]

@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,8 @@ from mlflow.tracking import MlflowClient
 
 from backprop_core.distributions import magnitude_histogram
 
-from .plots import distribution_bands, layer_columns, plottable, plt, save_figure
+from .facets import curve, run_label, small_multiples
+from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
 from .stores import resolve_uri
@@ -76,10 +76,18 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
         group = column.removeprefix("params.").split(".")[0]
         an_options_own = "." in column.removeprefix("params.") and runs[column].isna().any() and \
             f"params.{group}" in params and as_text(runs[f"params.{group}"]).nunique() > 1
-        # a group choice and its option's name (init / init.name) say the same: keep one
-        if values.nunique() > 1 and not an_options_own and not any(values.equals(as_text(runs[kept])) for kept in swept):
+        # a group choice and its option's name (init / init.name), or a value derived from a swept one
+        # (init.sigma_w2 = ${critical_sigma_w2:${activation.name},...}), say the same: keep one
+        if values.nunique() > 1 and not an_options_own and not any(_same_split(values, as_text(runs[kept]))
+                                                                    for kept in swept):
             swept.append(column)
     return swept
+
+
+def _same_split(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``)."""
+    pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
+    return pairs["a"].is_unique and pairs["b"].is_unique
 
 
 def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -109,154 +117,30 @@ def _load_artifact(client: MlflowClient, runs: pd.DataFrame, name: str, read) ->
     return loaded
 
 
-def _label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={as_text(runs[c]).iloc[i]}" for c in swept) \
-        or runs["run_name"].iloc[i]
-
-
-def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
-    """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
-    swept param with the most values, e.g. depth) and panels split by up to two other swept params
-    (rows, columns), group choices first; anything left goes into the line labels."""
-    numeric = [c for c in swept if pd.to_numeric(runs[c], errors="coerce").notna().all()]
-    colour = max(numeric, key=lambda c: runs[c].nunique()) if numeric else None
-    rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
-    return colour, rest[:2], rest[2:]
-
-
-def _panels(runs: pd.DataFrame, facets: list[str]):
-    """``(row, column, title, subset)`` for every panel of the facet grid."""
-    rows = list(dict.fromkeys(as_text(runs[facets[0]]))) if facets else [None]
-    columns = list(dict.fromkeys(as_text(runs[facets[1]]))) if len(facets) > 1 else [None]
-    for r, row_value in enumerate(rows):
-        for c, column_value in enumerate(columns):
-            keep = np.ones(len(runs), bool)
-            title = []
-            for facet, value in zip(facets, (row_value, column_value)):
-                keep &= (as_text(runs[facet]) == value).to_numpy()
-                title.append(f"{facet.removeprefix('params.')}={value}")
-            yield r, c, ", ".join(title), runs[keep], (len(rows), len(columns))
-
-
-def _colours(runs: pd.DataFrame, colour: str | None) -> dict:
-    """An ordered colormap over the colour axis's sorted values (a categorical one without such axis)."""
-    if colour is None:
-        return {i: plt.cm.tab10(k % 10) for k, i in enumerate(runs.index)}
-    values = sorted(pd.to_numeric(runs[colour]).unique())
-    shades = plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))
-    return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
-
-
-PANEL_WIDTH, PANEL_HEIGHT, LEGEND_WIDTH = 3.6, 2.9, 2.0  # inches; the legend gets a column of its own
-
-
-def _grid(n_rows: int, n_columns: int):
-    """The panels, and the share of the figure's width they take (the legend has the rest)."""
-    width = PANEL_WIDTH * n_columns + 0.4
-    fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + LEGEND_WIDTH, PANEL_HEIGHT * n_rows + 0.6),
-                             sharex=False, sharey=True, squeeze=False)
-    return fig, axes, width / (width + LEGEND_WIDTH)
-
-
-def _legend(fig, axes, colour: str | None, at: float) -> None:
-    """One legend for the figure, outside the panels (it never covers data)."""
-    labels = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            labels.setdefault(label, handle)
-    if labels and len(labels) <= 30:
-        title = colour.rsplit(".", 1)[-1] if colour else None
-        fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(at, 0.5),
-                   fontsize="small", title=title)
-
-
-def _seed_groups(runs: pd.DataFrame, swept: list[str]) -> list[list[int]]:
-    """Run indices grouped by every swept param but ``seed``: one group per curve (one run each
-    when the sweep does not vary the seed)."""
-    others = [c for c in swept if c != "params.seed"]
-    if "params.seed" not in swept or not others:
-        return [[i] for i in runs.index] if "params.seed" not in swept else [list(runs.index)]
-    keys = pd.concat([as_text(runs[c]) for c in others], axis=1).apply(tuple, axis=1)
-    return [list(group.index) for _, group in runs.groupby(keys, sort=False)]
-
-
-def seed_band(ys: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(geometric mean, mean / g, mean * g)`` over the seeds' curves ``ys`` (cut to the shortest),
-    ``g`` = 10 ** (sample std of log10): the report's axes are logarithmic.  Non-positive and
-    non-finite points are left out of their step's mean; a step none of the seeds has is NaN."""
-    n = min(len(y) for y in ys)
-    logs = np.log10(np.array([plottable(y)[:n] for y in ys]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a step where every seed diverged: NaN, not drawn
-        mean, spread = np.nanmean(logs, axis=0), np.nanstd(logs, axis=0, ddof=1)
-    return 10 ** mean, 10 ** (mean - spread), 10 ** (mean + spread)
-
-
-def _curve(ax, x, ys: list, colour, label: str | None = None, **style) -> None:
-    """One line; over several seeds ``seed_band``'s mean line and band."""
-    if len(ys) == 1:
-        ax.plot(x, plottable(ys[0]), color=colour, label=label, **style)
-        return
-    mean, low, high = seed_band(ys)
-    x = np.asarray(x)[:len(mean)]
-    ax.plot(x, mean, color=colour, label=label, **style)
-    ax.fill_between(x, low, high, color=colour, alpha=0.15, linewidth=0)
-
-
-def _small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylabel: str) -> Path:
-    """One panel per swept group choice; in each, ``draw(ax, items, colour, label)`` per curve, where
-    ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds."""
-    axes_swept = [c for c in swept if c != "params.seed"]
-    colour, facets, labelled = _layout(runs, axes_swept)
-    colours = _colours(runs, colour)
-    panels = list(_panels(runs, facets))
-    groups = _seed_groups(runs, swept)
-    fig, axes, legend_at = _grid(*panels[0][4])
-    for r, c, title, subset, _ in panels:
-        ax = axes[r, c]
-        for group in groups:
-            items = [data[run_id] for run_id in runs.loc[group, "run_id"] if data.get(run_id) is not None]
-            if group[0] in subset.index and items:
-                draw(ax, items, colours[group[0]], _label(runs, group[0], [colour] if colour else labelled))
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize="medium")
-        ax.tick_params(labelsize="small")
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel, fontsize="small")
-    seeds = runs["params.seed"].nunique() if "params.seed" in swept else 1
-    if seeds > 1:
-        fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std", fontsize="small")
-    fig.tight_layout(rect=(0, 0, legend_at, 1))
-    _legend(fig, axes, colour, legend_at)
-    return save_figure(fig, path, margins=False)
-
-
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
     """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step."""
     def draw(ax, items, colour, label):
         columns = layer_columns(items[0], metric)
         layers = np.arange(1, len(columns) + 1)
-        _curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
-        _curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
+        curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
+        curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     histories = {k: h for k, h in histories.items() if not h.empty}
-    return _small_multiples(runs, histories, swept, path, draw, "layer (1 = input side)",
+    return small_multiples(runs, histories, swept, path, draw, "layer (1 = input side)",
                             f"{metric} (solid: step 0, dashed: closing)")
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
     """Loss over steps, one line per run: training solid, validation dotted."""
     def draw(ax, items, colour, label):
-        _curve(ax, items[0]["step"], [h["train/loss"].to_numpy(float) for h in items], colour, label)
+        curve(ax, items[0]["step"], [h["train/loss"].to_numpy(float) for h in items], colour, label)
         if "val/loss" in items[0]:
-            _curve(ax, items[0]["step"], [h["val/loss"].to_numpy(float) for h in items], colour,
+            curve(ax, items[0]["step"], [h["val/loss"].to_numpy(float) for h in items], colour,
                    linestyle=":", alpha=0.7)
 
     histories = {k: h for k, h in histories.items() if not h.empty}
-    return _small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
+    return small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
 
 
 def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
@@ -264,12 +148,12 @@ def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
     def draw(ax, items, colour, label):
         bands = [distribution_bands(*magnitude_histogram(d["grad"][0])) for d in items]
         layers = np.arange(1, len(bands[0]) + 1)
-        _curve(ax, layers, [b[:, 2] for b in bands], colour, label, marker=".")
+        curve(ax, layers, [b[:, 2] for b in bands], colour, label, marker=".")
         low, high = plottable(np.mean([b[:, 1] for b in bands], axis=0)), plottable(np.mean([b[:, 3] for b in bands], axis=0))
         ax.fill_between(layers, low, high, color=colour, alpha=0.15, linewidth=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
-    return _small_multiples(runs, distributions, swept, path, draw, "layer (1 = input side)",
+    return small_multiples(runs, distributions, swept, path, draw, "layer (1 = input side)",
                             "|dL/dW| at step 0: median, 16-84 % band")
 
 
@@ -291,7 +175,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
         ax.axis("off")
     image = None
     for ax, (i, run_id) in zip(axes.flat, enumerate(runs["run_id"])):
-        ax.set_title(_label(runs, i, swept).replace(", ", "\n"), fontsize=6)
+        ax.set_title(run_label(runs, i, swept).replace(", ", "\n"), fontsize=6)
         ax.tick_params(labelsize=5)
         if run_id not in maps:
             continue
@@ -342,6 +226,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     distributions = load_distributions(client, runs)
     if distributions:
         files.append(plot_grad_distributions(runs, distributions, swept, folder / "grad_distributions.png"))
+    files += _theory_figures(client, runs, swept, folder)
 
     figures = [path for path in files if path.suffix == ".png"]
     page = folder / "report.html"
@@ -355,6 +240,22 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
     print(markdown(table))
     return folder
+
+
+def _theory_figures(client: MlflowClient, runs: pd.DataFrame, swept: list[str], folder: Path) -> list[Path]:
+    """The phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (runs with
+    ``trainer.jacobian_samples``), the predicted against measured gradient slopes and the length map."""
+    from . import theory_figures as figures
+
+    files = [figures.plot_phase_diagram(runs, folder / "phase_diagram.png"),
+             figures.plot_slopes(runs, folder / "grad_slopes.png")]
+    spectra = _load_artifact(client, runs, "jacobian.npz", lambda path: np.load(path)["singular_values"])
+    if spectra:
+        files.append(figures.plot_spectra(runs, spectra, swept, folder / "jacobian_spectra.png"))
+    lengths = _load_artifact(client, runs, "theory.csv", pd.read_csv)
+    if lengths:
+        files.append(figures.plot_lengths(runs, lengths, swept, folder / "length_map.png"))
+    return [path for path in files if path is not None]
 
 
 def _log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path]) -> None:

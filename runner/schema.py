@@ -37,6 +37,7 @@ class MLPArchitecture:
     output_size: Optional[int] = None  # null: from the dataset and the loss
     bias: str = "per_unit"  # per_unit | shared | none
     train_bias: bool = True
+    hidden_derivative: str = "exact"  # exact | one: f'(z) := 1 in the hidden layers' backward pass (not the gradient)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class DeepArchitecture:
     output_size: Optional[int] = None
     bias: str = "per_unit"
     train_bias: bool = True
+    hidden_derivative: str = "exact"  # exact | one (see MLPArchitecture)
 
 
 @dataclass
@@ -169,6 +171,14 @@ def register() -> None:
     cs.store(name="config_schema", node=Config)
     for (group, option), schema in option_schemas().items():
         cs.store(name=schema_name(group, option), node=schema)
+    # ${critical_sigma_w2:tanh,0.05} = 1.7609...: a preset can sit on the critical line of its activation
+    OmegaConf.register_new_resolver("critical_sigma_w2", _critical_sigma_w2, replace=True, use_cache=True)
+
+
+def _critical_sigma_w2(activation: str, sigma_b2: float) -> float:
+    from backprop_core.theory import critical_sigma_w2
+
+    return critical_sigma_w2(str(activation), float(sigma_b2))
 
 
 def check_keys(cfg: DictConfig) -> None:

@@ -1,0 +1,138 @@
+"""Small multiples over a sweep: one panel per swept group choice, lines coloured along the
+ordered axis, seeds folded into a mean and a band, one legend outside the panels.  Shared by the
+report's figures (``runner.report``) and the theory's (``runner.theory_figures``)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .plots import plottable, plt, save_figure
+from .tables import as_text
+
+
+def run_label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
+    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={as_text(runs[c]).iloc[i]}" for c in swept) \
+        or runs["run_name"].iloc[i]
+
+
+def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
+    swept param with the most values, e.g. depth) and panels split by up to two other swept params
+    (rows, columns), group choices first; anything left goes into the line labels."""
+    numeric = [c for c in swept if pd.to_numeric(runs[c], errors="coerce").notna().all()]
+    colour = max(numeric, key=lambda c: runs[c].nunique()) if numeric else None
+    rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
+    return colour, rest[:2], rest[2:]
+
+
+def _panels(runs: pd.DataFrame, facets: list[str]):
+    """``(row, column, title, subset)`` for every panel of the facet grid."""
+    rows = list(dict.fromkeys(as_text(runs[facets[0]]))) if facets else [None]
+    columns = list(dict.fromkeys(as_text(runs[facets[1]]))) if len(facets) > 1 else [None]
+    for r, row_value in enumerate(rows):
+        for c, column_value in enumerate(columns):
+            keep = np.ones(len(runs), bool)
+            title = []
+            for facet, value in zip(facets, (row_value, column_value)):
+                keep &= (as_text(runs[facet]) == value).to_numpy()
+                title.append(f"{facet.removeprefix('params.')}={value}")
+            yield r, c, ", ".join(title), runs[keep], (len(rows), len(columns))
+
+
+def _colours(runs: pd.DataFrame, colour: str | None) -> dict:
+    """An ordered colormap over the colour axis's sorted values (a categorical one without such axis)."""
+    if colour is None:
+        return {i: plt.cm.tab10(k % 10) for k, i in enumerate(runs.index)}
+    values = sorted(pd.to_numeric(runs[colour]).unique())
+    shades = plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))
+    return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
+
+
+PANEL_WIDTH, PANEL_HEIGHT, LEGEND_WIDTH = 3.6, 2.9, 2.0  # inches; the legend gets a column of its own
+
+
+def _grid(n_rows: int, n_columns: int):
+    """The panels, and the share of the figure's width they take (the legend has the rest)."""
+    width = PANEL_WIDTH * n_columns + 0.4
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + LEGEND_WIDTH, PANEL_HEIGHT * n_rows + 0.6),
+                             sharex=False, sharey=True, squeeze=False)
+    return fig, axes, width / (width + LEGEND_WIDTH)
+
+
+def _legend(fig, axes, colour: str | None, at: float) -> None:
+    """One legend for the figure, outside the panels (it never covers data)."""
+    labels = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, handle)
+    if labels and len(labels) <= 30:
+        title = colour.rsplit(".", 1)[-1] if colour else None
+        fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(at, 0.5),
+                   fontsize="small", title=title)
+
+
+def _seed_groups(runs: pd.DataFrame, swept: list[str]) -> list[list[int]]:
+    """Run indices grouped by every swept param but ``seed``: one group per curve (one run each
+    when the sweep does not vary the seed)."""
+    others = [c for c in swept if c != "params.seed"]
+    if "params.seed" not in swept or not others:
+        return [[i] for i in runs.index] if "params.seed" not in swept else [list(runs.index)]
+    keys = pd.concat([as_text(runs[c]) for c in others], axis=1).apply(tuple, axis=1)
+    return [list(group.index) for _, group in runs.groupby(keys, sort=False)]
+
+
+def seed_band(ys: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(geometric mean, mean / g, mean * g)`` over the seeds' curves ``ys`` (cut to the shortest),
+    ``g`` = 10 ** (sample std of log10): the report's axes are logarithmic.  Non-positive and
+    non-finite points are left out of their step's mean; a step none of the seeds has is NaN."""
+    n = min(len(y) for y in ys)
+    logs = np.log10(np.array([plottable(y)[:n] for y in ys]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step where every seed diverged: NaN, not drawn
+        mean, spread = np.nanmean(logs, axis=0), np.nanstd(logs, axis=0, ddof=1)
+    return 10 ** mean, 10 ** (mean - spread), 10 ** (mean + spread)
+
+
+def curve(ax, x, ys: list, colour, label: str | None = None, **style) -> None:
+    """One line; over several seeds ``seed_band``'s mean line and band."""
+    if len(ys) == 1:
+        ax.plot(x, plottable(ys[0]), color=colour, label=label, **style)
+        return
+    mean, low, high = seed_band(ys)
+    x = np.asarray(x)[:len(mean)]
+    ax.plot(x, mean, color=colour, label=label, **style)
+    ax.fill_between(x, low, high, color=colour, alpha=0.15, linewidth=0)
+
+
+def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylabel: str, yscale: str = "log") -> Path:
+    """One panel per swept group choice; in each, ``draw(ax, items, colour, label)`` per curve, where
+    ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds."""
+    axes_swept = [c for c in swept if c != "params.seed"]
+    colour, facets, labelled = _layout(runs, axes_swept)
+    colours = _colours(runs, colour)
+    panels = list(_panels(runs, facets))
+    groups = _seed_groups(runs, swept)
+    fig, axes, legend_at = _grid(*panels[0][4])
+    for r, c, title, subset, _ in panels:
+        ax = axes[r, c]
+        for group in groups:
+            items = [data[run_id] for run_id in runs.loc[group, "run_id"] if data.get(run_id) is not None]
+            if group[0] in subset.index and items:
+                draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
+        ax.set_yscale(yscale)
+        ax.set_title(title, fontsize="medium")
+        ax.tick_params(labelsize="small")
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize="small")
+    seeds = runs["params.seed"].nunique() if "params.seed" in swept else 1
+    if seeds > 1:
+        fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std", fontsize="small")
+    fig.tight_layout(rect=(0, 0, legend_at, 1))
+    _legend(fig, axes, colour, legend_at)
+    return save_figure(fig, path, margins=False)
