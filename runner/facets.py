@@ -43,10 +43,14 @@ def _panels(runs: pd.DataFrame, facets: list[str]):
             yield r, c, ", ".join(title), runs[keep], (len(rows), len(columns))
 
 
-def _colours(runs: pd.DataFrame, colour: str | None) -> dict:
-    """An ordered colormap over the colour axis's sorted values (a categorical one without such axis)."""
+def _colours(runs: pd.DataFrame, colour: str | None, labelled: list[str]) -> dict:
+    """An ordered colormap over the colour axis's sorted values; without such axis, one categorical
+    colour per value of the labelled params (the same value has the same colour in every panel)."""
     if colour is None:
-        return {i: plt.cm.tab10(k % 10) for k, i in enumerate(runs.index)}
+        keys = pd.concat([as_text(runs[c]) for c in labelled], axis=1).apply(tuple, axis=1) if labelled \
+            else pd.Series(list(runs.index), index=runs.index)
+        order = list(dict.fromkeys(keys))
+        return {i: plt.cm.tab10(order.index(key) % 10) for i, key in keys.items()}
     values = sorted(pd.to_numeric(runs[colour]).unique())
     shades = plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))
     return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
@@ -113,7 +117,7 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds."""
     axes_swept = [c for c in swept if c != "params.seed"]
     colour, facets, labelled = _layout(runs, axes_swept)
-    colours = _colours(runs, colour)
+    colours = _colours(runs, colour, labelled)
     panels = list(_panels(runs, facets))
     groups = _seed_groups(runs, swept)
     fig, axes, legend_at = _grid(*panels[0][4])

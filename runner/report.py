@@ -74,14 +74,21 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
     for column in params:
         values = as_text(runs[column])
         group = column.removeprefix("params.").split(".")[0]
-        an_options_own = "." in column.removeprefix("params.") and runs[column].isna().any() and \
-            f"params.{group}" in params and as_text(runs[f"params.{group}"]).nunique() > 1
+        # a parameter of the chosen option (init.std, optimizer.lr at each optimizer's default) follows
+        # the group's choice when the sweep varies it: not an axis of its own
+        an_options_own = "." in column.removeprefix("params.") and f"params.{group}" in params and \
+            as_text(runs[f"params.{group}"]).nunique() > 1 and _determined_by(values, as_text(runs[f"params.{group}"]))
         # a group choice and its option's name (init / init.name), or a value derived from a swept one
         # (init.sigma_w2 = ${critical_sigma_w2:${activation.name},...}), say the same: keep one
         if values.nunique() > 1 and not an_options_own and not any(_same_split(values, as_text(runs[kept]))
                                                                     for kept in swept):
             swept.append(column)
     return swept
+
+
+def _determined_by(values: pd.Series, choice: pd.Series) -> bool:
+    """Whether each choice comes with one value."""
+    return pd.DataFrame({"v": values, "c": choice}).drop_duplicates()["c"].is_unique
 
 
 def _same_split(a: pd.Series, b: pd.Series) -> bool:

@@ -51,10 +51,22 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
         if order is not None:
             pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
         if columns:
+            pivot = pivot[sorted(pivot.columns, key=lambda key: _sort_key(key if isinstance(key, tuple) else (key,)))]
             pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
                              for key in pivot.columns]
         pivots[metric] = pivot
     return pivots
+
+
+def _sort_key(key: tuple) -> tuple:
+    """Numbers in numeric order (depth 5 before 10), text after them in text order."""
+    def one(value):
+        try:
+            return (0, float(value), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(value))
+
+    return tuple(one(v) for v in key)
 
 
 def _cell(values: pd.Series, seeded: bool) -> str:

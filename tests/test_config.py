@@ -104,3 +104,11 @@ def test_config_hash_ignores_what_does_not_decide_the_result():
     assert config_hash(compose_cfg(same)) == base and config_hash(compose_cfg(["tracking=none"])) == base
     for different in ("optimizer.lr=0.2", "seed=1", "trainer.threads=2", "init=he_normal"):
         assert config_hash(compose_cfg([different])) != base, different
+
+
+def test_a_preset_can_sit_on_the_critical_line():
+    from backprop_core.theory import critical_sigma_w2
+
+    cfg = compose_cfg(["experiment=pennington2017", "activation=tanh"])
+    assert cfg.init.sigma_w2 == pytest.approx(critical_sigma_w2("tanh", 1e-4), rel=1e-12)
+    assert compose_cfg(["experiment=pennington2017", "activation=relu"]).init.sigma_w2 == pytest.approx(2.0, abs=1e-9)

@@ -93,3 +93,25 @@ def test_seed_band_is_the_geometric_mean_and_std_of_log10():
     assert np.allclose(mean[:2], [10.0, 10.0]) and len(mean) == 3  # cut to the shortest seed
     assert np.allclose(low[:2], [10 ** (1 - 2 ** 0.5), 10.0]) and np.allclose(high[:2], [10 ** (1 + 2 ** 0.5), 10.0])
     assert mean[2] == 4.0 or np.isclose(mean[2], 4.0)  # the finite seed alone
+
+
+def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
+    done = run_cli(tmp_path, "-m", "init=mean_field", "init.sigma_w2=1.0,2.0", "init.sigma_b2=0.05", "activation=tanh",
+                   "architecture.depth=2,4", "architecture.width=8", "trainer.epochs=3", "trainer.jacobian_samples=3",
+                   "tracking.experiment=phase")
+    assert done.returncode == 0, done.stderr
+    report = subprocess.run([sys.executable, "-m", "runner.report", "phase", "--no-mlflow"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    folder = tmp_path / "outputs" / "reports" / "phase"
+    for figure in ("phase_diagram.png", "grad_slopes.png", "jacobian_spectra.png", "length_map.png"):
+        assert (folder / figure).stat().st_size > 5000, figure
+
+
+def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
+    from runner.report import swept_columns
+
+    runs = pd.DataFrame({"params.activation": ["tanh", "relu", "tanh", "relu"],
+                         "params.init.sigma_w2": ["1.086", "2.0", "1.086", "2.0"],  # ${critical_sigma_w2:...}
+                         "params.architecture.depth": ["8", "8", "32", "32"]})
+    assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]

@@ -80,3 +80,78 @@ def test_exploding_init_diverges_without_clipping_and_the_sweep_goes_on(tmp_path
     assert status["std=1.0,depth=16,clip_grad_norm=null"] == "diverged"
     assert status["std=1.0,depth=16,clip_grad_norm=1.0"] == "finished"
     assert status["std=0.1,depth=4,clip_grad_norm=null"] == "finished"
+
+
+def test_schoenholz2017_nets_train_within_six_correlation_depths(tmp_path):
+    from runner.theory_figures import correlation_depth
+
+    runs, _ = sweep(tmp_path, "schoenholz2017")
+    assert len(runs) == 50
+    acc = {(float(r.data.params["init.sigma_w2"]), int(r.data.params["architecture.depth"])):
+           r.data.metrics["final/val_accuracy"] for r in runs.values()}
+    # measured here: on the ordered side the boundary follows 6 xi_c (7, 12, 22, 41 layers): the deepest
+    # net below it trains (val accuracy 0.83 .. 0.92 on 10 classes), the shallowest above it does not
+    for sigma_w2 in (0.5, 0.75, 1.0, 1.25):
+        bound = 6 * correlation_depth("tanh", sigma_w2, 0.05)
+        below = max(d for (w, d) in acc if w == sigma_w2 and d < bound)
+        above = min(d for (w, d) in acc if w == sigma_w2 and d > bound)
+        assert acc[sigma_w2, below] > 0.8 and acc[sigma_w2, above] < 0.3, (sigma_w2, bound)
+    # the trainable depth peaks at criticality: at depth 80 the critical sigma_w2 does best
+    assert max((a, w) for (w, d), a in acc.items() if d == 80)[1] == 1.76
+    # prediction vs measurement of the per-layer gradient slope in the nets deep enough to reach q*
+    # (depth >= 20): measured here within 0.076 (ln per layer, width 64, batch gradients)
+    for r in runs.values():
+        if int(r.data.params["architecture.depth"]) >= 20:
+            m = r.data.metrics
+            assert abs(m["measured/grad_log_slope"] - m["theory/grad_log_slope"]) < 0.1, r.info.run_name
+
+
+def test_pennington2017_orthogonal_tanh_near_criticality_keeps_its_spectrum(tmp_path):
+    runs, _ = sweep(tmp_path, "pennington2017")
+    assert len(runs) == 12
+    metric = {(r.data.params["activation"], r.data.params["init.weights"], int(r.data.params["architecture.depth"])):
+              r.data.metrics for r in runs.values()}
+    spread = {key: m["jacobian/s2_var"] for key, m in metric.items()}
+    # measured here at depth 128: orthogonal tanh 3.6; Gaussian tanh 6.4e3; ReLU 20 and 1.6e3 (and s_min = 0)
+    for depth in (8, 32, 128):
+        ortho = spread["tanh", "orthogonal", depth]
+        assert ortho < 5 and all(ortho < spread[key] for key in spread if key[2] == depth and key != ("tanh", "orthogonal", depth))
+    assert metric["relu", "gaussian", 128]["jacobian/s_min"] == 0.0  # dead units: exact zeros in the spectrum
+    # and it learns fastest: the best validation accuracy at depth 32 and 128
+    for depth in (32, 128):
+        best = max((m["final/val_accuracy"], key) for key, m in metric.items() if key[2] == depth)[1]
+        assert best == ("tanh", "orthogonal", depth)
+
+
+def test_seed003_remedies(tmp_path):
+    runs, _ = sweep(tmp_path, "seed003_remedies")
+    assert len(runs) == 18
+    acc = {(r.data.params["activation"], r.data.params["init"], r.data.params["optimizer"]):
+           r.data.metrics["final/val_accuracy"] for r in runs.values()}
+    for init in ("normal", "glorot_uniform", "he_normal"):
+        for optimizer in ("sgd", "momentum"):
+            assert acc["sigmoid", init, optimizer] < 0.6  # 8 sigmoid layers: stuck at ln 2 whatever the init
+        assert acc["sigmoid", init, "adam"] > 0.85  # Adam leaves the plateau
+        assert acc["relu", init, "adam"] > 0.95
+    assert acc["relu", "he_normal", "sgd"] > 0.95 and acc["relu", "glorot_uniform", "sgd"] > 0.95
+
+
+def test_seed002_dropping_the_derivative_is_no_substitute_for_the_learning_rate(tmp_path):
+    runs, _ = sweep(tmp_path, "seed002_no_derivative")
+    loss = {(r.data.params["architecture.hidden_derivative"], float(r.data.params["optimizer.lr"])):
+            r.data.metrics["final/val_loss"] for r in runs.values()}
+    assert loss["exact", 10.0] < loss["exact", 0.1] / 3  # a larger rate helps the exact gradient
+    assert loss["one", 10.0] > loss["one", 0.1]  # the shortcut only gets worse
+    assert loss["one", 10.0] > 10 * loss["exact", 10.0]
+
+
+def test_seed002_on_a_deep_net_dropping_the_derivative_escapes_the_plateau(tmp_path):
+    runs, _ = sweep(tmp_path, "seed002_no_derivative_deep")
+    result = {(r.data.params["architecture.hidden_derivative"], float(r.data.params["optimizer.lr"])): r
+              for r in runs.values()}
+    # measured here: exact descent stays at ln 2 (accuracy 0.46-0.54) at every rate; the shortcut trains at
+    # lr 0.1 (0.89), stalls at 1 and diverges at 10
+    for lr in (0.1, 1.0, 10.0):
+        assert result["exact", lr].data.metrics["final/val_accuracy"] < 0.6
+    assert result["one", 0.1].data.metrics["final/val_accuracy"] > 0.8
+    assert result["one", 10.0].data.tags["status"] == "diverged"

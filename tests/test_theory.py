@@ -223,3 +223,30 @@ def test_initializer_variances_are_their_distributions(name, params, fan_in, fan
     assert fan_in * variance_of(init)(fan_in, fan_out) == pytest.approx(sigma_w2, rel=1e-12)
     draws = np.concatenate([w.ravel() for w in init([(fan_in, fan_out)] * 200, np.random.default_rng(0))])
     assert fan_in * np.var(draws) == pytest.approx(sigma_w2, rel=0.03)
+
+
+# ---------------------------------------------------------------- seed 002's shortcut: f'(z) := 1
+def test_hidden_derivative_one_is_the_shortcut_and_not_the_gradient():
+    from backprop_core import gradient_check
+
+    rng = np.random.default_rng(5)
+    net = Network([2, 3, 3, 1], "sigmoid", output_activation="sigmoid", hidden_derivative="one")
+    net.initialize(get_initializer("normal", std=0.8), rng=rng)
+    X, Y = rng.normal(size=(4, 2)), rng.uniform(size=(4, 1))
+    net.loss_and_grad(X, Y, get_loss("bce"))
+    # by hand, plain NumPy: forward, then deltas with the hidden sigmoid' left out (the output's
+    # a - y of bce after a sigmoid is kept); bce's mean convention divides by the 4 samples
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    W, b = net.weights, net.biases
+    a1 = sig(X @ W[0] + b[0])
+    a2 = sig(a1 @ W[1] + b[1])
+    a3 = sig(a2 @ W[2] + b[2])
+    d3 = (a3 - Y) / 4
+    d2 = d3 @ W[2].T  # no * a2 (1 - a2)
+    d1 = d2 @ W[1].T  # no * a1 (1 - a1)
+    for got, want in zip(net.dL_dW, (X.T @ d1, a1.T @ d2, a2.T @ d3)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert not gradient_check(net, X, Y, get_loss("bce")).passed()  # it is not the gradient
+    exact = net.copy()
+    exact.hidden_derivative = "exact"
+    assert gradient_check(exact, X, Y, get_loss("bce")).passed()
