@@ -85,7 +85,7 @@ def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
 def test_seed_band_is_the_geometric_mean_and_std_of_log10():
     import numpy as np
 
-    from runner.report import seed_band
+    from runner.facets import seed_band
 
     # two seeds: 1 and 100 at the first step, 10 and 10 at the second, the third diverged in one seed
     mean, low, high = seed_band([np.array([1.0, 10.0, np.inf, 5.0]), np.array([100.0, 10.0, 4.0])])

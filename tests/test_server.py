@@ -87,6 +87,10 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     runs = client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")
     assert sorted(r.info.run_name for r in runs) == [f"depth={d},epochs=15" for d in (1, 2)]
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
+    # the sweep is a parent run on the server too: closed with its counts, every job its child
+    (parent,) = client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/finished"] == 2
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "finished"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "grad_norm/grad_norm_l01")]
