@@ -250,3 +250,25 @@ def test_hidden_derivative_one_is_the_shortcut_and_not_the_gradient():
     exact = net.copy()
     exact.hidden_derivative = "exact"
     assert gradient_check(exact, X, Y, get_loss("bce")).passed()
+
+
+@pytest.mark.parametrize("sigma_b2", [0.01, 0.05, 0.3])
+def test_the_critical_line_measured_on_wide_random_nets(sigma_b2):
+    """Poole et al.'s critical line, measured: just below the predicted critical sigma_w2 the mean
+    squared back-propagated error shrinks towards the input, just above it grows."""
+    critical = theory.critical_sigma_w2("tanh", sigma_b2)
+    width, depth = 256, 16
+    rng = np.random.default_rng(7)
+    slopes = []
+    for sigma_w2 in (critical - 0.2, critical + 0.2):
+        q = theory.q_star("tanh", sigma_w2, sigma_b2)
+        X = rng.normal(0, math.sqrt((q - sigma_b2) / sigma_w2), size=(8, width))
+        Y = rng.normal(size=(8, width)) * 1e3
+        deltas = []
+        for seed in range(3):
+            net = _wide_net("tanh", sigma_w2, sigma_b2, depth, width, seed)
+            for x, y in zip(X, Y):
+                net.loss_and_grad(x[None], y[None], get_loss("mse"))
+                deltas.append([np.sum(d ** 2) for d in net.unit_errors])
+        slopes.append(theory.hidden_log_slope(np.mean(deltas, axis=0)))
+    assert slopes[0] < 0 < slopes[1], (critical, slopes)
