@@ -1,4 +1,5 @@
-"""``make bench``: the step-cost table and the sweep-cost table, with the machine they ran on.
+"""``make bench``: the step-cost table, the BLAS-threads table and the sweep-cost table, with the
+machine they ran on.
 
     python benchmarks/run.py [--repeats N] [--skip-sweeps]
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import blas_threads  # noqa: E402
 import step_cost  # noqa: E402
 import sweep_cost  # noqa: E402
 
@@ -54,6 +56,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}\n", flush=True)
     for line in step_cost.main():
+        print(line, flush=True)
+    print(flush=True)
+    for line in blas_threads.main():
         print(line, flush=True)
     if not args.skip_sweeps:
         print(flush=True)

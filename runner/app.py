@@ -32,6 +32,7 @@ from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_erro
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from . import predictions
 from .progress import ProgressBar
+from .threads import blas_threads
 from .records import HistoryCsv, config_hash, write_job_record
 from .schema import register
 
@@ -51,6 +52,7 @@ class Job:
     out_dir: Path
     sweep_id: str | None
     choices: dict[str, str | None]
+    alone: bool = True  # no other job of its sweep runs beside it (a single run, or the basic launcher)
 
     @classmethod
     def current(cls) -> Job:
@@ -58,9 +60,10 @@ class Job:
         choices = dict(hydra_cfg.runtime.choices)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         overrides = list(hydra_cfg.overrides.task)
+        alone = not multirun or "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
         return cls(run_name(overrides, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
-                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices)
+                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone)
 
 
 @dataclass
@@ -162,7 +165,7 @@ def train(cfg: DictConfig) -> float:
     """Train the composition ``cfg``; returns the final validation loss (inf unless it finished)."""
     job = Job.current()
     log.info("run directory: %s", job.out_dir)
-    with threadpool_limits(limits=cfg.trainer.threads, user_api="blas"), interrupted_by_sigterm():
+    with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm():  # never inherited
         if job.multirun:
             stop_with_launcher()
         exp = _build(cfg, job)
@@ -170,7 +173,11 @@ def train(cfg: DictConfig) -> float:
             return math.inf
         tracker = _open_tracker(cfg, job)
         reused = _reusable_run(cfg, job, tracker)
-        outcome = reused or _train_and_record(cfg, exp, job, tracker)
+        threads = blas_threads(cfg.trainer.threads, exp.net.sizes, exp.trainer.batch_size or len(exp.data.X_train),
+                               job.alone)
+        log.debug("BLAS threads: %d", threads)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            outcome = reused or _train_and_record(cfg, exp, job, tracker)
     _record_job(job, outcome)
     _log_summary(job, outcome, tracker, exp.net.n_layers, len(exp.data.X_val))
     return outcome.objective
@@ -187,8 +194,8 @@ def _build(cfg: DictConfig, job: Job) -> Experiment | None:
         log.error("%s: error: %s", PROG, err)
         _record_job(job, Outcome("failed", detail=str(err)))
         return None
-    log.debug("built %r: %d parameters, %d training and %d validation samples, %s; BLAS threads %d",
-              exp.net, exp.net.n_params, len(exp.data.X_train), len(exp.data.X_val), exp.trainer, cfg.trainer.threads)
+    log.debug("built %r: %d parameters, %d training and %d validation samples, %s",
+              exp.net, exp.net.n_params, len(exp.data.X_train), len(exp.data.X_val), exp.trainer)
     return exp
 
 

@@ -157,7 +157,7 @@ def network_bytes(sizes: list[int], rows: int, itemsize: int, state_arrays: int)
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r}: must be float64 or float32")
-    _check(t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1")
+    _check(t.threads is None or t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1 (or null: chosen)")
     _check(t.jacobian_samples >= 0, f"trainer.jacobian_samples={t.jacobian_samples}: must be an integer >= 0")
     _check(0 < t.max_memory_fraction <= 1, f"trainer.max_memory_fraction={t.max_memory_fraction}: must be in (0, 1]")
     params = _given(t, skip=("dtype", "check_gradients", "jacobian_samples", "threads", "max_memory_fraction"))

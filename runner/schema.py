@@ -66,7 +66,7 @@ class TrainerConfig:
     log_outputs: bool = False  # output/output_uNN: output unit activations (the articles print them)
     check_gradients: bool = False  # gradient check (central differences) at the initial weights
     jacobian_samples: int = 0  # > 0: singular values of the input-output Jacobian at the initial weights
-    threads: int = 1  # BLAS threads of the job: set, never inherited, so every launcher gives the same bits
+    threads: Optional[int] = None  # BLAS threads; null: 1, or every core for a job alone with a large net
     max_memory_fraction: float = 0.5  # refuse a run whose arrays would need more of the available memory
 
 

@@ -37,3 +37,14 @@ def test_four_workers_on_a_fresh_store_record_what_a_serial_sweep_records(tmp_pa
         for key, points in metrics.items():
             assert got[name][key] == points, (name, key)  # every point, bit for bit
     assert sum(len(p) for m in got.values() for p in m.values()) > 4 * 40 * 10
+
+
+def test_blas_threads_are_chosen_by_the_net_and_never_inherited(monkeypatch):
+    from runner import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    big = [784, 2048, 2048, 10]  # 2 x 256 x 2048 x 2048 = 2.1e9 flops in the largest product
+    assert threads.blas_threads(None, [2, 32, 32, 1], 300, alone=True) == 1  # small: one thread
+    assert threads.blas_threads(None, big, 256, alone=True) == 2
+    assert threads.blas_threads(None, big, 256, alone=False) == 1  # beside other jobs of a sweep: one
+    assert threads.blas_threads(3, [2, 32, 1], 8, alone=False) == 3  # trainer.threads decides
