@@ -17,7 +17,7 @@ from .activations import Activation, get_activation
 from .initializers import BiasInitializer, Initializer, get_bias_initializer
 from .losses import Loss
 
-__all__ = ["Network", "BIAS_MODES"]
+__all__ = ["Network", "BIAS_MODES", "HIDDEN_DERIVATIVES"]
 
 BIAS_MODES = ("per_unit", "shared", "none")  # a bias per unit, one per layer, or no bias
 HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers' backward pass (not the gradient)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, get_activation
-from .network import Network
+from .activations import Activation
+from .network import Network, _as_activation
 
 __all__ = ["gaussian_mean", "length_map", "q_star", "length_profile", "chi1", "chi_q", "correlation_map",
            "c_star", "chi_c", "critical_sigma_w2", "gradient_profile", "jacobian", "singular_values", "spectrum",
@@ -41,10 +41,6 @@ def _nodes(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 _Z, _WZ = (np.concatenate(pair) for pair in zip(_nodes(-CUT, 0.0), _nodes(0.0, CUT)))
-
-
-def _as_activation(activation: str | Activation) -> Activation:
-    return get_activation(activation) if isinstance(activation, str) else activation
 
 
 def _phi(activation: Activation, u: np.ndarray) -> np.ndarray:

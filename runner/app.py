@@ -29,12 +29,12 @@ from backprop_core import DistributionRecorder, FitResult, fit, gradient_check, 
 from .build import Experiment, build
 from .callbacks import experiment_name, sweep_id_of
 from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error, yaml_error
-from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from . import predictions
+from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
-from .threads import blas_threads
 from .records import HistoryCsv, config_hash, write_job_record
 from .schema import register
+from .threads import blas_threads
 
 register()  # the config schemas, before Hydra composes anything
 log = logging.getLogger("runner")
@@ -254,8 +254,8 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     history_csv = HistoryCsv(job.out_dir / "history.csv")
     # first: its per-layer gradient percentiles join the record before the CSV and MLflow see it
     recorder = DistributionRecorder(cfg.tracking.histogram_every) if cfg.tracking.detail == "full" else None
-    callbacks = [recorder] * bool(recorder) + [ProgressBar(job.name, disable=True if job.multirun else None),
-                                               history_csv]
+    callbacks = ([recorder] if recorder else []) + [ProgressBar(job.name, disable=True if job.multirun else None),
+                                                     history_csv]
     outcome, artifacts, profiles, error = Outcome("failed", summary=swept_values(job.overrides)), [], {}, None
     tags = {}
     started = time.perf_counter()

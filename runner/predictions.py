@@ -88,8 +88,9 @@ def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict
         tags["gradient_flow"] = gradient_flow(measured_slope, n_layers)
         if math.isfinite(p.log_slope):
             tags["theory_agrees"] = "yes" if agrees(measured_slope, p.log_slope) else "no"
-    profiles = {"profile/grad_norm_theory": list(p.profile * measured[-1]),
-                "profile/q_theory": list(run.q_theory), "profile/q_init": list(run.q_measured)}
+    profiles = {"profile/q_theory": list(run.q_theory), "profile/q_init": list(run.q_measured)}
+    if math.isfinite(measured[-1]):  # the anchor: without diagnostics at step 0 there is none
+        profiles["profile/grad_norm_theory"] = list(p.profile * measured[-1])
     return metrics, profiles, tags
 
 
