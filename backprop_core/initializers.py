@@ -149,6 +149,9 @@ def mean_field(sigma_w2: float = 1.0, sigma_b2: float = 0.0, weights: str = "gau
     return init
 
 
+mean_field.draws_biases = True  # its own N(0, sigma_b2): a separate bias initializer has no say
+
+
 def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
     """The draws of ``np.random.seed(seed)`` then ``np.random.randn(fan_out, fan_in) * scale``
     layer by layer, transposed into our ``(fan_in, fan_out)`` layout.

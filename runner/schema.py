@@ -152,7 +152,8 @@ def option_schemas() -> dict[tuple[str, str], type]:
     for option, cls in LOSSES.items():
         schemas["loss", option] = option_schema("loss", option, cls, [("output_activation", str, "identity")])
     for option, factory in INITIALIZERS.items():
-        schemas["init", option] = option_schema("init", option, factory, BIAS_FIELDS)
+        schemas["init", option] = option_schema("init", option, factory,
+                                                [] if getattr(factory, "draws_biases", False) else BIAS_FIELDS)
     for option, cls in OPTIMIZERS.items():
         schemas["optimizer", option] = option_schema("optimizer", option, cls)
     for option, factory in DATASETS.items():

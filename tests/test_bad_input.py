@@ -104,8 +104,9 @@ CASES = [
     (["tracking.uri=sqlite:////proc/x.db"], "tracking.uri=sqlite:////proc/x.db: cannot write the sqlite store"),
     (["tracking.uri=postgresql://u@127.0.0.1:9/db"], "no database answers at 127.0.0.1:9"),
     # the mean-field initializer draws its own biases; its parameters have rules
-    (["init=mean_field", "init.bias_init=normal"],
-     "init.bias_init=normal: not used by init=mean_field, whose biases are N(0, init.sigma_b2)"),
+    (["init=mean_field", "+init.bias_init=normal"],
+     "init.bias_init=normal: not a parameter of init=mean_field, which takes: sigma_w2, sigma_b2, weights"),
+    (["init=mean_field", "+init.bias_std=0.1"], "init.bias_std=0.1: not a parameter of init=mean_field"),
     (["init=mean_field", "init.sigma_w2=0"], "init.sigma_w2=0"),
     (["init=mean_field", "init.sigma_b2=-1"], "init.sigma_b2=-1"),
     (["init=mean_field", "init.weights=uniform"], "init.weights='uniform': must be gaussian or orthogonal"),
