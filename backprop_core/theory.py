@@ -24,7 +24,8 @@ from .activations import Activation
 from .network import Network, _as_activation
 
 __all__ = ["gaussian_mean", "length_map", "q_star", "length_profile", "chi1", "chi_q", "correlation_map",
-           "c_star", "chi_c", "critical_sigma_w2", "gradient_profile", "jacobian", "singular_values", "spectrum",
+           "c_star", "chi_c", "critical_sigma_w2", "gradient_profile", "jacobian", "layer_lengths", "singular_values",
+           "spectrum",
            "Prediction",
            "predict", "regime"]
 
@@ -34,8 +35,9 @@ Q_MAX = 1e12  # a length map still growing here has no finite fixed point (q* = 
 Q_MIN = 1e-300  # expectations at q = 0 are taken at this q: the limit, and relu'(0 * z) is not 0 but 1[z > 0]
 
 
-def _nodes(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes on [a, b] with the normal density folded into the weights."""
+def _nodes(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes on [a, b] (arrays of ends: one row of nodes each) with the normal density
+    folded into the weights."""
     z = (b - a) / 2 * _X + (a + b) / 2
     return z, (b - a) / 2 * _W * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
@@ -106,17 +108,15 @@ def chi_q(activation, sigma_w2: float, q: float) -> float:
 
 def _pair_mean(f, g, q: float, c: float) -> float:
     """E[f(u1) g(u2)], u1 = sqrt(q) z1, u2 = sqrt(q) (c z1 + sqrt(1 - c^2) z2): split at z1 = 0 and,
-    for each z1, at the z2 where u2 = 0."""
+    for each z1 node (one row), at the z2 where u2 = 0; one array expression over all rows."""
     s = math.sqrt(_q(q))
     if c >= 1.0:
         return gaussian_mean(lambda z: f(s * z) * g(s * z))
     r = math.sqrt(1.0 - c * c)
-    total = 0.0
-    for z1, w1 in zip(_Z, _WZ):
-        kink = min(max(-c * z1 / r, -CUT), CUT)
-        z2, w2 = (np.concatenate(pair) for pair in zip(_nodes(-CUT, kink), _nodes(kink, CUT)))
-        total += w1 * float(f(np.array([s * z1]))[0]) * float(np.dot(w2, g(s * (c * z1 + r * z2))))
-    return total
+    kink = np.clip(-c * _Z / r, -CUT, CUT)[:, None]
+    z2, w2 = (np.concatenate(pair, axis=1) for pair in zip(_nodes(-CUT, kink), _nodes(kink, CUT)))
+    inner = np.sum(w2 * g(s * (c * _Z[:, None] + r * z2)), axis=1)
+    return float(np.dot(_WZ * f(s * _Z), inner))
 
 
 def correlation_map(c: float, activation, sigma_w2: float, sigma_b2: float, q: float) -> float:
@@ -168,12 +168,13 @@ def critical_sigma_w2(activation, sigma_b2: float, low: float = 1e-2, high: floa
     return math.sqrt(low * high)
 
 
-def gradient_profile(activation, sizes, sigma_w2s, sigma_b2: float, q_input: float) -> np.ndarray:
+def gradient_profile(activation, sizes, sigma_w2s, sigma_b2: float, q_input: float,
+                     lengths: np.ndarray | None = None) -> np.ndarray:
     """Predicted E||dL/dW_l||^2 per layer (one sample), relative to the output layer's:
     N_(l-1) A_(l-1) prod_(k=l..L-1) chi_k / (N_(L-1) A_(L-1)), with A_k = E[phi(sqrt(q^k) z)^2]
-    (A_0 = q_input) and chi_k = sigma_w2[k] E[phi'(sqrt(q^k) z)^2]."""
+    (A_0 = q_input) and chi_k = sigma_w2[k] E[phi'(sqrt(q^k) z)^2] (``lengths``: q^l if already known)."""
     act = _as_activation(activation)
-    q = length_profile(act, sigma_w2s, sigma_b2, q_input)
+    q = length_profile(act, sigma_w2s, sigma_b2, q_input) if lengths is None else lengths
     L = len(sigma_w2s)
     mean_sq = [q_input] + [length_map(q[k], act, 1.0, 0.0) for k in range(L - 1)]  # A_0 .. A_(L-1)
     chis = [chi1(act, sigma_w2s[k + 1], q[k]) for k in range(L - 1)]  # chi_1 .. chi_(L-1)
@@ -187,14 +188,18 @@ def jacobian(net: Network, X: np.ndarray, upto: int | None = None) -> np.ndarray
     D_k = diag(phi'(Z_k)); shape (n, n_in, sizes[upto]).  ``upto`` defaults to the last hidden
     layer (the output head left out), or the output layer of a net without hidden layers."""
     upto = upto or max(net.n_layers - 1, 1)
-    A = np.asarray(X, dtype=np.float64)
-    J = np.broadcast_to(np.eye(A.shape[1]), (len(A), A.shape[1], A.shape[1]))
-    for k in range(upto):
-        Z = A @ net.weights[k] + (net.biases[k] if net.biases[k] is not None else 0.0)
-        activation = net.activations[k]
-        A = activation.forward(Z)
-        J = (J @ net.weights[k]) * activation.derivative(Z, A)[:, None, :]
+    _, Zs, As = net._pass(np.asarray(X, dtype=net.dtype))
+    n, n_in = Zs[0].shape[0], net.sizes[0]
+    J = np.broadcast_to(np.eye(n_in), (n, n_in, n_in))
+    for W, activation, Z, A in zip(net.weights[:upto], net.activations, Zs, As):
+        J = (J @ W) * activation.derivative(Z, A)[:, None, :]
     return J
+
+
+def layer_lengths(net: Network, X: np.ndarray) -> np.ndarray:
+    """The measured q^l: mean Z_l^2 over the samples and units of every layer, at ``net``'s weights."""
+    _, Zs, _ = net._pass(np.asarray(X, dtype=net.dtype))
+    return np.array([np.mean(np.square(Z, dtype=np.float64)) for Z in Zs])
 
 
 def singular_values(J: np.ndarray) -> np.ndarray:
@@ -224,6 +229,7 @@ class Prediction:
     q_star: float
     chi1: float
     xi_grad: float
+    lengths: np.ndarray  # q^l per layer from the data's own input length (length_profile)
     profile: np.ndarray  # predicted ||dL/dW_l|| relative to the output layer's (square root of gradient_profile)
     log_slope: float  # predicted d ln E||dL/dW_l||^2 per layer towards the input, over the hidden-to-hidden layers
 
@@ -238,8 +244,9 @@ def predict(activation, sizes, sigma_w2s, sigma_b2: float, q_input: float) -> Pr
     sigma_w2 = float(np.mean(hidden))
     q = q_star(activation, sigma_w2, sigma_b2)
     chi = chi1(activation, sigma_w2, q if math.isfinite(q) else Q_MAX)
-    profile = gradient_profile(activation, sizes, sigma_w2s, sigma_b2, q_input)
-    return Prediction(sigma_w2, sigma_b2, q, chi, depth_scale(chi), np.sqrt(profile),
+    lengths = length_profile(activation, sigma_w2s, sigma_b2, q_input)
+    profile = gradient_profile(activation, sizes, sigma_w2s, sigma_b2, q_input, lengths)
+    return Prediction(sigma_w2, sigma_b2, q, chi, depth_scale(chi), lengths, np.sqrt(profile),
                       hidden_log_slope(profile))
 
 

@@ -180,10 +180,10 @@ def _architecture_subject(arch: DictConfig) -> str:
 
 def _bias_initializer(init: DictConfig, weight_init):
     """The biases' initializer ``init.bias_init`` with the ``init.bias_*`` values it takes; a value
-    it does not take is an error, never ignored.  None for an initializer that draws its own biases
-    (``mean_field``: N(0, sigma_b2); its schema has no ``init.bias_*`` key)."""
+    it does not take is an error, never ignored.  An initializer that draws its own biases
+    (``mean_field``: N(0, sigma_b2); its schema has no ``init.bias_*`` key) gives its own."""
     if getattr(weight_init, "bias_initializer", None) is not None:
-        return None
+        return weight_init.bias_initializer
     _check(init.bias_init in BIAS_INITIALIZERS,
            f"init.bias_init={init.bias_init}: unknown; valid: {', '.join(BIAS_INITIALIZERS)}")
     accepted = inspect.signature(BIAS_INITIALIZERS[init.bias_init]).parameters
@@ -261,9 +261,8 @@ def build(cfg: DictConfig) -> Experiment:
             net.initialize(weight_init, init_rng, bias_init)
         except ParameterError as err:  # explicit values that do not fit the architecture
             raise config_error("init", err, {"values": "biases"}) from None
-        bias_variance = variance_of(bias_init or getattr(weight_init, "bias_initializer", None) or
-                                    BIAS_INITIALIZERS["zeros"]())
-        bias_variance = 0.0 if arch.bias == "none" else bias_variance(1) if bias_variance else None
+        variance = variance_of(bias_init)  # of an entry: Var(b) = sigma_b2; None for explicit values
+        bias_variance = 0.0 if arch.bias == "none" else variance(1) if variance else None
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule

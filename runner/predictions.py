@@ -26,40 +26,27 @@ SLOPE_TOLERANCE = (0.1, 0.1)  # agreement: |measured - predicted slope| <= 0.1 +
 @dataclass(frozen=True)
 class RunTheory:
     prediction: theory.Prediction
-    q_theory: np.ndarray  # q^l per layer from the data's own input length
     q_measured: np.ndarray  # mean Z_l^2 over the training set at the initial weights
 
 
 def run_theory(exp: Experiment) -> RunTheory | None:
-    """The prediction for ``exp`` at its initial weights, or None where the theory has nothing to say."""
+    """The prediction for ``exp`` at its initial weights, or None where the theory has nothing to say:
+    no variance, no hidden layer, or a backward pass that is not backpropagation."""
     net = exp.net
-    if exp.weight_variance is None or exp.bias_variance is None or not net.activations[0].elementwise:
-        return None
-    if net.hidden_derivative != "exact":  # the backward pass is not backpropagation: no gradient theory
-        return None
-    if len({a.name for a in net.activations[:-1]}) > 1:
+    if exp.weight_variance is None or exp.bias_variance is None or net.n_layers < 2 or \
+            net.hidden_derivative != "exact":
         return None
     sigma_w2s = [fan_in * exp.weight_variance(fan_in, fan_out) for fan_in, fan_out in net.weight_shapes]
     if min(sigma_w2s) <= 0:
         return None
-    X = np.asarray(exp.data.X_train, dtype=np.float64)
-    q_input = float(np.mean(X * X))
-    activation = net.activations[0]
-    prediction = theory.predict(activation, net.sizes, sigma_w2s, exp.bias_variance, q_input)
-    q_theory = theory.length_profile(activation, sigma_w2s, exp.bias_variance, q_input)
-    return RunTheory(prediction, q_theory, _measured_lengths(exp))
+    q_input = float(np.mean(np.square(exp.data.X_train, dtype=np.float64)))
+    prediction = theory.predict(net.hidden_activation, net.sizes, sigma_w2s, exp.bias_variance, q_input)
+    return RunTheory(prediction, theory.layer_lengths(net, exp.data.X_train))
 
 
-def _measured_lengths(exp: Experiment) -> np.ndarray:
-    """Mean squared pre-activation of every layer over the training set (a forward pass, cache kept as is)."""
-    net = exp.net
-    A = np.asarray(exp.data.X_train, dtype=net.dtype)
-    lengths = []
-    for k in range(net.n_layers):
-        Z = A @ net.weights[k] + (net.biases[k] if net.biases[k] is not None else 0)
-        lengths.append(float(np.mean(np.square(Z, dtype=np.float64))))
-        A = net.activations[k].forward(Z)
-    return np.array(lengths)
+def _measured_profile(first: dict[str, float], n_layers: int) -> np.ndarray:
+    """The step-0 record's ||dL/dW_l|| per layer (NaN without diagnostics)."""
+    return np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
 
 
 def gradient_flow(measured_slope: float, n_layers: int) -> str:
@@ -77,7 +64,7 @@ def agrees(measured: float, predicted: float) -> bool:
 def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict, dict, dict]:
     """``(summary metrics, profiles, tags)`` from the prediction and the step-0 record ``first``."""
     p = run.prediction
-    measured = np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
+    measured = _measured_profile(first, n_layers)
     measured_slope = theory.hidden_log_slope(measured ** 2)
     metrics = {"theory/sigma_w2": p.sigma_w2, "theory/sigma_b2": p.sigma_b2, "theory/q_star": p.q_star,
                "theory/chi1": p.chi1, "theory/ln_chi1": math.log(p.chi1) if p.chi1 > 0 else -math.inf,
@@ -88,7 +75,7 @@ def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict
         tags["gradient_flow"] = gradient_flow(measured_slope, n_layers)
         if math.isfinite(p.log_slope):
             tags["theory_agrees"] = "yes" if agrees(measured_slope, p.log_slope) else "no"
-    profiles = {"profile/q_theory": list(run.q_theory), "profile/q_init": list(run.q_measured)}
+    profiles = {"profile/q_theory": list(p.lengths), "profile/q_init": list(run.q_measured)}
     if math.isfinite(measured[-1]):  # the anchor: without diagnostics at step 0 there is none
         profiles["profile/grad_norm_theory"] = list(p.profile * measured[-1])
     return metrics, profiles, tags
@@ -96,11 +83,11 @@ def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict
 
 def write_table(run: RunTheory, first: dict[str, float], n_layers: int, path: Path) -> Path:
     """``theory.csv``: per layer, the predicted and measured length q and gradient norm at step 0."""
-    measured = [first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)]
+    measured = _measured_profile(first, n_layers)
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["layer", "q_theory", "q_measured", "grad_norm_theory", "grad_norm_measured"])
         for k in range(n_layers):
-            writer.writerow([k + 1, repr(float(run.q_theory[k])), repr(float(run.q_measured[k])),
+            writer.writerow([k + 1, repr(float(run.prediction.lengths[k])), repr(float(run.q_measured[k])),
                              repr(float(run.prediction.profile[k] * measured[-1])), repr(float(measured[k]))])
     return path

@@ -10,7 +10,8 @@ Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``piv
 and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
 them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
 else as a run named ``report`` (tag ``kind=report``) in the same experiment.
-Histories are read in bulk: one ``history.csv`` artifact per run, never one request per point.
+Histories are read in bulk: per run one artifact listing and one download per file it has, never one
+request per point.
 """
 
 from __future__ import annotations
@@ -97,30 +98,32 @@ def _same_split(a: pd.Series, b: pd.Series) -> bool:
     return pairs["a"].is_unique and pairs["b"].is_unique
 
 
-def load_histories(client: MlflowClient, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Each run's ``history.csv`` (one download a run)."""
-    return _load_artifact(client, runs, "history.csv", pd.read_csv)
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as arrays:
+        return dict(arrays)
 
 
-def load_distributions(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
-    """Each ``tracking.detail=full`` run's ``distributions.npz`` (runs without one are left out)."""
-    def read(path: str) -> dict[str, np.ndarray]:
-        with np.load(path) as arrays:
-            return dict(arrays)
+READERS = {  # the run artifacts the report reads, and how
+    "history.csv": pd.read_csv,
+    "distributions.npz": _read_npz,  # tracking.detail=full
+    "jacobian.npz": lambda path: _read_npz(path)["singular_values"],  # trainer.jacobian_samples
+    "theory.csv": pd.read_csv,  # runs with a mean-field prediction
+}
 
-    return _load_artifact(client, runs, "distributions.npz", read)
 
-
-def _load_artifact(client: MlflowClient, runs: pd.DataFrame, name: str, read) -> dict:
+def load_artifacts(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict]:
+    """``{artifact: {run_id: its contents}}`` for the artifacts in ``READERS``: one listing a run, then
+    one download per artifact the run has (a failed run may have none; it keeps its table row)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise
-    loaded = {}
+    loaded = {name: {} for name in READERS}
     with tempfile.TemporaryDirectory() as tmp:
         for run_id in runs["run_id"]:
             try:
-                path = client.download_artifacts(run_id, name, tmp)
-            except (MlflowException, OSError):  # a failed (or standard-detail) run has none; it keeps its table row
+                present = {f.path for f in client.list_artifacts(run_id)} & set(READERS)
+                for name in present:
+                    loaded[name][run_id] = READERS[name](client.download_artifacts(run_id, name, tmp))
+            except (MlflowException, OSError):
                 continue
-            loaded[run_id] = read(path)
     return loaded
 
 
@@ -204,7 +207,8 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     client = open_store(uri)  # under the store's lock, like every command
     close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
-    histories = load_histories(client, runs)
+    artifacts = load_artifacts(client, runs)
+    histories = artifacts["history.csv"]
     swept = swept_columns(runs)
     folder = out or Path("outputs") / "reports" / experiment
     folder.mkdir(parents=True, exist_ok=True)
@@ -230,10 +234,10 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
         files.append(plot_profiles(runs, histories, swept, folder / "delta_profile.png", "delta_norm"))
     if any(layer_columns(h, "act_std") for h in histories.values()):
         files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
-    distributions = load_distributions(client, runs)
-    if distributions:
-        files.append(plot_grad_distributions(runs, distributions, swept, folder / "grad_distributions.png"))
-    files += _theory_figures(client, runs, swept, folder)
+    if artifacts["distributions.npz"]:
+        files.append(plot_grad_distributions(runs, artifacts["distributions.npz"], swept,
+                                             folder / "grad_distributions.png"))
+    files += _theory_figures(runs, artifacts, swept, folder)
 
     figures = [path for path in files if path.suffix == ".png"]
     page = folder / "report.html"
@@ -249,19 +253,17 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     return folder
 
 
-def _theory_figures(client: MlflowClient, runs: pd.DataFrame, swept: list[str], folder: Path) -> list[Path]:
+def _theory_figures(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[str], folder: Path) -> list[Path]:
     """The phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (runs with
     ``trainer.jacobian_samples``), the predicted against measured gradient slopes and the length map."""
     from . import theory_figures as figures
 
     files = [figures.plot_phase_diagram(runs, folder / "phase_diagram.png"),
              figures.plot_slopes(runs, folder / "grad_slopes.png")]
-    spectra = _load_artifact(client, runs, "jacobian.npz", lambda path: np.load(path)["singular_values"])
-    if spectra:
-        files.append(figures.plot_spectra(runs, spectra, swept, folder / "jacobian_spectra.png"))
-    lengths = _load_artifact(client, runs, "theory.csv", pd.read_csv)
-    if lengths:
-        files.append(figures.plot_lengths(runs, lengths, swept, folder / "length_map.png"))
+    if artifacts["jacobian.npz"]:
+        files.append(figures.plot_spectra(runs, artifacts["jacobian.npz"], swept, folder / "jacobian_spectra.png"))
+    if artifacts["theory.csv"]:
+        files.append(figures.plot_lengths(runs, artifacts["theory.csv"], swept, folder / "length_map.png"))
     return [path for path in files if path is not None]
 
 
