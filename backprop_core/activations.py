@@ -6,6 +6,9 @@ so that it stays exact (not merely finite) in saturation: ``a (1 - a)`` would ro
 long before sigma'(z) does.  ``backward(Z, A, dL_dA)`` returns ``dL_dZ = dL_dA f'(z)``.
 All forms are stable: no overflow or NaN at ``|z|`` up to the float's maximum.
 
+``forward`` and ``derivative`` take an optional ``out`` array to write into (the network's
+buffers, allocated once per batch size) and return the result.
+
 One saturation rule for every activation: an entry is saturated where
 ``|f'(z)| < SATURATION_EPS * max |f'|``; ``has_dead_region`` marks the activations whose
 derivative is exactly 0 on a region (ReLU), the only ones whose units can be dead.
@@ -25,16 +28,39 @@ SATURATION_EPS = 0.05  # saturated: the derivative below 5 % of its largest valu
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
-def _sigmoid(Z: np.ndarray) -> np.ndarray:
+def _into(out: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    """``value``, copied into ``out`` when one is given (for forms that cannot write in place)."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def _exp_minus_abs(Z: np.ndarray, scale: float, out: np.ndarray | None) -> np.ndarray:
+    """e^(-scale |z|), in ``out`` if given: the one exponential the exact derivatives need."""
+    E = np.abs(Z, out=out)
+    E *= -scale
+    return np.exp(E, out=E)
+
+
+def _bell(E: np.ndarray, peak: float) -> np.ndarray:
+    """``4 peak E / (1 + E)^2`` in place of ``E``: sigma' (peak 1/4) and tanh' (peak 1) from E = e^(-c|z|)."""
+    denominator = E + 1.0
+    np.square(denominator, out=denominator)
+    E *= 4.0 * peak
+    E /= denominator
+    return E
+
+
+def _sigmoid(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # exp of a non-positive number never overflows: 1/(1+e^-z) for z >= 0, e^z/(1+e^z) otherwise
     E = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+    return _into(out, np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)))
 
 
-def _sigmoid_derivative(Z: np.ndarray) -> np.ndarray:
+def _sigmoid_derivative(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """sigma(z) sigma(-z) = e^-|z| / (1 + e^-|z|)^2: exact in both tails."""
-    E = np.exp(-np.abs(Z))
-    return E / np.square(1.0 + E)
+    return _bell(_exp_minus_abs(Z, 1.0, out), 0.25)
 
 
 def _lse_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,15 +107,19 @@ class Activation:
     elementwise = True
     max_derivative = 1.0  # the supremum of |f'|: the scale of the saturation rule
     has_dead_region = False  # f' is exactly 0 on a region: units can die
+    constant_derivative = False  # f' is the same everywhere (the identity): nothing can saturate
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def forward(self, Z: np.ndarray) -> np.ndarray:
-        return Z  # no copy: nothing writes to Z after the forward pass
+    def forward(self, Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return _into(out, Z)  # no copy unless asked for one: nothing writes to Z after the forward pass
 
-    def derivative(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-        return np.ones_like(Z)
+    def derivative(self, Z: np.ndarray, A: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return np.ones_like(Z)
+        out.fill(1.0)
+        return out
 
     def backward(self, Z: np.ndarray, A: np.ndarray, dL_dA: np.ndarray) -> np.ndarray:
         return dL_dA * self.derivative(Z, A)
@@ -100,6 +130,8 @@ class Activation:
 
 
 class Identity(Activation):
+    constant_derivative = True
+
     def backward(self, Z, A, dL_dA):
         return dL_dA
 
@@ -109,23 +141,22 @@ class Sigmoid(Activation):
     output_range = (0.0, 1.0)
     max_derivative = 0.25
 
-    def forward(self, Z):
-        return _sigmoid(Z)
+    def forward(self, Z, out=None):
+        return _sigmoid(Z, out)
 
-    def derivative(self, Z, A):  # sigma' = sigma(z) sigma(-z)
-        return _sigmoid_derivative(Z)
+    def derivative(self, Z, A, out=None):  # sigma' = sigma(z) sigma(-z)
+        return _sigmoid_derivative(Z, out)
 
 
 class Tanh(Activation):
     name = "tanh"
     output_range = (-1.0, 1.0)
 
-    def forward(self, Z):
-        return np.tanh(Z)
+    def forward(self, Z, out=None):
+        return np.tanh(Z, out=out)
 
-    def derivative(self, Z, A):  # tanh' = sech^2 z = 4 e^-2|z| / (1 + e^-2|z|)^2, exact where 1 - a^2 is 0
-        E = np.exp(-2.0 * np.abs(Z))
-        return 4.0 * E / np.square(1.0 + E)
+    def derivative(self, Z, A, out=None):  # tanh' = sech^2 z = 4 e^-2|z| / (1 + e^-2|z|)^2, exact where 1 - a^2 is 0
+        return _bell(_exp_minus_abs(Z, 2.0, out), 1.0)
 
 
 class ReLU(Activation):
@@ -133,11 +164,11 @@ class ReLU(Activation):
     output_range = (0.0, math.inf)
     has_dead_region = True
 
-    def forward(self, Z):
-        return np.maximum(Z, 0.0)
+    def forward(self, Z, out=None):
+        return np.maximum(Z, 0.0, out=out)
 
-    def derivative(self, Z, A):  # relu' = 1[z > 0] (0 at z = 0, as in PyTorch)
-        return (Z > 0).astype(Z.dtype)
+    def derivative(self, Z, A, out=None):  # relu' = 1[z > 0] (0 at z = 0, as in PyTorch): a Heaviside step
+        return np.heaviside(Z, 0.0, out=out)
 
     def backward(self, Z, A, dL_dA):
         return dL_dA * (Z > 0)
@@ -155,11 +186,11 @@ class LeakyReLU(Activation):
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
 
-    def forward(self, Z):
-        return np.where(Z > 0, Z, self.alpha * Z)
+    def forward(self, Z, out=None):
+        return _into(out, np.where(Z > 0, Z, self.alpha * Z))
 
-    def derivative(self, Z, A):
-        return np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype, copy=False)
+    def derivative(self, Z, A, out=None):
+        return _into(out, np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype, copy=False))
 
 
 class ELU(Activation):
@@ -175,34 +206,34 @@ class ELU(Activation):
     def __repr__(self) -> str:
         return f"ELU(alpha={self.alpha})"
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
         # expm1 of a non-positive number never overflows
-        return np.where(Z > 0, Z, self.alpha * np.expm1(np.minimum(Z, 0.0)))
+        return _into(out, np.where(Z > 0, Z, self.alpha * np.expm1(np.minimum(Z, 0.0))))
 
-    def derivative(self, Z, A):  # 1 for z > 0, alpha e^z otherwise (a + alpha would cancel for z << 0)
-        return np.where(Z > 0, 1.0, self.alpha * np.exp(np.minimum(Z, 0.0))).astype(Z.dtype, copy=False)
+    def derivative(self, Z, A, out=None):  # 1 for z > 0, alpha e^z otherwise (a + alpha would cancel for z << 0)
+        return _into(out, np.where(Z > 0, 1.0, self.alpha * np.exp(np.minimum(Z, 0.0))).astype(Z.dtype, copy=False))
 
 
 class Softplus(Activation):
     name = "softplus"
     output_range = (0.0, math.inf)
 
-    def forward(self, Z):  # log(1 + e^z) = max(z, 0) + log1p(e^-|z|)
-        return np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z)))
+    def forward(self, Z, out=None):  # log(1 + e^z) = max(z, 0) + log1p(e^-|z|)
+        return _into(out, np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z))))
 
-    def derivative(self, Z, A):  # softplus' = sigma(z)
-        return _sigmoid(Z)
+    def derivative(self, Z, A, out=None):  # softplus' = sigma(z)
+        return _sigmoid(Z, out)
 
 
 class Softsign(Activation):
     name = "softsign"
     output_range = (-1.0, 1.0)
 
-    def forward(self, Z):
-        return Z / (1.0 + np.abs(Z))
+    def forward(self, Z, out=None):
+        return _into(out, Z / (1.0 + np.abs(Z)))
 
-    def derivative(self, Z, A):  # softsign' = 1 / (1 + |z|)^2, squared after the division: no overflow
-        return np.square(1.0 / (1.0 + np.abs(Z)))
+    def derivative(self, Z, A, out=None):  # softsign' = 1 / (1 + |z|)^2, squared after the division: no overflow
+        return _into(out, np.square(1.0 / (1.0 + np.abs(Z))))
 
 
 class GELU(Activation):
@@ -215,17 +246,17 @@ class GELU(Activation):
     output_range = (-0.17, math.inf)
     max_derivative = 1.12899  # sup of gelu' (1.128993 at z = 1.4185, on a 1e-5 grid)
 
-    def forward(self, Z):  # z/2 (1 + tanh u) = z sigma(2u): exact where 1 + tanh u rounds to 0
-        return Z * _sigmoid(2.0 * self._inner(Z))
+    def forward(self, Z, out=None):  # z/2 (1 + tanh u) = z sigma(2u): exact where 1 + tanh u rounds to 0
+        return _into(out, Z * _sigmoid(2.0 * self._inner(Z)))
 
-    def derivative(self, Z, A):
+    def derivative(self, Z, A, out=None):
         # d/dz [z sigma(2u)] = sigma(2u) + 2 z sigma(2u) sigma(-2u) u'; the clipped z keeps z u' finite
         # (beyond |z| = 1e4, sigma(2u) sigma(-2u) is exactly 0)
         Zc = np.clip(Z, -1e4, 1e4)
         U2 = 2.0 * self._inner(Zc)
         S = _sigmoid(U2)
         du_dz = _GELU_C * (1.0 + 3 * 0.044715 * Zc * Zc)
-        return S + 2.0 * Zc * S * _sigmoid(-U2) * du_dz
+        return _into(out, S + 2.0 * Zc * S * _sigmoid(-U2) * du_dz)
 
     @staticmethod
     def _inner(Z):
@@ -242,9 +273,9 @@ class Softmax(Activation):
     elementwise = False
     max_derivative = 0.25  # of the Jacobian's diagonal a (1 - a)
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
         E = np.exp(Z - Z.max(axis=1, keepdims=True))
-        return E / E.sum(axis=1, keepdims=True)
+        return _into(out, E / E.sum(axis=1, keepdims=True))
 
     def backward(self, Z, A, dL_dA):
         # Jacobian-vector product dL_dZ_i = a_i (g_i - sum_j a_j g_j), written a_i ((1 - a_i) g_i -
@@ -258,10 +289,10 @@ class Softmax(Activation):
         one_minus_a = np.exp(softmax_logs(Z)[1])
         return A * (one_minus_a * dL_dA - others)
 
-    def derivative(self, Z, A):
+    def derivative(self, Z, A, out=None):
         """The Jacobian's diagonal da_i/dz_i = a_i (1 - a_i): what the saturation rule reads for a softmax
         unit (saturated when it is near 0 or near 1 on its sample)."""
-        return A * (1.0 - A)
+        return _into(out, A * (1.0 - A))
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

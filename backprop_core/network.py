@@ -17,7 +17,7 @@ from .activations import Activation, get_activation
 from .initializers import BiasInitializer, Initializer, get_bias_initializer
 from .losses import Loss
 
-__all__ = ["Network", "BIAS_MODES", "HIDDEN_DERIVATIVES"]
+__all__ = ["Network", "PassBuffers", "BIAS_MODES", "HIDDEN_DERIVATIVES"]
 
 BIAS_MODES = ("per_unit", "shared", "none")  # a bias per unit, one per layer, or no bias
 HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers' backward pass (not the gradient)
@@ -25,6 +25,27 @@ HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers'
 
 def _as_activation(activation: str | Activation) -> Activation:
     return activation if isinstance(activation, Activation) else get_activation(activation)
+
+
+class PassBuffers:
+    """Z, A, f'(Z) and dL/dA of every layer for a pass over ``rows`` samples.
+
+    Each quantity is one flat array holding the layers one after the other, each layer's
+    ``(rows, width)`` block contiguous (``Z[k]`` is a view of ``flat["Z"]``); so an elementwise
+    operation or a per-layer sum (``np.add.reduceat`` at ``starts``) covers every layer in one call.
+    """
+
+    QUANTITIES = ("Z", "A", "dA_dZ", "dL_dA")
+
+    def __init__(self, rows: int, widths: Sequence[int], dtype: np.dtype) -> None:
+        self.rows = rows
+        self.sizes = rows * np.array(widths, np.intp)  # entries per layer
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.intp)
+        self.flat = {name: np.empty(int(self.sizes.sum()), dtype) for name in self.QUANTITIES}
+        layers = {name: [flat[start:start + size].reshape(rows, width)
+                         for start, size, width in zip(self.starts, self.sizes, widths)]
+                  for name, flat in self.flat.items()}
+        self.Z, self.A, self.dA_dZ, self.dL_dA = (layers[name] for name in self.QUANTITIES)
 
 
 class Network:
@@ -98,7 +119,8 @@ class Network:
         unit_shapes = [(n,) for n in sizes[1:]]
         errors_flat = self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
         self.unit_errors = self._views(errors_flat, 0, unit_shapes)
-        self.cache: dict[str, list[np.ndarray]] = {"inputs": [], "Z": [], "A": []}
+        self.cache: dict[str, list] = {"inputs": [], "Z": [], "A": [], "dA_dZ": []}
+        self._buffers: PassBuffers | None = None
 
     @staticmethod
     def _views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
@@ -155,36 +177,53 @@ class Network:
         return clone
 
     # ---------------------------------------------------------------- passes
-    def _pass(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    def buffers(self, n: int) -> PassBuffers:
+        """The arrays a training pass over ``n`` samples writes into, allocated again only when ``n``
+        changes (sklearn's way)."""
+        if self._buffers is None or self._buffers.rows != n:
+            self._buffers = PassBuffers(n, self.sizes[1:], self.dtype)
+        return self._buffers
+
+    def _pass(self, X: np.ndarray, buffers: PassBuffers | None = None):
+        """Every layer's input, Z and A for ``X``: fresh arrays, or the given buffers."""
         inputs, Zs, As = [], [], []
         A = X
-        for W, b, activation in zip(self.weights, self.biases, self.activations):
+        for k, (W, b, activation) in enumerate(zip(self.weights, self.biases, self.activations)):
             inputs.append(A)
-            Z = A @ W
+            Z = np.matmul(A, W, out=buffers.Z[k] if buffers else None)
             if b is not None:
                 Z += b
-            A = activation.forward(Z)
+            A = activation.forward(Z, out=buffers.A[k] if buffers else None)
             Zs.append(Z)
             As.append(A)
         return inputs, Zs, As
 
+    def _forward_kept(self, X: np.ndarray) -> None:
+        inputs, Zs, As = self._pass(X, self.buffers(len(X)))
+        self.cache = {"inputs": inputs, "Z": Zs, "A": As, "dA_dZ": [None] * self.n_layers}
+
     def forward(self, X: np.ndarray, *, keep: bool = True) -> np.ndarray:
         """Outputs, shape ``(n_samples, sizes[-1])``, for ``X`` of shape ``(n_samples, sizes[0])``.
 
-        ``keep`` caches every layer's input, Z and A for ``backward`` and the diagnostics.
+        ``keep`` caches every layer's input, Z and A for ``backward`` and the diagnostics; the cache
+        lives in the network's buffers, which the next pass over as many samples rewrites.
         """
-        inputs, Zs, As = self._pass(X)
-        if keep:
-            self.cache = {"inputs": inputs, "Z": Zs, "A": As}
-        return As[-1]
+        if not keep:
+            return self._pass(X)[2][-1]
+        self._forward_kept(X)
+        return self.cache["A"][-1].copy()
 
     def output_delta(self, loss: Loss, Y: np.ndarray) -> tuple[float, np.ndarray]:
         """Loss value and dL/dZ of the output layer, from the cached forward pass (see losses.py)."""
         return loss.value_and_delta(self.cache["Z"][-1], self.cache["A"][-1], Y, self.output_activation)
 
     def backward(self, dL_dZ: np.ndarray) -> None:
-        """Fill ``grads`` (and ``unit_errors``) from the output layer's dL/dZ, shape ``(n, sizes[-1])``."""
-        inputs, Zs, As = self.cache["inputs"], self.cache["Z"], self.cache["A"]
+        """Fill ``grads`` (and ``unit_errors``) from the output layer's dL/dZ, shape ``(n, sizes[-1])``.
+
+        The hidden layers' f'(Z) it multiplies by stay in ``cache["dA_dZ"]`` (the diagnostics read them).
+        """
+        inputs, Zs, As, derivatives = self.cache["inputs"], self.cache["Z"], self.cache["A"], self.cache["dA_dZ"]
+        buffers = self.buffers(len(inputs[0]))
         shared = self.bias_mode == "shared"
         for k in range(self.n_layers - 1, -1, -1):
             np.matmul(inputs[k].T, dL_dZ, out=self.dL_dW[k])  # dL/dW = A_prev^T dL/dZ
@@ -192,13 +231,15 @@ class Network:
             if shared:
                 self.dL_db[k][0] = self.unit_errors[k].sum()
             if k:
-                dL_dA = dL_dZ @ self.weights[k].T
-                dL_dZ = dL_dA if self.hidden_derivative == "one" else \
-                    self.activations[k - 1].backward(Zs[k - 1], As[k - 1], dL_dA)
+                dL_dZ = np.matmul(dL_dZ, self.weights[k].T, out=buffers.dL_dA[k - 1])  # dL/dA of layer k-1
+                activation = self.activations[k - 1]
+                if self.hidden_derivative == "exact" and not activation.constant_derivative:
+                    derivatives[k - 1] = activation.derivative(Zs[k - 1], As[k - 1], out=buffers.dA_dZ[k - 1])
+                    dL_dZ *= derivatives[k - 1]
 
     def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
         """One forward and backward pass: returns the loss and leaves dL/dparams in ``grads``."""
-        self.forward(X)
+        self._forward_kept(X)
         value, dL_dZ = self.output_delta(loss, Y)
         self.backward(dL_dZ)
         return value

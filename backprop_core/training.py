@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnostics import diagnostic_keys, layer_diagnostics, layer_key, sum_of_squares
+from .diagnostics import LayerDiagnostics, layer_key, sum_of_squares
 from .losses import Loss
 from .network import Network
 from .optimizers import clip_by_global_norm, clip_by_value
@@ -88,25 +88,37 @@ class History:
         self._values = np.empty((0, 0))
         self._present = np.empty((0, 0), bool)  # a key a record did not have is absent, not NaN
         self._n = 0
+        self._layout: tuple[str, ...] = ()  # the last record's keys, and where their values go:
+        self._columns = np.empty(0, np.intp)
+        self._present_row = np.empty(0, bool)
+        self._complete = True  # the last record had every key
 
     def append(self, record: dict[str, float]) -> None:
+        if tuple(record) != self._layout:  # a new key, or another set of keys than the last record's
+            self._new_layout(record)
+        row = self._n if self.keep == "all" else min(self._n, 1)
+        if row >= len(self._values):
+            extra = max(8, len(self._values))
+            self._values = np.pad(self._values, ((0, extra), (0, 0)), constant_values=np.nan)
+            self._present = np.pad(self._present, ((0, extra), (0, 0)), constant_values=False)
+        if not self._complete:
+            self._values[row] = np.nan
+        self._values[row, self._columns] = list(record.values())
+        self._present[row] = self._present_row
+        self._n += 1
+
+    def _new_layout(self, record: dict[str, float]) -> None:
         new = [key for key in record if key not in self._index]
         if new:
             self._index.update((key, len(self.keys) + i) for i, key in enumerate(new))
             self.keys += new
             self._values = np.pad(self._values, ((0, 0), (0, len(new))), constant_values=np.nan)
             self._present = np.pad(self._present, ((0, 0), (0, len(new))), constant_values=False)
-        row = self._n if self.keep == "all" else min(self._n, 1)
-        if row >= len(self._values):
-            extra = max(8, len(self._values))
-            self._values = np.pad(self._values, ((0, extra), (0, 0)), constant_values=np.nan)
-            self._present = np.pad(self._present, ((0, extra), (0, 0)), constant_values=False)
-        columns = [self._index[key] for key in record]
-        self._values[row] = np.nan
-        self._present[row] = False
-        self._values[row, columns] = list(record.values())
-        self._present[row, columns] = True
-        self._n += 1
+        self._layout = tuple(record)
+        self._columns = np.array([self._index[key] for key in record], np.intp)
+        self._present_row = np.zeros(len(self.keys), bool)
+        self._present_row[self._columns] = True
+        self._complete = len(self._columns) == len(self.keys)
 
     def __len__(self) -> int:
         return self._n if self.keep == "all" else min(self._n, 2)
@@ -209,7 +221,7 @@ def fit(
     if validation is not None:
         validation = (np.asarray(validation[0], net.dtype), np.asarray(validation[1], net.dtype))
     total = trainer.total_steps(len(X))
-    keys = diagnostic_keys(net)
+    diagnostics = LayerDiagnostics(net) if trainer.diagnostics else None
     result = FitResult(history=History(keep_history))
 
     def log(step: int, epoch: int, value: float, grad_norm: float, Yb: np.ndarray, updates) -> None:
@@ -219,9 +231,8 @@ def fit(
         if trainer.log_outputs:
             outputs = net.cache["A"][-1].mean(axis=0).tolist()
             record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
-        if trainer.diagnostics:
-            for name, values in layer_diagnostics(net, updates).items():
-                record.update((key, float(values[k])) for k, key in keys[name])
+        if diagnostics is not None:
+            record |= diagnostics.record(updates)
         if validation is not None:
             record |= _evaluate(net, loss, *validation, "val", classification)
         for callback in callbacks:  # a callback may add keys: the later ones and the history see them

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from backprop_core import Network, get_initializer, get_loss, layer_diagnostics
+from backprop_core import Network, Trainer, fit, get_initializer, get_loss
 from backprop_core.optimizers import SGD
 
 LR = 0.01
@@ -28,16 +28,24 @@ def flops_per_step(sizes: list[int], batch: int) -> float:
     return forward + forward + (forward - 2 * batch * pairs[0][0] * pairs[0][1])
 
 
-def minimal_loop(sizes, X, Y, dtype) -> Callable[[], float]:
-    """The shortest honest NumPy step for the same net; it reports its loss, as the engine does."""
+def exact_tanh_derivative(A: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """sech^2 z = 4 e^-2|z| / (1 + e^-2|z|)^2, the engine's form (1 - a^2 reads 0 from |z| = 19 on)."""
+    E = np.exp(-2.0 * np.abs(Z))
+    return 4.0 * E / np.square(1.0 + E)
+
+
+def minimal_loop(sizes, X, Y, dtype, exact: bool = False) -> Callable[[], float]:
+    """The shortest honest NumPy step for the same net; it reports its loss, as the engine does.
+    ``exact``: tanh' from z as the engine computes it, instead of 1 - a^2."""
     rng = np.random.default_rng(0)
     Ws = [rng.normal(0, (1 / i) ** 0.5, (i, o)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(o, dtype) for o in sizes[1:]]
 
     def step() -> float:
-        As = [X]
+        As, Zs = [X], [None]
         for W, b in zip(Ws[:-1], bs[:-1]):
-            As.append(np.tanh(As[-1] @ W + b))
+            Zs.append(As[-1] @ W + b)
+            As.append(np.tanh(Zs[-1]))
         out = As[-1] @ Ws[-1] + bs[-1]
         diff = out - Y
         loss = 0.5 * float(np.vdot(diff, diff)) / len(X)
@@ -46,7 +54,7 @@ def minimal_loop(sizes, X, Y, dtype) -> Callable[[], float]:
             dW = As[k].T @ dZ
             db = dZ.sum(axis=0)
             if k:
-                dZ = (dZ @ Ws[k].T) * (1.0 - As[k] * As[k])
+                dZ = (dZ @ Ws[k].T) * (exact_tanh_derivative(As[k], Zs[k]) if exact else 1.0 - As[k] * As[k])
             Ws[k] -= LR * dW
             bs[k] -= LR * db
         return loss
@@ -54,27 +62,27 @@ def minimal_loop(sizes, X, Y, dtype) -> Callable[[], float]:
     return step
 
 
-def engine(sizes, X, Y, dtype, diagnostics_every: int) -> Callable[[], float]:
-    """backprop_core's own step as ``fit`` runs it: loss, gradients, global norm (the divergence
-    guard), update, and the per-layer diagnostics every ``diagnostics_every`` steps."""
+def engine(sizes, X, Y, dtype, log_every: int | None) -> Callable[[int], None]:
+    """backprop_core's own ``fit`` on the batch for n updates: loss, gradients, the divergence guard's
+    global norm, the flat update, and a record of the per-layer diagnostics every ``log_every`` steps
+    (None: none).  A fit also makes its closing record (one more pass): 1/n of a step per step."""
     net = Network(sizes, "tanh", "identity", dtype=dtype).initialize(get_initializer("lecun_normal"),
                                                                       np.random.default_rng(0))
     loss, opt = get_loss("mse"), SGD(lr=LR)
-    state = [opt.init(net.trainable)]
-    count = [0]
+    rng = np.random.default_rng(0)
 
-    def step() -> float:
-        value = net.loss_and_grad(X, Y, loss)
-        grads = net.trainable_grads
-        np.sqrt(np.vdot(grads, grads))
-        updates, state[0] = opt.update(grads, state[0])
-        if count[0] % diagnostics_every == 0:
-            layer_diagnostics(net, updates)
-        count[0] += 1
-        net.trainable[...] += updates
-        return value
+    def run(n: int) -> None:
+        trainer = Trainer(epochs=n, log_every=log_every or n, diagnostics=log_every is not None)
+        fit(net, loss, opt, X, Y, trainer=trainer, rng=rng, keep_history="ends")
 
-    return step
+    return run
+
+
+def repeated(step: Callable[[], object]) -> Callable[[int], None]:
+    def run(n: int) -> None:
+        for _ in range(n):
+            step()
+    return run
 
 
 def sklearn_step(sizes, X, Y, dtype) -> Callable[[], float]:
@@ -141,54 +149,107 @@ CASES = [
 ]
 
 
+BUDGET_CASES = [CASES[1], CASES[2]]  # the two with targets: 2-16-16-2 and 784-256-256-10 float64
+
+
 def run_case(sizes, batch, dtype, seconds: float = 0.4, repeats: int = 7) -> dict[str, float]:
     rng = np.random.default_rng(1)
     X = rng.standard_normal((batch, sizes[0])).astype(dtype)
     Y = rng.standard_normal((batch, sizes[-1])).astype(dtype)
-    steps = {
-        "minimal": minimal_loop(sizes, X, Y, dtype),
+    runs = {
+        "minimal": repeated(minimal_loop(sizes, X, Y, dtype)),
+        "minimal (exact derivative)": repeated(minimal_loop(sizes, X, Y, dtype, exact=True)),
         "backprop_core (diagnostics every step)": engine(sizes, X, Y, dtype, 1),
         "backprop_core (diagnostics every 10)": engine(sizes, X, Y, dtype, 10),
-        "scikit-learn": sklearn_step(sizes, X, Y, dtype),
-        "pytorch": torch_step(sizes, X, Y, dtype),
+        "backprop_core (no diagnostics)": engine(sizes, X, Y, dtype, None),
+        "scikit-learn": repeated(sklearn_step(sizes, X, Y, dtype)),
+        "pytorch": repeated(step) if (step := torch_step(sizes, X, Y, dtype)) else None,
     }
-    steps = {k: v for k, v in steps.items() if v is not None}
+    runs = {k: v for k, v in runs.items() if v is not None}
     # calibrate: as many steps a repeat as fit in `seconds` for the slowest engine
     per_step = {}
-    for name, step in steps.items():
+    for name, run in runs.items():
         t = time.perf_counter()
-        for _ in range(5):
-            step()
+        run(5)
         per_step[name] = (time.perf_counter() - t) / 5
-    n = max(5, int(seconds / max(per_step.values())))
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    n = max(10, int(seconds / max(per_step.values())))
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, step in steps.items():
+        for name, run in runs.items():
             t = time.perf_counter()
-            for _ in range(n):
-                step()
+            run(n)
             times[name].append((time.perf_counter() - t) / n)
     return {name: statistics.median(v) for name, v in times.items()}
+
+
+def budget(sizes, batch, dtype, t: dict[str, float], repeats: int = 7) -> list[tuple[str, float]]:
+    """Where one step of ``fit`` with diagnostics at every step goes, from the whole runs ``t`` of
+    ``run_case`` (their differences) and the diagnostics' two halves timed alone (medians)."""
+    from backprop_core.diagnostics import LayerDiagnostics
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    Y = rng.standard_normal((batch, sizes[-1])).astype(dtype)
+    net = Network(sizes, "tanh", "identity", dtype=dtype).initialize(get_initializer("lecun_normal"), rng)
+    net.loss_and_grad(X, Y, get_loss("mse"))
+    diagnostics, updates = LayerDiagnostics(net), -LR * net.trainable_grads
+
+    def norms() -> None:
+        diagnostics._segment_norms(net.grads, 2 * net.n_layers)
+        for flat in (net.params, updates):
+            diagnostics._segment_norms(flat[:net.n_weights], net.n_layers)
+
+    n = max(10, int(0.05 / max(1e-6, t["backprop_core (diagnostics every step)"])))
+    norms_time = statistics.median(timed(norms, n) for _ in range(repeats))
+    stats_time = statistics.median(timed(diagnostics._activation_stats, n) for _ in range(repeats))
+    minimal, exact = t["minimal"], t["minimal (exact derivative)"]
+    bare, every = t["backprop_core (no diagnostics)"], t["backprop_core (diagnostics every step)"]
+    return [
+        ("minimal loop (tanh' as 1 - a^2)", minimal),
+        ("+ tanh' exact in saturation (the minimal loop with the engine's derivative)", exact - minimal),
+        ("+ the engine's step around it: divergence guard (a copy, the global norm), flat update, loop", bare - exact),
+        ("+ diagnostics: per-layer norms of W, dL/dW, dL/db, updates", norms_time),
+        ("+ diagnostics: activation mean, std, saturation, dead units", stats_time),
+        ("+ the record (about 9 L floats) and the history", every - bare - norms_time - stats_time),
+        ("= fit with diagnostics every step", every),
+    ]
+
+
+def timed(piece: Callable[[], object], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        piece()
+    return (time.perf_counter() - t) / n
 
 
 def main() -> list[str]:
     lines = []
     peak = {np.float64: matmul_gflops(np.float64), np.float32: matmul_gflops(np.float32)}
     lines.append(f"matmul 1024^3 on this machine: {peak[np.float64]:.1f} GFLOP/s float64, {peak[np.float32]:.1f} float32")
-    header = ("| case | minimal loop | backprop_core, diagnostics every step | every 10 steps | scikit-learn "
-              "| PyTorch | core/minimal | core(every 10)/minimal | sklearn/core | torch/core | core GFLOP/s (% of matmul) |")
+    header = ("| case | minimal loop | minimal, exact f' | core, no diagnostics | core, diagnostics every 10 | "
+              "core, every step | scikit-learn | PyTorch | every step / minimal | every step / minimal exact "
+              "| every 10 / minimal | sklearn / core | torch / core | core GFLOP/s (% of matmul) |")
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    budgets = []
     for name, sizes, batch, dtype in CASES:
         t = run_case(sizes, batch, dtype)
-        core, core10, minimal = t["backprop_core (diagnostics every step)"], t["backprop_core (diagnostics every 10)"], t["minimal"]
+        minimal, exact = t["minimal"], t["minimal (exact derivative)"]
+        core, core10, bare = (t[f"backprop_core ({k})"] for k in ("diagnostics every step", "diagnostics every 10", "no diagnostics"))
         sk, pt = t.get("scikit-learn"), t.get("pytorch")
         gflops = flops_per_step(sizes, batch) / core10 / 1e9
         fmt = lambda s: f"{s * 1e6:.0f} µs" if s is not None else "n/a"  # noqa: E731
         lines.append(
-            f"| {name} | {fmt(minimal)} | {fmt(core)} | {fmt(core10)} | {fmt(sk)} | {fmt(pt)} | {core / minimal:.2f} "
-            f"| {core10 / minimal:.2f} | {sk / core10:.1f} | {pt / core10 if pt else float('nan'):.2f} "
-            f"| {gflops:.2f} ({100 * gflops / peak[dtype]:.0f} %) |"
+            f"| {name} | {fmt(minimal)} | {fmt(exact)} | {fmt(bare)} | {fmt(core10)} | {fmt(core)} | {fmt(sk)} | {fmt(pt)} "
+            f"| {core / minimal:.2f} | {core / exact:.2f} | {core10 / minimal:.2f} | {sk / core10:.1f} "
+            f"| {pt / core10 if pt else float('nan'):.2f} | {gflops:.2f} ({100 * gflops / peak[dtype]:.0f} %) |"
         )
+        if (name, sizes, batch, dtype) in BUDGET_CASES:
+            budgets.append((name, budget(sizes, batch, dtype, t)))
+    for name, pieces in budgets:
+        lines += ["", f"Where a step of {name} goes (fit with diagnostics every step; differences of the runs "
+                      "above, the diagnostics' halves timed alone):", "| piece | µs | share |", "|---|---|---|"]
+        whole = pieces[-1][1]
+        lines += [f"| {piece} | {seconds * 1e6:.1f} | {100 * seconds / whole:.0f} % |" for piece, seconds in pieces]
     return lines
 
 

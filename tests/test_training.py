@@ -112,6 +112,52 @@ def test_saturation_and_dead_units_are_counted_per_activation():
     assert d["saturation"][0] == pytest.approx(6 / 12) and d["dead_fraction"][0] == pytest.approx(2 / 4)
 
 
+def direct_diagnostics(net, updates):
+    """Every diagnostic of the last pass, layer by layer from its definition (no shared code path)."""
+    out = {name: [] for name in DIAGNOSTICS}
+    for k, (W, activation) in enumerate(zip(net.weights, net.activations)):
+        Z, A = (np.asarray(a, np.float64) for a in (net.cache["Z"][k], net.cache["A"][k]))
+        g = np.asarray(net.dL_dW[k], np.float64)
+        update = np.asarray(updates[net.weight_offsets[k]:net.weight_offsets[k] + W.size], np.float64)
+        out["grad_norm"].append(np.sqrt(np.sum(g * g)))
+        out["delta_norm"].append(np.linalg.norm(np.asarray(net.unit_errors[k], np.float64)))
+        out["bias_grad_norm"].append(np.linalg.norm(np.asarray(net.dL_db[k], np.float64)) if net.bias_mode != "none" else np.nan)
+        out["weight_norm"].append(np.linalg.norm(np.asarray(W, np.float64)))
+        out["update_ratio"].append(np.linalg.norm(update) / out["weight_norm"][-1])
+        out["act_mean"].append(A.mean())
+        out["act_std"].append(A.std())
+        saturated = activation.saturated(net.cache["Z"][k], net.cache["A"][k])
+        out["saturation"].append(saturated.mean())
+        out["dead_fraction"].append(saturated.all(axis=0).mean() if activation.has_dead_region else np.nan)
+    return {name: np.array(values) for name, values in out.items()}
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu", "identity"])
+@pytest.mark.parametrize("bias", ["per_unit", "shared", "none"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden_derivative", ["exact", "one"])
+@pytest.mark.parametrize("dot_from", [0, 10**9])  # norms by one dot per layer, or by squares and reduceat
+def test_the_fused_diagnostics_equal_each_layers_definition(activation, bias, dtype, hidden_derivative, dot_from):
+    """One squaring and one reduceat per flat vector, f'(Z) reused from backpropagation, buffers reused
+    across batch sizes: the same numbers as each layer computed on its own, for every bias mode."""
+    from backprop_core.diagnostics import LayerDiagnostics
+    rng = np.random.default_rng(3)
+    net = Network([3, 7, 5, 4, 2], activation, "softmax", bias=bias, dtype=dtype, hidden_derivative=hidden_derivative)
+    net.initialize(get_initializer("glorot_normal"), rng)
+    net.trainable[...] += rng.normal(0, 0.3, net.n_trainable).astype(dtype)  # biases too, where they are
+    measure = LayerDiagnostics(net)
+    measure.DOT_FROM = dot_from
+    for n in (9, 4, 9):  # a batch, a smaller one (new buffers), the first size again
+        X, Y = rng.normal(0, 2, (n, 3)), np.eye(2)[rng.integers(0, 2, n)]
+        net.loss_and_grad(X, Y, get_loss("cross_entropy"))
+        updates = rng.normal(0, 1e-3, net.n_trainable)
+        expected = direct_diagnostics(net, updates)
+        measured = dict(zip(DIAGNOSTICS, measure.measure(updates)))
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        for name in DIAGNOSTICS:
+            np.testing.assert_allclose(measured[name], expected[name], rtol=rtol, atol=1e-15, err_msg=name)
+
+
 def test_layer_keys_are_zero_padded():
     assert layer_key("grad_norm", 3, 8) == "grad_norm/grad_norm_l03"
     assert layer_key("grad_norm", 3, 120) == "grad_norm/grad_norm_l003"
@@ -214,3 +260,20 @@ def test_softmax_needs_two_outputs_and_bce_needs_probabilities():
         get_loss("mse").check_output(get_activation("softmax"), 1)
     with pytest.raises(ValueError, match="loss 'bce' needs outputs in \\(0, 1\\).*'tanh'"):
         get_loss("bce").check_output(get_activation("tanh"), 1)
+
+
+def test_history_keeps_each_records_own_keys_when_the_set_changes():
+    """The history reuses the last record's column layout; a record with fewer, other or reordered keys
+    must still come back exactly as it was logged (absent keys absent, not NaN)."""
+    from backprop_core import History
+    records = [{"step": 0, "a": 1.0, "b": 2.0}, {"step": 1, "a": 3.0}, {"step": 2, "a": 4.0, "c": 5.0},
+               {"step": 3, "b": 6.0, "a": 7.0}, {"step": 4, "b": 6.0, "a": 7.0}]
+    history = History()
+    for record in records:
+        history.append(dict(record))
+    assert list(history) == records
+    assert np.isnan(history.column("c")[[0, 1, 3, 4]]).all()
+    ends = History("ends")
+    for record in records:
+        ends.append(dict(record))
+    assert list(ends) == [records[0], records[-1]]
