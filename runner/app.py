@@ -275,7 +275,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         outcome.result = result
         outcome.summary |= summary_metrics(result, exp.net.n_layers)
         profiles = profile_metrics(result, exp.net.n_layers) if result.history else {}
-        artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name, recorder)
+        artifacts = _write_artifacts(cfg, history_csv.path, job.out_dir, job.name, recorder, _draws_figures(cfg, job))
         if cfg.trainer.jacobian_samples:
             artifacts.append((job.out_dir / "jacobian.npz", None))
         if run_theory and result.history:
@@ -327,22 +327,26 @@ def _jacobian_spectrum(exp: Experiment, n_samples: int, path: Path) -> dict[str,
     return {f"jacobian/{key}": value for key, value in spectrum(values).items()}
 
 
-def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str,
-                     recorder: DistributionRecorder | None) -> list[tuple[Path, str | None]]:
-    """``config.yaml``, the figures beside the streamed ``history.csv`` and, with full detail,
-    ``distributions.npz`` and its figure; returns them all."""
-    from .plots import plot_distributions, plot_run, read_history
+def _draws_figures(cfg: DictConfig, job: Job) -> bool:
+    """A run's own figures cost more than a short run's training (about 0.6 s of matplotlib): a single
+    run draws them, a sweep's job only with ``tracking.run_figures=always``."""
+    return cfg.tracking.run_figures == "always" or (cfg.tracking.run_figures == "auto" and not job.multirun)
 
+
+def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: str,
+                     recorder: DistributionRecorder | None, figures: bool) -> list[tuple[Path, str | None]]:
+    """``config.yaml`` beside the streamed ``history.csv``, with full detail ``distributions.npz``,
+    and with ``figures`` the run's own figures; returns them all."""
     config_path = out_dir / "config.yaml"
     config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     artifacts = [(config_path, None), (history_path, None)]
-    history = read_history(history_path)
-    if len(history):
-        artifacts += [(path, "plots") for path in plot_run(history, out_dir / "plots", title)]
     if recorder is not None and recorder.steps:
         recorder.save(out_dir / "distributions.npz")
-        artifacts += [(out_dir / "distributions.npz", None),
-                      (plot_distributions(recorder.arrays(), out_dir / "plots" / "distributions.png", title), "plots")]
+        artifacts.append((out_dir / "distributions.npz", None))
+    if figures:
+        from .plots import draw_run_figures
+
+        artifacts += [(path, "plots") for path in draw_run_figures(out_dir, title)]
     return artifacts
 
 

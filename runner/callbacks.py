@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .errors import ConfigError, Crashed, Refused, SweepFailed
-from .preflight import check_single_run, check_sweep, check_tracking
+from .preflight import RememberedCompositions, check_single_run, check_sweep, check_tracking
 from .processes import LAUNCHER_PID
 from .records import read_job_records
 
@@ -56,8 +56,10 @@ class Lifecycle(Callback):
 
         self.started = time.perf_counter()
         self.sweep_id = sweep_id_of(config.hydra.sweep.dir)
+        loader = GlobalHydra.instance().config_loader()
+        RememberedCompositions.install(loader)  # the sweeper and the launcher reuse what the checks compose
         try:
-            n_jobs = check_sweep(config, GlobalHydra.instance().config_loader())
+            n_jobs = check_sweep(config, loader)
             check_tracking(config)
         except ConfigError as err:
             raise Refused(str(err)) from None

@@ -17,6 +17,17 @@ from backprop_core.distributions import QUANTITIES, magnitude_histogram, quantil
 MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
 
 
+def draw_run_figures(folder: Path, title: str) -> list[Path]:
+    """A run's own figures from the files in its ``folder``: ``plots/loss.png``, ``grad_norms.png``,
+    ``grad_profile.png`` from ``history.csv`` and, with ``distributions.npz``, ``distributions.png``."""
+    history = read_history(folder / "history.csv")
+    paths = plot_run(history, folder / "plots", title) if len(history) else []
+    if (folder / "distributions.npz").exists():
+        with np.load(folder / "distributions.npz") as arrays:
+            paths.append(plot_distributions(dict(arrays), folder / "plots" / "distributions.png", title))
+    return paths
+
+
 def read_history(path: Path) -> pd.DataFrame:
     """The columns the run's figures draw, from its ``history.csv`` (thinned to about
     ``MAX_PLOTTED_POINTS`` rows, the first and the closing record always kept)."""
@@ -138,3 +149,31 @@ def save_figure(fig, path: Path, margins: bool = True) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _job_name(folder: Path) -> str:
+    """The job's name from its ``job.json`` (a sweep's job), else the folder's."""
+    import json
+
+    try:
+        return json.loads((folder / "job.json").read_text())["name"]
+    except (OSError, ValueError, KeyError):
+        return folder.name
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m runner.plots FOLDER...``: draw the own figures of every run below the folders that has
+    a ``history.csv`` and no ``plots/`` yet (a sweep's jobs leave them out unless
+    ``tracking.run_figures=always``; with MLflow, ``python -m runner.report --run-figures`` does this)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m runner.plots", description=main.__doc__.split(":", 1)[1].split(".")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="run or sweep directories")
+    args = parser.parse_args(argv)
+    runs = sorted({path.parent for folder in args.folders for path in folder.rglob("history.csv")})
+    drawn = [run for run in runs if not (run / "plots").exists() and draw_run_figures(run, _job_name(run))]
+    print(f"plots: drew the figures of {len(drawn)} of {len(runs)} runs" + (f" (in {drawn[0]}/plots, ...)" if drawn else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
     python -m runner.report vanishing_depth                 # the latest sweep of that experiment
     python -m runner.report vanishing_depth --all           # every run in it
     python -m runner.report glorot2010 --uri http://127.0.0.1:5000
+    python -m runner.report vanishing_depth --run-figures   # and each run's own plots/*.png, drawn now
 
 Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``pivot_*.csv``, ``pivots.md``,
 ``report.html`` (everything on one self-contained page), ``grad_profile.png``
@@ -201,12 +202,39 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     return path
 
 
+def draw_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
+    """Each run's own figures (``plots/*.png`` and their images) where its job left them out, as a sweep's
+    jobs do unless ``tracking.run_figures=always``: drawn from the run's ``history.csv`` (and
+    ``distributions.npz``) and logged to the run.  Returns how many runs got them."""
+    from .plots import draw_run_figures as draw
+    from .tracking import log_image
+
+    drawn = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id, name in zip(runs["run_id"], runs["run_name"]):
+            files = {f.path for f in client.list_artifacts(run_id)}
+            if "plots" in files or "history.csv" not in files:
+                continue
+            folder = Path(tmp) / run_id
+            for file in files & {"history.csv", "distributions.npz"}:
+                client.download_artifacts(run_id, file, str(folder))
+            paths = draw(folder, name)
+            last_step = int(pd.read_csv(folder / "history.csv", usecols=["step"])["step"].iloc[-1]) if paths else 0
+            for path in paths:
+                client.log_artifact(run_id, str(path), "plots")
+                log_image(client, run_id, path, last_step)
+            drawn += bool(paths)
+    return drawn
+
+
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
-           log_to_mlflow: bool = True) -> Path:
+           log_to_mlflow: bool = True, run_figures: bool = False) -> Path:
     uri, _, _ = resolve_uri(uri)
     client = open_store(uri)  # under the store's lock, like every command
     close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
+    if run_figures:
+        print(f"report: drew the own figures of {draw_run_figures(client, runs)} of {len(runs)} runs")
     artifacts = load_artifacts(client, runs)
     histories = artifacts["history.csv"]
     swept = swept_columns(runs)
@@ -295,8 +323,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="folder (default: outputs/reports/<experiment>)")
     parser.add_argument("--all", action="store_true", help="every run, not only the latest sweep")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    parser.add_argument("--run-figures", action="store_true",
+                        help="also draw each run's own figures where a sweep's job left them out, and log them to it")
     args = parser.parse_args(argv)
-    report(args.experiment, args.uri, args.out, args.all, not args.no_mlflow)
+    report(args.experiment, args.uri, args.out, args.all, not args.no_mlflow, args.run_figures)
 
 
 if __name__ == "__main__":

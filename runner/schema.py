@@ -81,6 +81,7 @@ class TrackingConfig:
     experiment: Optional[str] = None  # null: the preset's name, else "default"
     detail: str = "standard"  # standard | full
     histogram_every: int = 10  # full detail: distributions at every N-th logged record (and the closing one)
+    run_figures: str = "auto"  # auto: a single run draws its own figures, a sweep's job does not | always | never
 
 
 @dataclass

@@ -150,6 +150,15 @@ def ui_command(uri: str) -> str:
     return f"{program} ui --backend-store-uri {shlex.quote(uri)}"
 
 
+def log_image(client: MlflowClient, run_id: str, path: Path, step: int) -> None:
+    """A run's figure also as an image record (key: the file's stem), so the chart view's image grid
+    shows it; ``step`` is the run's closing step."""
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(path) as image:
+        client.log_image(run_id, image.convert("RGB"), key=path.stem, step=step)
+
+
 def process_tags() -> dict[str, str]:
     """host, pid and the pid's start time: enough for a later command to tell an orphan."""
     tags = {"host": socket.gethostname(), "pid": str(os.getpid())}
@@ -207,12 +216,6 @@ class MlflowTracker(Callback):
             self.client.log_batch(self.run_id, metrics=batches[-1] if batches else (), tags=tags)
         self.buffer = []
 
-    def _log_image(self, path: Path) -> None:
-        from PIL import Image  # matplotlib's own dependency
-
-        with Image.open(path) as image:
-            self.client.log_image(self.run_id, image.convert("RGB"), key=path.stem, step=self.last_step)
-
     def finish(self, status: str, summary: dict[str, float], artifacts: list[tuple[Path, str | None]],
                error: str | None = None, profiles: dict[str, list[float]] | None = None,
                tags: dict[str, str] | None = None) -> None:
@@ -223,8 +226,8 @@ class MlflowTracker(Callback):
             for path, folder in artifacts:
                 if path.exists():
                     self.client.log_artifact(self.run_id, str(path), folder)
-                    if folder == "plots":  # also an image record, so the chart view's image grid shows it
-                        self._log_image(path)
+                    if folder == "plots":
+                        log_image(self.client, self.run_id, path, self.last_step)
             now = int(time.time() * 1000)
             self.buffer.extend(Metric(k, float(v), now, 0) for k, v in summary.items())
             self.buffer.extend(Metric(key, float(v), now, layer) for key, values in (profiles or {}).items()

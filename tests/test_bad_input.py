@@ -112,6 +112,7 @@ CASES = [
     (["init=mean_field", "init.weights=uniform"], "init.weights='uniform': must be gaussian or orthogonal"),
     (["trainer.jacobian_samples=-1"], "trainer.jacobian_samples=-1: must be an integer >= 0"),
     (["tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
+    (["tracking.run_figures=sometimes"], "tracking.run_figures=sometimes: must be auto | always | never"),
     # a sweep preset without -m
     (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),
 ]

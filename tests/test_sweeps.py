@@ -3,6 +3,7 @@ failed jobs, bounded memory, the same bits on every launcher.  Real processes, r
 the real sqlite store, read back through MlflowClient."""
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
+from mlflow.tracking import MlflowClient
 from runner.tracking import open_store
 
 from conftest import run_cli, store_uri
@@ -140,6 +143,50 @@ def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(tmp_path):
+    """tracking.run_figures=auto: a single run draws plots/*.png, a sweep's job does not (0.6 s of
+    matplotlib against ~1 s of training); the report draws and logs them when asked, once."""
+    done = run_cli(tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=10", "tracking.experiment=figs")
+    assert done.returncode == 0, done.stderr
+    always = run_cli(tmp_path, "-m", "architecture.depth=3", "trainer.epochs=10", "tracking.experiment=figs_always",
+                     "tracking.run_figures=always")
+    assert always.returncode == 0, always.stderr
+    client = MlflowClient(store_uri(tmp_path))
+
+    def runs(experiment):
+        return client.search_runs([client.get_experiment_by_name(experiment).experiment_id], "tags.kind = 'job'")
+
+    def plots(run):
+        return {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+
+    assert [plots(run) for run in runs("figs")] == [set(), set()]
+    assert [plots(run) for run in runs("figs_always")] == [{"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}]
+    for attempt in range(2):  # the second finds them drawn and draws nothing
+        report = subprocess.run([sys.executable, "-m", "runner.report", "figs", "--run-figures", "--no-mlflow"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert report.returncode == 0, report.stderr
+        assert f"drew the own figures of {2 - 2 * attempt} of 2 runs" in report.stdout
+    for run in runs("figs"):
+        assert plots(run) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
+        images = {a.path.split("/")[1].split("+step+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
+        assert images == {"loss", "grad_norms", "grad_profile"}  # the image grid shows them, at the closing step
+        assert all("+step+10+" in a.path for a in client.list_artifacts(run.info.run_id, "images"))
+
+
+def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(tmp_path):
+    done = run_cli(tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=5", "tracking=none",
+                   "hydra.sweep.dir=sweep")
+    assert done.returncode == 0, done.stderr
+    jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
+    assert len(jobs) == 2 and all((job / "history.csv").exists() and not (job / "plots").exists() for job in jobs)
+    drawn = subprocess.run([sys.executable, "-m", "runner.plots", "sweep"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert drawn.returncode == 0, drawn.stderr
+    assert "drew the figures of 2 of 2 runs" in drawn.stdout
+    for job in jobs:
+        assert sorted(p.name for p in (job / "plots").iterdir()) == ["grad_norms.png", "grad_profile.png", "loss.png"]
+
+
 PEAK_RSS = """
 import resource, sys
 sys.argv = ["backprop-lab", "tracking=none", "trainer.log_every=1", "architecture.depth=1", "architecture.width=2",
@@ -206,3 +253,32 @@ def test_killing_a_parallel_sweep_stops_its_workers_and_closes_their_runs(tmp_pa
     wait_for(lambda: all(gone(pid) for pid in workers), 60, "the workers to stop")
     runs = all_runs(tmp_path)
     assert {(r.info.status, r.data.tags["status"]) for r in runs} == {("KILLED", "killed")}
+
+
+class CountingLoader:
+    """Stands in for Hydra's config loader: counts compositions."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def load_sweep_config(self, master_config, sweep_overrides):
+        self.calls += 1
+        return OmegaConf.create({"overrides": list(sweep_overrides), "hydra": {"job": {"num": 0}}})
+
+
+def test_the_launching_process_composes_each_job_once_and_workers_get_hydras_own_method():
+    from runner.preflight import RememberedCompositions
+
+    loader = CountingLoader()
+    RememberedCompositions.install(loader)
+    RememberedCompositions.install(loader)  # a second sweep in the process: still one layer
+    first = loader.load_sweep_config(None, ["x=1"])
+    first.hydra.job.num = 7  # what a launcher does to the config it runs
+    again = loader.load_sweep_config(None, ["x=1"])
+    assert loader.calls == 1 and again.hydra.job.num == 0 and again.overrides == ["x=1"]  # a fresh copy each time
+    assert loader.load_sweep_config(None, ["x=2"]).overrides == ["x=2"] and loader.calls == 2
+    worker = pickle.loads(pickle.dumps(loader))  # as joblib, Ray or submitit ship it
+    assert not isinstance(worker.__dict__.get("load_sweep_config"), RememberedCompositions)
+    worker.load_sweep_config(None, ["x=1"])
+    worker.load_sweep_config(None, ["x=1"])
+    assert worker.calls == 4  # Hydra's own method in the worker: no compositions shipped, none remembered
