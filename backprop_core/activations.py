@@ -53,9 +53,12 @@ def _bell(E: np.ndarray, peak: float) -> np.ndarray:
 
 
 def _sigmoid(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    # exp of a non-positive number never overflows: 1/(1+e^-z) for z >= 0, e^z/(1+e^z) otherwise
-    E = np.exp(-np.abs(Z))
-    return _into(out, np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)))
+    """1/(1+e^-|z|) for z >= 0 and, from the same exponential, e^-|z|/(1+e^-|z|) below: exp of a
+    non-positive number never overflows, and neither tail is 1 minus something that rounds away."""
+    E = _exp_minus_abs(Z, 1.0, None)
+    S = np.add(E, 1.0, out=out)
+    np.reciprocal(S, out=S)
+    return np.multiply(S, E, out=S, where=Z < 0)
 
 
 def _sigmoid_derivative(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

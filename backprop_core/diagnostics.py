@@ -1,7 +1,7 @@
 """Per-layer diagnostics from the forward and backward pass just made (no second pass).
 
-Every function returns arrays of length L (one entry per weight layer, input side
-first).
+Every diagnostic is an array of length L (one entry per weight layer, input side first);
+``LayerDiagnostics`` measures them all at once, with buffers kept for a whole fit.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ each layer's ``W`` (shape ``(fan_in, fan_out)``) and ``b`` are views into it; th
 gradients mirror that layout.  So an optimizer updates every trainable parameter in
 one vectorised operation, frozen biases are simply the tail left out of
 ``trainable``, and per-layer norms are one ``np.add.reduceat`` over the whole net.
+A training pass writes every layer's Z, A, f'(Z) and dL/dA into buffers laid out the same
+way (``PassBuffers``), allocated once per batch size rather than once per step.
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ def machine() -> str:
     try:
         import torch
 
-        torch_version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        torch_version = f"torch {torch.__version__}"
     except ImportError:
-        torch_version = "torch not installed (pip install torch==2.13.0 for a CPU build)"
+        torch_version = "torch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
     import sklearn
 
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__} with {blas}; "

@@ -2,8 +2,9 @@
 scikit-learn's ``MLPRegressor.partial_fit`` vs PyTorch on the CPU (when installed).
 
 Every engine trains the same net (tanh hidden layers, identity output, squared error, plain SGD)
-on the same batch. Timings are medians over interleaved repeats, so machine noise hits every
-engine alike; ratios are what to read.
+on the same batch, on one thread each (BLAS and PyTorch's own: the machines are shared 2-core ones).
+Timings are medians over interleaved repeats, so machine noise hits every engine alike; ratios are
+what to read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from backprop_core import Network, Trainer, fit, get_initializer, get_loss
 from backprop_core.optimizers import SGD
@@ -223,6 +225,20 @@ def timed(piece: Callable[[], object], n: int) -> float:
 
 
 def main() -> list[str]:
+    with threadpool_limits(1, user_api="blas"):
+        try:
+            import torch
+        except ImportError:
+            return _table()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _table()
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _table() -> list[str]:
     lines = []
     peak = {np.float64: matmul_gflops(np.float64), np.float32: matmul_gflops(np.float32)}
     lines.append(f"matmul 1024^3 on this machine: {peak[np.float64]:.1f} GFLOP/s float64, {peak[np.float32]:.1f} float32")
