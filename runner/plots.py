@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     ``tracking.run_figures=always``; with MLflow, ``python -m runner.report --run-figures`` does this)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m runner.plots", description=main.__doc__.split(":", 1)[1].split(".")[0])
+    parser = argparse.ArgumentParser(prog="python -m runner.plots",
+                                     description="Draw the own figures of the runs below FOLDER that have none yet.")
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep directories")
     args = parser.parse_args(argv)
     runs = sorted({path.parent for folder in args.folders for path in folder.rglob("history.csv")})

@@ -18,6 +18,7 @@ from .stores import check_store, resolve_uri
 
 RUN_FIGURES = ("auto", "always", "never")
 
+
 def task_config(config: DictConfig) -> DictConfig:
     """``config`` without its ``hydra`` node: what the task function sees."""
     task = copy.deepcopy(config)
@@ -74,6 +75,7 @@ class RememberedCompositions:
 
     def __init__(self, loader) -> None:
         self.loader = loader
+        self.master: DictConfig | None = None  # the sweep's config the compositions below are of
         self.compositions: dict[tuple[str, ...], DictConfig] = {}
 
     @classmethod
@@ -82,6 +84,8 @@ class RememberedCompositions:
             loader.load_sweep_config = cls(loader)
 
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
+            self.master, self.compositions = master_config, {}
         key = tuple(sweep_overrides)
         if key not in self.compositions:
             self.compositions[key] = type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)

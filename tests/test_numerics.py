@@ -260,3 +260,19 @@ def test_an_optimizer_cannot_corrupt_or_be_corrupted_by_the_gradient_buffer():
 
     with pytest.raises(ValueError, match="read-only"):
         fit(net, get_loss("mse"), WritesIntoIt(), X, Y, trainer=Trainer(epochs=1), rng=rng)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_writing_into_a_buffer_gives_the_same_bits(name, dtype):
+    """The network's passes hand every activation a buffer (``out=``): the same values as without one,
+    bit for bit, in the buffer and of its dtype, across both tails and zero."""
+    activation = get_activation(name)
+    Z = np.array([[-800.0, -30.0, -1.5, -1e-9, 0.0, 1e-9, 1.5, 30.0, 800.0]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        A = activation.forward(Z)
+        for method, args, expected in (("forward", (Z,), A), ("derivative", (Z, A), activation.derivative(Z, A))):
+            out = np.full_like(Z, np.nan)
+            got = getattr(activation, method)(*args, out=out)
+            assert got is out and got.dtype == dtype, (method, got.dtype)
+            np.testing.assert_array_equal(got, expected, err_msg=method)

@@ -277,8 +277,12 @@ def test_the_launching_process_composes_each_job_once_and_workers_get_hydras_own
     again = loader.load_sweep_config(None, ["x=1"])
     assert loader.calls == 1 and again.hydra.job.num == 0 and again.overrides == ["x=1"]  # a fresh copy each time
     assert loader.load_sweep_config(None, ["x=2"]).overrides == ["x=2"] and loader.calls == 2
+    loader.load_sweep_config(OmegaConf.create({"another": "sweep"}), ["x=1"])
+    assert loader.calls == 3  # another sweep's config: composed afresh, never another sweep's copy
+    loader.load_sweep_config(None, ["x=1"])
+    assert loader.calls == 4
     worker = pickle.loads(pickle.dumps(loader))  # as joblib, Ray or submitit ship it
     assert not isinstance(worker.__dict__.get("load_sweep_config"), RememberedCompositions)
     worker.load_sweep_config(None, ["x=1"])
     worker.load_sweep_config(None, ["x=1"])
-    assert worker.calls == 4  # Hydra's own method in the worker: no compositions shipped, none remembered
+    assert worker.calls == 6  # Hydra's own method in the worker: no compositions shipped, none remembered
