@@ -115,7 +115,6 @@ READERS = {  # the run artifacts the report reads, and how
 def load_artifacts(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict]:
     """``{artifact: {run_id: its contents}}`` for the artifacts in ``READERS``: one listing a run, then
     one download per artifact the run has (a failed run may have none; it keeps its table row)."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise
     loaded = {name: {} for name in READERS}
     with tempfile.TemporaryDirectory() as tmp:
         for run_id in runs["run_id"]:
@@ -229,6 +228,7 @@ def draw_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
 
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
            log_to_mlflow: bool = True, run_figures: bool = False) -> Path:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file is noise
     uri, _, _ = resolve_uri(uri)
     client = open_store(uri)  # under the store's lock, like every command
     close_orphans(client)
