@@ -403,7 +403,7 @@ def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int)
         log.info("MLflow: experiment %r, run %s. Open it with:  %s", tracker.experiment, tracker.run_id,
                  ui_command(tracker.uri))
     else:
-        log.info("history, config and figures: %s", job.out_dir)
+        log.info("history, config%s: %s", " and figures" if (job.out_dir / "plots").exists() else "", job.out_dir)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

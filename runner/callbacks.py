@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -104,5 +106,12 @@ class Lifecycle(Callback):
             finish_sweep_run(self.client, self.parent_run, counts, "\n".join(lines) + "\n")
             print(f"Compare them in MLflow (the parent run {self.parent_run}; filter tags.sweep_id = "
                   f"'{self.sweep_id}'):  {ui_command(self.uri)}")
+        if config.tracking.run_figures == "auto" and records:
+            preset = config.hydra.runtime.choices.get("experiment")
+            python = shlex.quote(sys.executable)
+            command = (f"{python} -m runner.report {shlex.quote(experiment_name(config, preset))} --run-figures "
+                       f"--uri {shlex.quote(self.uri)}" if self.parent_run
+                       else f"{python} -m runner.plots {shlex.quote(str(config.hydra.sweep.dir))}")
+            print(f"Each run's own figures (left out of a sweep's jobs): {command}")
         if counts.get("failed"):
             raise SweepFailed(f"{counts['failed']} of {len(records)} jobs failed")

@@ -143,14 +143,16 @@ def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
-def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(tmp_path):
+def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch, tmp_path):
     """tracking.run_figures=auto: a single run draws plots/*.png, a sweep's job does not (0.6 s of
     matplotlib against ~1 s of training); the report draws and logs them when asked, once."""
-    done = run_cli(tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=10", "tracking.experiment=figs")
-    assert done.returncode == 0, done.stderr
-    always = run_cli(tmp_path, "-m", "architecture.depth=3", "trainer.epochs=10", "tracking.experiment=figs_always",
-                     "tracking.run_figures=always")
-    assert always.returncode == 0, always.stderr
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=10",
+                                    "tracking.experiment=figs")
+    assert code == 0, err
+    assert f"{sys.executable} -m runner.report figs --run-figures --uri {store_uri(tmp_path)}" in out
+    code, _, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=3", "trainer.epochs=10",
+                                  "tracking.experiment=figs_always", "tracking.run_figures=always")
+    assert code == 0, err
     client = MlflowClient(store_uri(tmp_path))
 
     def runs(experiment):
@@ -159,24 +161,28 @@ def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(tmp_path):
     def plots(run):
         return {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
 
+    own = {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
     assert [plots(run) for run in runs("figs")] == [set(), set()]
-    assert [plots(run) for run in runs("figs_always")] == [{"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}]
-    for attempt in range(2):  # the second finds them drawn and draws nothing
-        report = subprocess.run([sys.executable, "-m", "runner.report", "figs", "--run-figures", "--no-mlflow"],
-                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert report.returncode == 0, report.stderr
-        assert f"drew the own figures of {2 - 2 * attempt} of 2 runs" in report.stdout
+    assert [plots(run) for run in runs("figs_always")] == [own]
+    report = subprocess.run([sys.executable, "-m", "runner.report", "figs", "--run-figures", "--no-mlflow"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert "drew the own figures of 2 of 2 runs" in report.stdout
     for run in runs("figs"):
-        assert plots(run) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
-        images = {a.path.split("/")[1].split("+step+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
-        assert images == {"loss", "grad_norms", "grad_profile"}  # the image grid shows them, at the closing step
-        assert all("+step+10+" in a.path for a in client.list_artifacts(run.info.run_id, "images"))
+        assert plots(run) == own
+        images = client.list_artifacts(run.info.run_id, "images")
+        assert {a.path.split("/")[1].split("+step+")[0] for a in images} == {"loss", "grad_norms", "grad_profile"}
+        assert all("+step+10+" in a.path for a in images)  # the image grid shows them at the closing step
+    from runner.report import draw_run_figures, load_runs
+
+    assert draw_run_figures(client, load_runs(client, "figs")) == 0  # drawn once: a run that has them is skipped
 
 
-def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(tmp_path):
-    done = run_cli(tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=5", "tracking=none",
-                   "hydra.sweep.dir=sweep")
-    assert done.returncode == 0, done.stderr
+def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, tmp_path):
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=5",
+                                    "tracking=none", "hydra.sweep.dir=sweep")
+    assert code == 0, err
+    assert f"Each run's own figures (left out of a sweep's jobs): {sys.executable} -m runner.plots sweep" in out
     jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
     assert len(jobs) == 2 and all((job / "history.csv").exists() and not (job / "plots").exists() for job in jobs)
     drawn = subprocess.run([sys.executable, "-m", "runner.plots", "sweep"], cwd=tmp_path, capture_output=True,
