@@ -212,7 +212,7 @@ def budget(sizes, batch, dtype, t: dict[str, float], repeats: int = 7) -> list[t
         ("+ the engine's step around it: divergence guard (a copy, the global norm), flat update, loop", bare - exact),
         ("+ diagnostics: per-layer norms of W, dL/dW, dL/db, updates", norms_time),
         ("+ diagnostics: activation mean, std, saturation, dead units", stats_time),
-        ("+ the record (about 9 L floats) and the history", every - bare - norms_time - stats_time),
+        ("+ the rest of a logged step: the record (9 L floats), the history, the diagnostics on cold caches", every - bare - norms_time - stats_time),
         ("= fit with diagnostics every step", every),
     ]
 
