@@ -127,9 +127,14 @@ class Activation:
     def backward(self, Z: np.ndarray, A: np.ndarray, dL_dA: np.ndarray) -> np.ndarray:
         return dL_dA * self.derivative(Z, A)
 
+    @property
+    def saturation_threshold(self) -> float:
+        """``SATURATION_EPS * max |f'|``: an entry is saturated where ``|f'(z)|`` is below it."""
+        return SATURATION_EPS * self.max_derivative
+
     def saturated(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
         """Where ``|f'(z)| < SATURATION_EPS * max |f'|``."""
-        return np.abs(self.derivative(Z, A)) < SATURATION_EPS * self.max_derivative
+        return np.abs(self.derivative(Z, A)) < self.saturation_threshold
 
 
 class Identity(Activation):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import SATURATION_EPS
 from .network import Network
 
 __all__ = ["LayerDiagnostics", "layer_diagnostics", "layer_key", "layer_leaf", "diagnostic_keys", "sum_of_squares", "DIAGNOSTICS"]
@@ -76,19 +75,20 @@ class LayerDiagnostics:
         L = net.n_layers
         self.values = np.full((len(DIAGNOSTICS), L), np.nan)
         self.rows = dict(zip(DIAGNOSTICS, self.values))  # views: rows["grad_norm"] is values[0]
-        keys = diagnostic_keys(net)
         # (keys, their flat positions in ``values``) of a record with an update, and of one without
-        self._layout = {
-            with_update: ([key for name in DIAGNOSTICS if with_update or name != "update_ratio" for _, key in keys[name]],
-                          np.array([i * L + k for i, name in enumerate(DIAGNOSTICS) if with_update or name != "update_ratio"
-                                    for k, _ in keys[name]], np.intp))
-            for with_update in (True, False)
-        }
+        defined = [(name, key, i * L + k) for i, (name, pairs) in enumerate(diagnostic_keys(net).items())
+                   for k, key in pairs]
+
+        def layout(names) -> tuple[list[str], np.ndarray]:
+            chosen = [(key, position) for name, key, position in defined if name in names]
+            return [key for key, _ in chosen], np.array([position for _, position in chosen], np.intp)
+
+        self._layout = {True: layout(DIAGNOSTICS), False: layout(set(DIAGNOSTICS) - {"update_ratio"})}
         # the flat vectors' segments: each layer's W, then each layer's b (parameters and gradients share it)
         bias_starts = net.n_weights + np.cumsum([0] + [shape[0] for shape in net.bias_shapes])[:-1]
         self._starts = np.concatenate([net.weight_offsets, bias_starts]).astype(np.intp)
         self._squares = np.empty(net.n_params)  # float64 whatever the net's dtype
-        self._rows = -1  # the batch size the scratch arrays below are for
+        self._scratch_rows = -1  # the batch size the scratch arrays below are for
         self._scratch, self._mask, self._thresholds = np.empty(0), np.empty(0, bool), np.empty(0)
 
     def _segment_norms(self, flat: np.ndarray, n: int) -> np.ndarray:
@@ -128,18 +128,18 @@ class LayerDiagnostics:
         the flat buffers of the last pass and one ``np.add.reduceat`` at the layers' starts."""
         net, rows, cache = self.net, self.rows, self.net.cache
         buffers = net.buffers(len(cache["A"][0]))
-        if self._rows != buffers.rows:  # scratch for this batch size, and each entry's saturation threshold
-            self._rows = buffers.rows
+        if self._scratch_rows != buffers.rows:  # scratch for this batch size, and each entry's saturation threshold
+            self._scratch_rows = buffers.rows
             self._scratch = np.empty(buffers.flat["A"].size)
             self._mask = np.empty(buffers.flat["A"].size, bool)
-            self._thresholds = np.repeat([SATURATION_EPS * a.max_derivative for a in net.activations], buffers.sizes)
+            self._thresholds = np.repeat([a.saturation_threshold for a in net.activations], buffers.sizes)
         starts, sizes = buffers.starts, buffers.sizes
         mean = np.add.reduceat(buffers.flat["A"], starts, dtype=np.float64) / sizes
         # two passes, centred: E[a^2] - E[a]^2 cancels (a constant layer would read 1e-9, not 0)
         centered = np.subtract(buffers.flat["A"], np.repeat(mean, sizes), out=self._scratch)
         rows["act_mean"][:] = mean
         rows["act_std"][:] = np.sqrt(np.add.reduceat(np.square(centered, out=centered), starts) / sizes)
-        # one rule for every activation: saturated where |f'(z)| < SATURATION_EPS max |f'|, with the f'
+        # the activations' one saturation rule (|f'(z)| below Activation.saturation_threshold), on the f'
         # backpropagation computed; the others (the output layer, a "one" pass) are computed here
         for k, (activation, known) in enumerate(zip(net.activations, cache["dA_dZ"])):
             if known is None:

@@ -201,11 +201,11 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     return path
 
 
-def draw_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
+def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
     """Each run's own figures (``plots/*.png`` and their images) where its job left them out, as a sweep's
     jobs do unless ``tracking.run_figures=always``: drawn from the run's ``history.csv`` (and
     ``distributions.npz``) and logged to the run.  Returns how many runs got them."""
-    from .plots import draw_run_figures as draw
+    from .plots import draw_run_figures
     from .tracking import log_image
 
     drawn = 0
@@ -217,7 +217,7 @@ def draw_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
             folder = Path(tmp) / run_id
             for file in files & {"history.csv", "distributions.npz"}:
                 client.download_artifacts(run_id, file, str(folder))
-            paths = draw(folder, name)
+            paths = draw_run_figures(folder, name)
             last_step = int(pd.read_csv(folder / "history.csv", usecols=["step"])["step"].iloc[-1]) if paths else 0
             for path in paths:
                 client.log_artifact(run_id, str(path), "plots")
@@ -234,7 +234,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
     if run_figures:
-        print(f"report: drew the own figures of {draw_run_figures(client, runs)} of {len(runs)} runs")
+        print(f"report: drew the own figures of {log_missing_run_figures(client, runs)} of {len(runs)} runs")
     artifacts = load_artifacts(client, runs)
     histories = artifacts["history.csv"]
     swept = swept_columns(runs)

@@ -173,9 +173,9 @@ def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch
         images = client.list_artifacts(run.info.run_id, "images")
         assert {a.path.split("/")[1].split("+step+")[0] for a in images} == {"loss", "grad_norms", "grad_profile"}
         assert all("+step+10+" in a.path for a in images)  # the image grid shows them at the closing step
-    from runner.report import draw_run_figures, load_runs
+    from runner.report import load_runs, log_missing_run_figures
 
-    assert draw_run_figures(client, load_runs(client, "figs")) == 0  # drawn once: a run that has them is skipped
+    assert log_missing_run_figures(client, load_runs(client, "figs")) == 0  # drawn once: a run that has them is skipped
 
 
 def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, tmp_path):
