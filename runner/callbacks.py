@@ -95,7 +95,7 @@ class Lifecycle(Callback):
             counts[record["status"]] = counts.get(record["status"], 0) + 1
         listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
         seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
-        lines = [f"sweep {self.sweep_id}: {len(records)} jobs in {seconds:.1f}s ({listed or 'none recorded'})"]
+        lines = [f"sweep {self.sweep_id}: {len(records)} job{'s' * (len(records) != 1)} in {seconds:.1f}s ({listed or 'none recorded'})"]
         lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
                   + (f" - {record['detail']}" if record.get("detail") else "")
                   for record in records if record["status"] in ("diverged", "failed", "skipped")]

@@ -58,6 +58,9 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     if isinstance(err, OverrideParseException):
         return (f"{getattr(err, 'override', '') or 'override'}: not valid override syntax ({one_line(text).split(' See ')[0]});"
                 " write key=value, group=option, or a sweep key=a,b,c")
+    if m := re.search(r"Ambiguous value for argument '(.+)'$|Sweep parameters '(.+)' requires --multirun", text, re.M):
+        return (f"{m.group(1) or m.group(2)}: a sweep; run it with -m (one job per value), or give one value "
+                "(a list is key=[a,b], a string with a comma is key='a,b')")
     full_key = getattr(cause, "full_key", None) or getattr(err, "full_key", None)
     if m := re.search(r"Could not override '([^']+)'", text):
         key = m.group(1)

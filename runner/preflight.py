@@ -52,19 +52,40 @@ def check_single_run(config: DictConfig) -> None:
     check_config(task_config(config))
 
 
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job the sweep will launch, as Hydra's basic sweeper expands it.
-    Other sweepers (Optuna) draw their jobs as they go: then only the fixed overrides are known."""
+def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:
+    """The override list of every job the sweep will launch, as Hydra's basic sweeper expands it
+    (``glob()`` lists the group's options through ``loader``).  Other sweepers (Optuna) draw their
+    jobs as they go: then only the fixed overrides are known."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     basic = config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()] if basic else []
-    parser = OverridesParser.create()
+    parser = OverridesParser.create(config_loader=loader)
     overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
     if not basic:
-        overrides = [o for o in overrides if not o.is_sweep_override()]
+        return BasicSweeper.split_arguments([o for o in overrides if not o.is_sweep_override()], None)[0]
+    for override in overrides:
+        _check_basic_sweep(override, loader)
     return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def _check_basic_sweep(override, loader) -> None:
+    """A sweep the basic sweeper can expand into at least one value (it would fail on an
+    ``interval()``, compose a glob listed among values as a dict, and run nothing for an empty one)."""
+    from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep
+
+    value, key = override.value(), override.key_or_group
+    if isinstance(value, IntervalSweep):
+        raise ConfigError(override.input_line, "interval() is drawn from by a sampling sweeper "
+                          "(hydra/sweeper=optuna); the basic sweeper takes a,b,c, range() and glob()")
+    if isinstance(value, ChoiceSweep) and any(isinstance(v, Glob) for v in value.list):
+        raise ConfigError(override.input_line, "a glob() is a whole sweep, not one value among others: "
+                          f"put every pattern in one, {key}=glob([a*,b,...])")
+    if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+        options = loader.get_group_options(key) if isinstance(value, Glob) else []
+        rule = f"matches no option of {key} ({', '.join(options)})" if options else "sweeps over no value"
+        raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
 class RememberedCompositions:
@@ -98,7 +119,7 @@ class RememberedCompositions:
 def check_sweep(config: DictConfig, loader) -> int:
     """Compose and check every job of the sweep before the first starts; returns the job count.
     The first invalid job is a ConfigError naming its number and overrides."""
-    jobs = sweep_jobs(config)
+    jobs = sweep_jobs(config, loader)
     for num, overrides in enumerate(jobs):
         where = f"job #{num} of {len(jobs)} ({' '.join(overrides) or 'no overrides'})"
         try:

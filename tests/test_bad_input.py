@@ -113,8 +113,10 @@ CASES = [
     (["trainer.jacobian_samples=-1"], "trainer.jacobian_samples=-1: must be an integer >= 0"),
     (["tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
     (["tracking.run_figures=sometimes"], "tracking.run_figures=sometimes: must be auto | always | never"),
-    # a sweep preset without -m
+    # a sweep preset, or sweep syntax, without -m
     (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),
+    (["activation=relu,tanh"], "activation=relu,tanh: a sweep; run it with -m"),
+    (["optimizer.lr=range(0.1,0.3,0.1)"], "optimizer.lr=range(0.1,0.3,0.1): a sweep; run it with -m"),
 ]
 
 
@@ -157,6 +159,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(monkeypatch, tmp_path,
     (["activation=relu,rleu"], "activation=rleu: unknown option"),
     (["architecture.depth=2,4", "+architecture.widht=3"], "architecture.widht=3: not a parameter"),
     (["init.std=0.1,0.2"], "init.std=0.1: not a parameter of init=glorot_uniform"),
+    # sweeps the basic sweeper cannot expand, or that expand to nothing
+    (["activation=glob(rleu*)"], "activation=glob(rleu*): matches no option of activation (elu, gelu, identity"),
+    (["optimizer.lr=range(1,1)"], "optimizer.lr=range(1,1): sweeps over no value: the sweep would run nothing"),
+    (["optimizer.lr=interval(0.1,0.2)"], "optimizer.lr=interval(0.1,0.2): interval() is drawn from by a sampling"),
+    (["activation=glob(rel*),tanh"], "activation=glob(rel*),tanh: a glob() is a whole sweep"),
 ])
 def test_a_sweep_is_checked_whole_before_its_first_job(monkeypatch, tmp_path, overrides, message):
     code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", *overrides, "trainer.epochs=2")

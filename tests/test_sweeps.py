@@ -143,6 +143,16 @@ def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_a_glob_sweeps_over_the_options_it_matches(monkeypatch, tmp_path):
+    """glob() expands through the config loader, in the checks as in Hydra's sweeper."""
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "activation=glob([rel*,tanh])", "trainer.epochs=2",
+                                    "tracking=none", "hydra.sweep.dir=sweep")
+    assert code == 0, err
+    assert "sweep " in out and ": 2 job(s) checked" in out
+    jobs = [OmegaConf.load(p) for p in sorted((tmp_path / "sweep").glob("*/.hydra/config.yaml"))]
+    assert sorted(job.activation.name for job in jobs) == ["relu", "tanh"]
+
+
 def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch, tmp_path):
     """tracking.run_figures=auto: a single run draws plots/*.png, a sweep's job does not (0.6 s of
     matplotlib against ~1 s of training); the report draws and logs them when asked, once."""
