@@ -171,7 +171,13 @@ def main(argv: list[str] | None = None) -> None:
                                      description="Draw the own figures of the runs below FOLDER that have none yet.")
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep directories")
     args = parser.parse_args(argv)
+    for folder in args.folders:
+        if not folder.is_dir():
+            parser.exit(2, f"{parser.prog}: error: {folder}: no such directory\n")
     runs = sorted({path.parent for folder in args.folders for path in folder.rglob("history.csv")})
+    if not runs:
+        parser.exit(2, f"{parser.prog}: error: {' '.join(map(str, args.folders))}: no run directory below "
+                       "(none holds a history.csv)\n")
     drawn = [run for run in runs if not (run / "plots").exists() and draw_run_figures(run, _job_name(run))]
     print(f"plots: drew the figures of {len(drawn)} of {len(runs)} runs" + (f" (in {drawn[0]}/plots, ...)" if drawn else ""))
 

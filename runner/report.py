@@ -36,7 +36,8 @@ from .facets import curve, run_label, small_multiples
 from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
-from .stores import resolve_uri
+from .errors import ConfigError, did_you_mean
+from .stores import check_store_exists, resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
 
 NOT_SWEPT = {"description"}
@@ -46,12 +47,14 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) 
     """One row per run of ``experiment`` (its latest sweep unless ``every_sweep``), report runs left out."""
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        names = ", ".join(sorted(e.name for e in client.search_experiments()))
-        raise SystemExit(f"report: no experiment {experiment!r} in the store; experiments: {names or 'none'}")
+        names = sorted(e.name for e in client.search_experiments()
+                       if client.search_runs([e.experiment_id], max_results=1))
+        raise ConfigError(f"experiment={experiment}", f"not in the store {client.tracking_uri}; experiments with "
+                                                      f"runs: {', '.join(names) or 'none'}{did_you_mean(experiment, names)}")
     runs = [r for r in client.search_runs([found.experiment_id], max_results=50000)
             if r.data.tags.get("kind") not in ("report", "sweep")]  # the jobs' runs, not parents or reports
     if not runs:
-        raise SystemExit(f"report: experiment {experiment!r} has no runs")
+        raise ConfigError(f"experiment={experiment}", "has no runs to compare")
     rows = []
     for run in runs:
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "start_time": run.info.start_time,
@@ -229,7 +232,10 @@ def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
            log_to_mlflow: bool = True, run_figures: bool = False) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file is noise
-    uri, _, _ = resolve_uri(uri)
+    given = uri
+    uri, _, source = resolve_uri(uri)
+    where = f"--uri={given}" if given else source if os.environ.get("MLFLOW_TRACKING_URI") else "no --uri"
+    check_store_exists(uri, where)  # a report reads a store, never creates one
     client = open_store(uri)  # under the store's lock, like every command
     close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
@@ -326,7 +332,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-figures", action="store_true",
                         help="also draw each run's own figures where a sweep's job left them out, and log them to it")
     args = parser.parse_args(argv)
-    report(args.experiment, args.uri, args.out, args.all, not args.no_mlflow, args.run_figures)
+    try:
+        report(args.experiment, args.uri, args.out, args.all, not args.no_mlflow, args.run_figures)
+    except ConfigError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

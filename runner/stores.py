@@ -50,6 +50,15 @@ def check_store(uri: str, source: str) -> None:
                                   "http(s)://host:port (an mlflow server) or postgresql://user@host/db")
 
 
+def check_store_exists(uri: str, source: str) -> None:
+    """A command that only reads a store (the report) finds one: a sqlite file that exists, or a
+    server or database that answers; it never creates an empty store."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise ConfigError(source, f"no store at {uri.removeprefix('sqlite:///')}: run an experiment first, "
+                                  "or give the store with --uri")
+    check_store(uri, source)
+
+
 def _check_sqlite(uri: str, source: str) -> None:
     if not uri.startswith("sqlite:///") or uri == "sqlite:///":
         raise ConfigError(source, "a sqlite URI needs a file: sqlite:///relative/mlflow.db or sqlite:////abs/mlflow.db")

@@ -4,7 +4,10 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
+
+import runner.report
 
 from conftest import run_cli, store_uri
 
@@ -48,12 +51,33 @@ def test_report_of_a_sweep(tmp_path):
     assert len(pd.read_csv(folder / "summary.csv")) == 5  # the sweep's parent run is left out
 
 
-def test_report_names_the_experiments_it_knows(tmp_path):
+def report_refuses(monkeypatch, capsys, cwd, *args: str) -> str:
+    """``python -m runner.report ARGS`` in ``cwd``, in this process: its one error line (exit status 2)."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        runner.report.main(list(args))
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m runner.report: error: "), lines
+    return lines[0]
+
+
+def test_report_names_the_experiments_it_knows(monkeypatch, capsys, tmp_path):
     done = run_cli(tmp_path, "trainer.epochs=2")
     assert done.returncode == 0
-    report = subprocess.run([sys.executable, "-m", "runner.report", "nope"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
-    assert report.returncode != 0 and "no experiment 'nope' in the store; experiments: Default, default" in report.stderr
+    line = report_refuses(monkeypatch, capsys, tmp_path, "defualt")
+    # MLflow's own empty "Default" experiment is not offered
+    assert f"experiment=defualt: not in the store {store_uri(tmp_path)}; experiments with runs: default; " \
+           "did you mean 'default'?" in line
+
+
+def test_a_report_without_a_store_creates_none(monkeypatch, capsys, tmp_path):
+    line = report_refuses(monkeypatch, capsys, tmp_path, "default")
+    assert f"no --uri: no store at {tmp_path}/outputs/mlflow.db: run an experiment first" in line
+    line = report_refuses(monkeypatch, capsys, tmp_path, "default", "--uri", f"sqlite:///{tmp_path}/elsewhere/m.db")
+    assert f"--uri=sqlite:///{tmp_path}/elsewhere/m.db: no store at" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):

@@ -203,6 +203,20 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
         assert sorted(p.name for p in (job / "plots").iterdir()) == ["grad_norms.png", "grad_profile.png", "loss.png"]
 
 
+
+@pytest.mark.parametrize("folder,message", [("nope", "nope: no such directory"),
+                                            ("empty", "empty: no run directory below (none holds a history.csv)")])
+def test_runner_plots_refuses_a_folder_without_runs_in_one_line(monkeypatch, capsys, tmp_path, folder, message):
+    from runner.plots import main
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([folder])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"python -m runner.plots: error: {message}\n"
+
+
 PEAK_RSS = """
 import resource, sys
 sys.argv = ["backprop-lab", "tracking=none", "trainer.log_every=1", "architecture.depth=1", "architecture.width=2",
