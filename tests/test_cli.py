@@ -36,6 +36,7 @@ def test_a_run_is_tracked_completely(tmp_path):
     done = run_cli(tmp_path, *overrides)
     assert done.returncode == 0, done.stderr
     assert f"mlflow ui --backend-store-uri {store_uri(tmp_path)}" in done.stdout
+    assert "mlflow" not in done.stderr  # a fresh store's creation is no news (MLflow's INFO lines stay out)
 
     client, runs = runs_of(tmp_path)
     assert len(runs) == 1
