@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .errors import ConfigError, Crashed, Refused, SweepFailed
-from .preflight import RememberedCompositions, check_single_run, check_sweep, check_tracking
+from .preflight import RememberedCompositions, check_hydra, check_single_run, check_sweep, check_tracking
 from .processes import LAUNCHER_PID
 from .records import read_job_records
 
@@ -44,6 +44,7 @@ class Lifecycle(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run: refused before Hydra creates its run directory if anything is wrong."""
         try:
+            check_hydra(config, multirun=False)
             check_single_run(config)
             check_tracking(config)
         except ConfigError as err:
@@ -61,6 +62,7 @@ class Lifecycle(Callback):
         loader = GlobalHydra.instance().config_loader()
         RememberedCompositions.install(loader)  # the sweeper and the launcher reuse what the checks compose
         try:
+            check_hydra(config, multirun=True)
             n_jobs = check_sweep(config, loader)
             check_tracking(config)
         except ConfigError as err:

@@ -8,13 +8,14 @@ rejected command leaves nothing behind: no MLflow run, no directory.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from .build import build
 from .errors import ConfigError, hydra_error
 from .schema import check_keys
-from .stores import check_store, resolve_uri
+from .stores import check_store, resolve_uri, write_error
 
 RUN_FIGURES = ("auto", "always", "never")
 
@@ -50,6 +51,23 @@ def check_single_run(config: DictConfig) -> None:
                           f"run it with -m (backprop-lab -m experiment={preset}), or pick one value for "
                           f"{', '.join(unpicked)}")
     check_config(task_config(config))
+
+
+def check_hydra(config: DictConfig, multirun: bool) -> None:
+    """What Hydra or a plugin would otherwise fail on with a traceback once the checks passed: an
+    output folder that cannot be created, a joblib launcher of no worker, an Optuna search of no trial."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = str(OmegaConf.select(config, key))
+    if error := write_error(Path(folder)):
+        raise ConfigError(f"{key}={folder}", f"cannot be created ({error})")
+    if not multirun:
+        return
+    if config.hydra.launcher.get("_target_", "").endswith("JoblibLauncher") and config.hydra.launcher.n_jobs == 0:
+        raise ConfigError("hydra.launcher.n_jobs=0", "must be a number of workers >= 1, or -1 for every core")
+    if config.hydra.sweeper.get("_target_", "").endswith("OptunaSweeper"):
+        for name in ("n_trials", "n_jobs"):
+            if (value := config.hydra.sweeper.get(name)) is not None and value < 1:
+                raise ConfigError(f"hydra.sweeper.{name}={value}", "must be an integer >= 1")
 
 
 def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:

@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 REACH_SECONDS = 3.0  # how long a tracking server or database may take to answer the check
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite database file
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
@@ -63,17 +64,34 @@ def _check_sqlite(uri: str, source: str) -> None:
     if not uri.startswith("sqlite:///") or uri == "sqlite:///":
         raise ConfigError(source, "a sqlite URI needs a file: sqlite:///relative/mlflow.db or sqlite:////abs/mlflow.db")
     path = Path(uri.removeprefix("sqlite:///"))
-    folder = path.parent
+    if error := write_error(path):
+        raise ConfigError(source, f"cannot write the sqlite store {path} ({error})")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as file:
+            if file.read(16) != SQLITE_HEADER:
+                raise ConfigError(source, f"{path} is not a sqlite database (an MLflow store is one; "
+                                          "a new one is made where no file is)")
+
+
+def write_error(path: Path) -> str | None:
+    """Why ``path`` (a file or a folder) cannot be written, or created with the folders it lacks; None
+    if it can.  Tried for real, as root may be refused where permissions would allow."""
+    folder = path.absolute()
     while not folder.exists():  # the folders still to create must be creatable in the first that exists
         folder = folder.parent
-    try:
-        if path.exists():
+    if path.is_file():
+        try:
             open(path, "ab").close()
-        else:
+        except OSError as err:
+            return f"{err.strerror}: {path}"
+    elif not folder.is_dir():
+        return f"{folder} is a file"
+    else:
+        try:
             tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        raise ConfigError(source, f"cannot write the sqlite store {path} ({err.strerror}: {err.filename or folder})") \
-            from None
+        except OSError as err:
+            return f"{err.strerror} in {folder}"
+    return None
 
 
 def _check_server(uri: str, source: str) -> None:

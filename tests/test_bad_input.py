@@ -103,6 +103,7 @@ CASES = [
     (["tracking.uri=http://127.0.0.1:9"], "tracking.uri=http://127.0.0.1:9: no tracking server answers"),
     (["tracking.uri=sqlite:////proc/x.db"], "tracking.uri=sqlite:////proc/x.db: cannot write the sqlite store"),
     (["tracking.uri=postgresql://u@127.0.0.1:9/db"], "no database answers at 127.0.0.1:9"),
+    (["hydra.run.dir=/proc/x"], "hydra.run.dir=/proc/x: cannot be created (No such file or directory in /proc)"),
     # the mean-field initializer draws its own biases; its parameters have rules
     (["init=mean_field", "+init.bias_init=normal"],
      "init.bias_init=normal: not a parameter of init=mean_field, which takes: sigma_w2, sigma_b2, weights"),
@@ -164,11 +165,23 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(monkeypatch, tmp_path,
     (["optimizer.lr=range(1,1)"], "optimizer.lr=range(1,1): sweeps over no value: the sweep would run nothing"),
     (["optimizer.lr=interval(0.1,0.2)"], "optimizer.lr=interval(0.1,0.2): interval() is drawn from by a sampling"),
     (["activation=glob(rel*),tanh"], "activation=glob(rel*),tanh: a glob() is a whole sweep"),
+    # what Hydra or a plugin would fail on with a traceback once the jobs were checked
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "seed=1,2"], "hydra.launcher.n_jobs=0: must be a number of"),
+    (["hydra/sweeper=optuna", "hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials=0: must be an integer >= 1"),
+    (["hydra.sweep.dir=/proc/y", "seed=1,2"], "hydra.sweep.dir=/proc/y: cannot be created"),
 ])
 def test_a_sweep_is_checked_whole_before_its_first_job(monkeypatch, tmp_path, overrides, message):
     code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", *overrides, "trainer.epochs=2")
     assert_one_clear_line(code, stderr, message)
     assert "Launching" not in stdout and list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_no_sqlite_database_is_not_taken_for_a_store(monkeypatch, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, "tracking.uri=sqlite:///notes.txt")
+    assert_one_clear_line(code, stderr, "tracking.uri=sqlite:///notes.txt: notes.txt is not a sqlite database")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "not a database\n"
 
 
 @pytest.mark.parametrize("group", ["architecture", "activation", "loss", "init", "optimizer", "dataset",
