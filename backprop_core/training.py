@@ -196,6 +196,19 @@ def _handed_over(grads: np.ndarray) -> np.ndarray:
     return copy
 
 
+def _samples(net: Network, X, Y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``Y`` as arrays of the net's dtype, shaped ``(n, sizes[0])`` and ``(n, sizes[-1])``."""
+    X, Y = np.asarray(X, net.dtype), np.asarray(Y, net.dtype)
+    for name, array, width, side in ((x_name, X, net.sizes[0], "input"), (y_name, Y, net.sizes[-1], "output")):
+        if array.ndim != 2 or array.shape[1] != width or not len(array):
+            raise ParameterError(name, None, f"has shape {array.shape}; must be (n, {width}): n >= 1 samples in "
+                                             f"rows, the net's {side} width in columns", show_value=False)
+    if len(X) != len(Y):
+        raise ParameterError(y_name, None, f"has {len(Y)} rows; must have as many as {x_name}, {len(X)}",
+                             show_value=False)
+    return X, Y
+
+
 def fit(
     net: Network,
     loss: Loss,
@@ -217,9 +230,9 @@ def fit(
     closing record in memory (callbacks still see every record).  Returns the history of logged
     records: every ``trainer.log_every``-th update, the last one, and the closing record.
     """
-    X, Y = np.asarray(X, net.dtype), np.asarray(Y, net.dtype)
+    X, Y = _samples(net, X, Y, "X", "Y")
     if validation is not None:
-        validation = (np.asarray(validation[0], net.dtype), np.asarray(validation[1], net.dtype))
+        validation = _samples(net, *validation, "validation X", "validation Y")
     total = trainer.total_steps(len(X))
     diagnostics = LayerDiagnostics(net) if trainer.diagnostics else None
     result = FitResult(history=History(keep_history))

@@ -255,6 +255,23 @@ def test_trainer_rejects_out_of_range_values(key, value):
         Trainer(**{key: value})
 
 
+@pytest.mark.parametrize("X,Y,validation,message", [
+    ((5, 3), (5, 1), None, r"^X: has shape \(5, 3\); must be \(n, 2\): n >= 1 samples in rows, the net's input width"),
+    ((5,), (5, 1), None, r"^X: has shape \(5,\); must be \(n, 2\)"),
+    ((0, 2), (0, 1), None, r"^X: has shape \(0, 2\); must be \(n, 2\): n >= 1"),
+    ((5, 2), (5, 2), None, r"^Y: has shape \(5, 2\); must be \(n, 1\): .* the net's output width"),
+    ((5, 2), (4, 1), None, r"^Y: has 4 rows; must have as many as X, 5$"),
+    ((5, 2), (5, 1), ((3, 2), (2, 1)), r"^validation Y: has 2 rows; must have as many as validation X, 3$"),
+])
+def test_fit_names_a_misshapen_array(X, Y, validation, message):
+    """Shapes are checked once, up front, in the engine's words (not NumPy's broadcasting errors)."""
+    net = Network([2, 4, 1], "tanh", "sigmoid")
+    validation = None if validation is None else (np.zeros(validation[0]), np.zeros(validation[1]))
+    with pytest.raises(ValueError, match=message):
+        fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), np.zeros(X), np.zeros(Y),
+            rng=np.random.default_rng(0), validation=validation)
+
+
 def test_softmax_needs_two_outputs_and_bce_needs_probabilities():
     with pytest.raises(ValueError, match="softmax' needs at least 2 output units, got 1"):
         get_loss("mse").check_output(get_activation("softmax"), 1)
