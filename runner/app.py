@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from backprop_core import DistributionRecorder, FitResult, fit, gradient_check, layer_key
 
 from .build import Experiment, build
-from .callbacks import experiment_name, sweep_id_of
+from .callbacks import close_interrupted_sweep, experiment_name, sweep_id_of
 from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error, yaml_error
 from . import predictions
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
@@ -423,7 +423,8 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors as they are; we report them in one line
     try:
         try:
-            hydra_app()
+            with interrupted_by_sigterm():  # a sweep's launching process too closes what it leaves
+                hydra_app()
         finally:
             if user_setting is None:
                 os.environ.pop("HYDRA_FULL_ERROR", None)
@@ -437,7 +438,9 @@ def main() -> None:
         print(f"{PROG}: {err}", file=sys.stderr)
         sys.exit(1)
     except (KeyboardInterrupt, Interrupted) as err:
-        print(f"{PROG}: interrupted ({err or 'SIGINT'}); the run is closed as killed", file=sys.stderr)
+        reason = str(err) or "SIGINT"
+        closed = close_interrupted_sweep(reason) or "the run is closed as killed"
+        print(f"{PROG}: interrupted ({reason}); {closed}", file=sys.stderr)
         sys.exit(130 if isinstance(err, KeyboardInterrupt) else 128 + err.signum)
     except Exception as err:
         overrides = [a for a in arguments if not a.startswith("-")]

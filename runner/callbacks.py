@@ -41,6 +41,8 @@ def experiment_name(cfg: DictConfig, preset: str | None) -> str:
 
 
 class Lifecycle(Callback):
+    active: Lifecycle | None = None  # the sweep this process is launching, until it ends
+
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run: refused before Hydra creates its run directory if anything is wrong."""
         try:
@@ -77,27 +79,31 @@ class Lifecycle(Callback):
             self.uri, artifact_root, _ = resolve_uri(config.tracking.uri)
             self.client = open_store(self.uri)
             preset = config.hydra.runtime.choices.get("experiment")
-            experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
-                                              config.get("description"))
+            self.experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
+                                                   config.get("description"))
             close_orphans(self.client)
             overrides = [o for o in config.hydra.overrides.task if not o.startswith("experiment=")]
             name = f"{preset or 'sweep'}" + (f" [{' '.join(overrides)}]" if overrides else "")
-            self.parent_run = start_sweep_run(self.client, experiment_id, name, self.sweep_id,
+            self.parent_run = start_sweep_run(self.client, self.experiment_id, name, self.sweep_id,
                                               "backprop-lab -m " + " ".join(config.hydra.overrides.task),
                                               config.get("description"))
+        self.n_jobs = n_jobs
+        Lifecycle.active = self
         os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
         print(f"sweep {self.sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The sweep's closing summary, read from its jobs' ``job.json``: counts, the jobs that
         diverged or failed, where to look.  Failed jobs make the command exit non-zero."""
+        Lifecycle.active = None
         records = read_job_records(Path(config.hydra.sweep.dir))
         counts: dict[str, int] = {"jobs": len(records)}
         for record in records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
         listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
         seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
-        lines = [f"sweep {self.sweep_id}: {len(records)} job{'s' * (len(records) != 1)} in {seconds:.1f}s ({listed or 'none recorded'})"]
+        jobs = f"{len(records)} job{'s' * (len(records) != 1)}"
+        lines = [f"sweep {self.sweep_id}: {jobs} in {seconds:.1f}s ({listed or 'none recorded'})"]
         lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
                   + (f" - {record['detail']}" if record.get("detail") else "")
                   for record in records if record["status"] in ("diverged", "failed", "skipped")]
@@ -117,3 +123,25 @@ class Lifecycle(Callback):
             print(f"Each run's own figures (left out of a sweep's jobs): {command}")
         if counts.get("failed"):
             raise SweepFailed(f"{counts['failed']} of {len(records)} jobs failed")
+
+    def close_interrupted(self, reason: str) -> str:
+        """Ctrl-C or SIGTERM stopped the sweep: the runs its stopped workers left RUNNING and its
+        parent run are closed as killed now, not at the next command; returns what was done."""
+        if not self.parent_run:
+            return "the sweep stopped"
+        from .tracking import close_orphans, finish_sweep_run, sweep_job_statuses
+
+        close_orphans(self.client, self.sweep_id, wait_seconds=5.0)
+        counts = sweep_job_statuses(self.client, self.experiment_id, self.sweep_id) | {"jobs": self.n_jobs}
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
+        seconds = time.perf_counter() - self.started
+        summary = f"sweep {self.sweep_id}: {self.n_jobs} jobs, interrupted ({reason}) after {seconds:.1f}s ({listed})\n"
+        finish_sweep_run(self.client, self.parent_run, counts, summary, status="killed")
+        return f"the sweep's parent run {self.parent_run} and its stopped jobs' runs are closed as killed"
+
+
+def close_interrupted_sweep(reason: str) -> str | None:
+    """After Ctrl-C or SIGTERM in this process: close the sweep it was launching, if any (see
+    ``Lifecycle.close_interrupted``); None when it launched none."""
+    sweep, Lifecycle.active = Lifecycle.active, None
+    return sweep.close_interrupted(reason) if sweep else None

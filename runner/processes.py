@@ -21,28 +21,35 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), or None where /proc has none.
-    With the pid it identifies a process: a pid can be reused, the pair cannot."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None where /proc has none."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None where /proc has none.
+    With the pid it identifies a process: a pid can be reused, the pair cannot."""
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
 def process_alive(pid: int, start_time: str | None = None) -> bool:
-    """Whether ``pid`` runs (and, given ``start_time``, is still the same process)."""
+    """Whether ``pid`` runs (and, given ``start_time``, is still the same process).  A zombie (ended,
+    not yet reaped by its parent: a killed worker for a moment) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # it exists, owned by another user
-    if start_time is not None:
-        now = process_start_time(pid)
-        return now is None or now == start_time
-    return True
+    fields = _stat(pid)
+    if fields is None:
+        return True
+    return fields[0] != "Z" and (start_time is None or len(fields) <= 19 or fields[19] == start_time)
 
 
 def _raise(signum, frame):

@@ -86,23 +86,31 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     return experiment.experiment_id
 
 
-def close_orphans(client: MlflowClient) -> list[str]:
+def close_orphans(client: MlflowClient, sweep_id: str | None = None, wait_seconds: float = 0.0) -> list[str]:
     """Mark KILLED every run left RUNNING on this host by a process that is gone (``kill -9``,
-    a lost machine); returns their names.  Runs of other hosts are left alone: we cannot tell."""
+    a lost machine); returns their names.  Runs of other hosts are left alone: we cannot tell.
+    With ``sweep_id``, only that sweep's job runs, once their processes end (workers being stopped
+    get up to ``wait_seconds``)."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return []
-    host = socket.gethostname()
-    running = client.search_runs(experiments, f"attributes.status = 'RUNNING' and tags.host = '{host}'",
-                                 max_results=5000)
+    query = f"attributes.status = 'RUNNING' and tags.host = '{socket.gethostname()}'"
+    if sweep_id:
+        query += f" and tags.sweep_id = '{sweep_id}' and tags.kind = 'job'"
+    running = [r for r in client.search_runs(experiments, query, max_results=5000) if "pid" in r.data.tags]
+
+    def gone(run) -> bool:
+        return not process_alive(int(run.data.tags["pid"]), run.data.tags.get("pid_start"))
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and not all(gone(run) for run in running):
+        time.sleep(0.1)
     closed = []
-    for run in running:
-        tags = run.data.tags
-        if "pid" in tags and not process_alive(int(tags["pid"]), tags.get("pid_start")):
-            client.set_tag(run.info.run_id, "status", "killed")
-            client.set_terminated(run.info.run_id, "KILLED")
-            closed.append(run.info.run_name)
-    if closed:
+    for run in filter(gone, running):
+        client.set_tag(run.info.run_id, "status", "killed")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_name)
+    if closed and not sweep_id:
         log.warning("marked %d run(s) killed whose process is gone: %s", len(closed), ", ".join(closed))
     return closed
 
@@ -131,16 +139,27 @@ def sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str):
     return runs[0] if runs else None
 
 
-def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], summary: str) -> None:
-    """Close the parent with the sweep's counts (metrics ``sweep/<status>``) and its summary text."""
-    status = "failed" if counts.get("failed") else "finished"
+def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], summary: str,
+                     status: str | None = None) -> None:
+    """Close the parent with the sweep's counts (metrics ``sweep/<status>``) and its summary text;
+    its status is ``failed`` if a job failed, else ``finished``, unless ``status`` (``killed``) says."""
+    status = status or ("failed" if counts.get("failed") else "finished")
     metrics = [Metric(f"sweep/{key}", float(counts.get(key, 0)), int(time.time() * 1000), 0)
                for key in ("jobs", "finished", "diverged", "failed", "skipped", "killed")]
     try:
         client.log_batch(run_id, metrics=metrics, tags=[RunTag("status", status)])
         client.log_text(run_id, summary, "sweep_summary.txt")
     finally:
-        client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+        client.set_terminated(run_id, {"failed": "FAILED", "killed": "KILLED"}.get(status, "FINISHED"))
+
+
+def sweep_job_statuses(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, int]:
+    """How many of the sweep's job runs are finished, diverged, failed, killed, skipped, running."""
+    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'job'", max_results=50000)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.data.tags.get("status", "running")] = counts.get(run.data.tags.get("status", "running"), 0) + 1
+    return counts
 
 
 def ui_command(uri: str) -> str:

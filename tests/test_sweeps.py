@@ -285,6 +285,30 @@ def test_killing_a_parallel_sweep_stops_its_workers_and_closes_their_runs(tmp_pa
     assert {(r.info.status, r.data.tags["status"]) for r in runs} == {("KILLED", "killed")}
 
 
+@pytest.mark.parametrize("signum,to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_parallel_sweep_closes_its_runs_and_its_parent_before_it_exits(tmp_path, signum, to_group):
+    """Ctrl-C (SIGINT to the whole process group) or SIGTERM to the launching process: joblib kills its
+    workers, and before the command exits every run they left RUNNING and the sweep's parent run are
+    closed as killed, the parent with the sweep's counts (not at the next command)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    with open(tmp_path / "stderr.txt", "w") as stderr:  # a file: the workers would hold a pipe open
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+             "architecture.depth=1,2,3", "architecture.width=4", "trainer.epochs=1000000", "trainer.log_every=1000"],
+            cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
+    wait_for(lambda: (tmp_path / "outputs" / "mlflow.db").exists()
+             and [r.info.status for r in all_runs(tmp_path)] == ["RUNNING", "RUNNING"], 240, "both jobs to run")
+    (os.killpg if to_group else os.kill)(process.pid, signum)
+    assert process.wait(timeout=60) == 128 + signum
+    assert f"backprop-lab: interrupted ({signal.Signals(signum).name}); the sweep's parent run " \
+           in (tmp_path / "stderr.txt").read_text()
+    assert {(r.info.status, r.data.tags["status"]) for r in all_runs(tmp_path)} == {("KILLED", "killed")}
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    assert (parent.info.status, parent.data.tags["status"]) == ("KILLED", "killed")
+    assert parent.data.metrics["sweep/jobs"] == 3 and parent.data.metrics["sweep/killed"] == 2
+
+
 class CountingLoader:
     """Stands in for Hydra's config loader: counts compositions."""
 
