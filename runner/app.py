@@ -196,6 +196,9 @@ def _build(cfg: DictConfig, job: Job) -> Experiment | None:
         return None
     log.debug("built %r: %d parameters, %d training and %d validation samples, %s",
               exp.net, exp.net.n_params, len(exp.data.X_train), len(exp.data.X_val), exp.trainer)
+    if (exp.trainer.batch_size or 0) > len(exp.data.X_train):
+        log.warning("trainer.batch_size=%d exceeds the %d training samples: every step is full batch",
+                    exp.trainer.batch_size, len(exp.data.X_train))
     return exp
 
 
@@ -253,7 +256,10 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
         tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
     history_csv = HistoryCsv(job.out_dir / "history.csv")
     # first: its per-layer gradient percentiles join the record before the CSV and MLflow see it
-    recorder = DistributionRecorder(cfg.tracking.histogram_every) if cfg.tracking.detail == "full" else None
+    recorder = None
+    if cfg.tracking.detail == "full":  # null: the recorder's own cadence
+        every = cfg.tracking.histogram_every
+        recorder = DistributionRecorder() if every is None else DistributionRecorder(every)
     callbacks = ([recorder] if recorder else []) + [ProgressBar(job.name, disable=True if job.multirun else None),
                                                      history_csv]
     outcome, artifacts, profiles, error = Outcome("failed", summary=swept_values(job.overrides)), [], {}, None

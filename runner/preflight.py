@@ -164,8 +164,12 @@ def check_tracking(cfg: DictConfig) -> None:
     store in force is reachable."""
     if cfg.tracking.detail not in ("standard", "full"):
         raise ConfigError(f"tracking.detail={cfg.tracking.detail}", "must be standard or full")
-    if not cfg.tracking.histogram_every >= 1:
-        raise ConfigError(f"tracking.histogram_every={cfg.tracking.histogram_every}", "must be an integer >= 1")
+    if (every := cfg.tracking.histogram_every) is not None:
+        if cfg.tracking.detail != "full":
+            raise ConfigError(f"tracking.histogram_every={every}", "used only with tracking.detail=full "
+                                                                   "(standard detail records no histogram)")
+        if not every >= 1:
+            raise ConfigError(f"tracking.histogram_every={every}", "must be an integer >= 1")
     if cfg.tracking.run_figures not in RUN_FIGURES:
         raise ConfigError(f"tracking.run_figures={cfg.tracking.run_figures}", f"must be {' | '.join(RUN_FIGURES)}")
     if cfg.tracking.name == "none":

@@ -80,7 +80,7 @@ class TrackingConfig:
     uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/outputs/mlflow.db
     experiment: Optional[str] = None  # null: the preset's name, else "default"
     detail: str = "standard"  # standard | full
-    histogram_every: int = 10  # full detail: distributions at every N-th logged record (and the closing one)
+    histogram_every: Optional[int] = None  # full detail: distributions at every N-th logged record and the closing one (null: 10)
     run_figures: str = "auto"  # auto: a single run draws its own figures, a sweep's job does not | always | never
 
 

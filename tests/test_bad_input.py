@@ -112,7 +112,8 @@ CASES = [
     (["init=mean_field", "init.sigma_b2=-1"], "init.sigma_b2=-1"),
     (["init=mean_field", "init.weights=uniform"], "init.weights='uniform': must be gaussian or orthogonal"),
     (["trainer.jacobian_samples=-1"], "trainer.jacobian_samples=-1: must be an integer >= 0"),
-    (["tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
+    (["tracking.detail=full", "tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
+    (["tracking.histogram_every=5"], "tracking.histogram_every=5: used only with tracking.detail=full"),
     (["tracking.run_figures=sometimes"], "tracking.run_figures=sometimes: must be auto | always | never"),
     # a sweep preset, or sweep syntax, without -m
     (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),

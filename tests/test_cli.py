@@ -184,6 +184,17 @@ def test_tracking_none_writes_no_store_and_never_imports_mlflow(tmp_path):
     assert list((tmp_path / "outputs" / "runs").glob("*/*/history.csv"))
 
 
+def test_a_batch_larger_than_the_data_says_every_step_is_full_batch(monkeypatch, tmp_path):
+    from test_bad_input import run_in_process
+
+    code, out, err = run_in_process(monkeypatch, tmp_path, "trainer.batch_size=5000", "trainer.epochs=2",
+                                    "tracking=none")
+    assert code == 0, err
+    assert "trainer.batch_size=5000 exceeds the 300 training samples: every step is full batch" in out
+    code, out, _ = run_in_process(monkeypatch, tmp_path, "trainer.batch_size=300", "trainer.epochs=2", "tracking=none")
+    assert code == 0 and "exceeds" not in out
+
+
 def test_tracking_uri_and_environment_override_the_embedded_store(tmp_path):
     elsewhere = f"sqlite:///{tmp_path / 'team.db'}"
     done = run_cli(tmp_path, f"tracking.uri={elsewhere}", "tracking.experiment=mine", "trainer.epochs=2")
