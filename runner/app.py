@@ -77,10 +77,12 @@ class Outcome:
 
     @property
     def objective(self) -> float:
-        """What a sweeper minimises: the final validation loss; +inf unless the run finished."""
+        """What a sweeper minimises: the final validation loss; +inf unless the run finished with a finite one
+        (with ``trainer.divergence_guard=false`` a run finishes its updates through NaN)."""
         if self.status not in ("finished", "skipped") or not self.summary:
             return math.inf
-        return float(self.summary.get("final/val_loss", math.inf))
+        loss = float(self.summary.get("final/val_loss", math.inf))
+        return loss if math.isfinite(loss) else math.inf
 
 
 def run_name(overrides: list[str], preset: str | None) -> str:

@@ -24,3 +24,15 @@ def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_p
     assert by_lr == {50.0: {"diverged"}, 0.01: {"finished"}}  # TPE with seed 0 tries both
     finished = [r for r in runs if r.data.tags["status"] == "finished"]
     assert best["best_value"] == finished[0].data.metrics["final/val_loss"]
+
+
+def test_a_sweepers_objective_is_inf_unless_the_run_finished_with_a_finite_loss():
+    import math
+
+    from runner.app import Outcome
+
+    assert Outcome("finished", summary={"final/val_loss": 0.25}).objective == 0.25
+    assert Outcome("skipped", summary={"final/val_loss": 0.5}).objective == 0.5  # a reused run's
+    assert Outcome("finished", summary={"final/val_loss": math.nan}).objective == math.inf  # divergence_guard=false
+    assert Outcome("diverged", summary={"final/val_loss": 0.1}).objective == math.inf
+    assert Outcome("failed").objective == math.inf
