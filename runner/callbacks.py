@@ -20,7 +20,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .errors import ConfigError, Crashed, Refused, SweepFailed
-from .preflight import RememberedCompositions, check_hydra, check_single_run, check_sweep, check_tracking
+from .compositions import RememberedCompositions
+from .preflight import check_hydra, check_single_run, check_sweep, check_tracking
 from .processes import LAUNCHER_PID
 from .records import read_job_records
 
@@ -62,7 +63,7 @@ class Lifecycle(Callback):
         self.started = time.perf_counter()
         self.sweep_id = sweep_id_of(config.hydra.sweep.dir)
         loader = GlobalHydra.instance().config_loader()
-        RememberedCompositions.install(loader)  # the sweeper and the launcher reuse what the checks compose
+        self.compositions = RememberedCompositions.install(loader)  # composed once for the checks, Hydra, workers
         try:
             check_hydra(config, multirun=True)
             n_jobs = check_sweep(config, loader)
@@ -96,6 +97,7 @@ class Lifecycle(Callback):
         """The sweep's closing summary, read from its jobs' ``job.json``: counts, the jobs that
         diverged or failed, where to look.  Failed jobs make the command exit non-zero."""
         Lifecycle.active = None
+        self.compositions.discard()
         records = read_job_records(Path(config.hydra.sweep.dir))
         counts: dict[str, int] = {"jobs": len(records)}
         for record in records:
@@ -127,6 +129,7 @@ class Lifecycle(Callback):
     def close_interrupted(self, reason: str) -> str:
         """Ctrl-C or SIGTERM stopped the sweep: the runs its stopped workers left RUNNING and its
         parent run are closed as killed now, not at the next command; returns what was done."""
+        self.compositions.discard()
         if not self.parent_run:
             return "the sweep stopped"
         from .tracking import close_orphans, finish_sweep_run, sweep_job_statuses

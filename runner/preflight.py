@@ -106,34 +106,6 @@ def _check_basic_sweep(override, loader) -> None:
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
-class RememberedCompositions:
-    """``load_sweep_config`` that composes each job once in this process: the checks here, Hydra's
-    sweeper (which composes the whole batch to validate it) and the basic launcher (which composes
-    each job again to run it) would otherwise compose every job three times, ~0.2 s each.  Every call
-    gets its own copy.  Pickled (for a launcher's workers), it is Hydra's own method again."""
-
-    def __init__(self, loader) -> None:
-        self.loader = loader
-        self.master: DictConfig | None = None  # the sweep's config the compositions below are of
-        self.compositions: dict[tuple[str, ...], DictConfig] = {}
-
-    @classmethod
-    def install(cls, loader) -> None:
-        if not isinstance(loader.__dict__.get("load_sweep_config"), cls):
-            loader.load_sweep_config = cls(loader)
-
-    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
-            self.master, self.compositions = master_config, {}
-        key = tuple(sweep_overrides)
-        if key not in self.compositions:
-            self.compositions[key] = type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)
-        return copy.deepcopy(self.compositions[key])
-
-    def __reduce__(self):
-        return getattr, (self.loader, "load_sweep_config")
-
-
 def check_sweep(config: DictConfig, loader) -> int:
     """Compose and check every job of the sweep before the first starts; returns the job count.
     The first invalid job is a ConfigError naming its number and overrides."""

@@ -138,7 +138,17 @@ def option_schema(group: str, option: str, factory, extra: list[tuple[str, Any, 
     """A dataclass with ``name`` (fixed to ``option``) and exactly the parameters ``factory`` takes."""
     fields = [("name", str, option), *_parameters(factory), *extra]
     cls_name = "".join(part.capitalize() for part in f"{option}_{group}".split("_"))
-    return dataclasses.make_dataclass(cls_name, fields)
+    schema = dataclasses.make_dataclass(cls_name, fields)
+    schema.__module__ = __name__  # pickle finds it here (module __getattr__), as a composed config needs
+    return schema
+
+
+def __getattr__(name: str) -> type:
+    """The generated schema classes by name (``runner.schema.TanhActivation``), for pickle."""
+    for schema in option_schemas().values():
+        if schema.__name__ == name:
+            return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache

@@ -1,5 +1,7 @@
 """Every option of every config group composes and builds; the groups match the registries."""
 
+import pickle
+
 import numpy as np
 import pytest
 from backprop_core import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
@@ -44,6 +46,8 @@ def test_every_option_composes_and_builds(group, option):
     cfg = compose_cfg([f"{group}={option}", "trainer.epochs=2", *REQUIRED.get((group, option), [])])
     assert schema_option(OmegaConf.get_type(cfg[group])) == option or group == "tracking"  # its own schema
     assert cfg[group].get("name", option) == option
+    shipped = pickle.loads(pickle.dumps(cfg))  # plain pickle, as the launching process hands a job to a worker
+    assert shipped == cfg and OmegaConf.get_type(shipped[group]) is OmegaConf.get_type(cfg[group])
     exp = build(cfg)
     assert exp.net.sizes[0] == exp.data.n_features
     assert exp.Y_train.shape == (len(exp.data.X_train), exp.net.sizes[-1])

@@ -320,23 +320,39 @@ class CountingLoader:
         return OmegaConf.create({"overrides": list(sweep_overrides), "hydra": {"job": {"num": 0}}})
 
 
-def test_the_launching_process_composes_each_job_once_and_workers_get_hydras_own_method():
-    from runner.preflight import RememberedCompositions
+def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_workers(tmp_path):
+    from runner.compositions import ComposedAhead, RememberedCompositions
 
-    loader = CountingLoader()
-    RememberedCompositions.install(loader)
-    RememberedCompositions.install(loader)  # a second sweep in the process: still one layer
-    first = loader.load_sweep_config(None, ["x=1"])
+    def master(name):
+        return OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / name)}}})
+
+    loader, sweep = CountingLoader(), master("sweep")
+    fresh = pickle.loads(pickle.dumps(loader))  # nothing composed yet: a worker gets Hydra's own method
+    assert "load_sweep_config" not in fresh.__dict__
+    remembered = RememberedCompositions.install(loader)
+    assert RememberedCompositions.install(loader) is remembered  # a second sweep in the process: still one layer
+    first = loader.load_sweep_config(sweep, ["x=1"])
     first.hydra.job.num = 7  # what a launcher does to the config it runs
-    again = loader.load_sweep_config(None, ["x=1"])
+    again = loader.load_sweep_config(sweep, ["x=1"])
     assert loader.calls == 1 and again.hydra.job.num == 0 and again.overrides == ["x=1"]  # a fresh copy each time
-    assert loader.load_sweep_config(None, ["x=2"]).overrides == ["x=2"] and loader.calls == 2
-    loader.load_sweep_config(OmegaConf.create({"another": "sweep"}), ["x=1"])
+    assert loader.load_sweep_config(sweep, ["x=2"]).overrides == ["x=2"] and loader.calls == 2
+    loader.load_sweep_config(master("another"), ["x=1"])
     assert loader.calls == 3  # another sweep's config: composed afresh, never another sweep's copy
-    loader.load_sweep_config(None, ["x=1"])
+    loader.load_sweep_config(sweep, ["x=1"])
     assert loader.calls == 4
-    worker = pickle.loads(pickle.dumps(loader))  # as joblib, Ray or submitit ship it
-    assert not isinstance(worker.__dict__.get("load_sweep_config"), RememberedCompositions)
-    worker.load_sweep_config(None, ["x=1"])
-    worker.load_sweep_config(None, ["x=1"])
-    assert worker.calls == 6  # Hydra's own method in the worker: no compositions shipped, none remembered
+
+    shipped = pickle.dumps(loader)  # as joblib, Ray or submitit ship it: the compositions go through a file
+    (shared,) = (tmp_path / "sweep").glob(".compositions-*.pkl")
+    assert pickle.dumps(loader) and remembered.shared == str(shared)  # written once
+    worker = pickle.loads(shipped)
+    assert isinstance(worker.__dict__["load_sweep_config"], ComposedAhead)
+    first = worker.load_sweep_config(sweep, ["x=1"])
+    first.hydra.job.num = 3
+    again = worker.load_sweep_config(sweep, ["x=1"])
+    assert worker.calls == 4 and again.overrides == ["x=1"] and again.hydra.job.num == 0  # read, not composed
+    assert worker.load_sweep_config(sweep, ["x=9"]).overrides == ["x=9"] and worker.calls == 5  # not among them
+    remembered.discard()
+    assert not shared.exists()
+    elsewhere = pickle.loads(shipped)  # a worker on a machine without the file composes as Hydra does
+    ComposedAhead._read.pop(str(shared))
+    assert elsewhere.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"] and elsewhere.calls == 5

@@ -1,0 +1,101 @@
+"""Each job of a sweep composed once: Hydra composes a job (~0.2 s) in our checks, again in its
+sweeper (to validate the batch), again in the basic launcher, and again in every worker of a
+parallel launcher.  The launching process composes it once and hands the result to all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+class RememberedCompositions:
+    """``load_sweep_config`` that composes each job once in this process: our checks, Hydra's
+    sweeper and the basic launcher share the composition; every call gets its own copy.
+
+    Pickled (a parallel launcher ships the config loader to its workers), it becomes
+    ``ComposedAhead``: the compositions go through one file in the sweep directory
+    (``.compositions-*.pkl``), and a worker on this machine reads its job's instead of composing it.
+    ``discard()`` removes the file (a sweep killed with -9 leaves it in its directory)."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+        self.master: DictConfig | None = None  # the sweep's config the compositions below are of
+        self.compositions: dict[tuple[str, ...], DictConfig] = {}
+        self.shared: str | None = None  # the file that hands them to workers, once written
+
+    @classmethod
+    def install(cls, loader) -> RememberedCompositions:
+        if not isinstance(loader.__dict__.get("load_sweep_config"), cls):
+            loader.load_sweep_config = cls(loader)
+        return loader.load_sweep_config
+
+    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
+            self.discard()
+            self.master, self.compositions = master_config, {}
+        key = tuple(sweep_overrides)
+        if key not in self.compositions:
+            self.compositions[key] = type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)
+        return copy.deepcopy(self.compositions[key])
+
+    def discard(self) -> None:
+        """Remove the file that hands the compositions to workers (at the end of the sweep)."""
+        if self.shared is not None:
+            Path(self.shared).unlink(missing_ok=True)
+            self.shared = None
+
+    def __reduce__(self):
+        if self.shared is None and self.compositions:
+            self.shared = _write(self.compositions, Path(str(self.master.hydra.sweep.dir)).absolute())
+        if self.shared is None:
+            return getattr, (self.loader, "load_sweep_config")  # Hydra's own method
+        return ComposedAhead, (self.loader, self.shared)
+
+
+def _write(compositions: dict[tuple[str, ...], DictConfig], folder: Path) -> str | None:
+    """The compositions, each pickled, in a new file in ``folder`` (its name is the sweep's own: a
+    worker serving several sweeps never reads another's); None if one does not pickle."""
+    try:
+        content = pickle.dumps({key: pickle.dumps(config) for key, config in compositions.items()})
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        log.debug("the jobs' compositions do not pickle (%s): the workers compose them", err)
+        return None
+    folder.mkdir(parents=True, exist_ok=True)  # the launcher makes it too
+    descriptor, path = tempfile.mkstemp(prefix=".compositions-", suffix=".pkl", dir=folder)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+    return path
+
+
+class ComposedAhead:
+    """A worker's ``load_sweep_config``: the launching process's composition of the job, read from
+    ``path`` (once per process), or Hydra's own composition where the file is not there (a worker
+    on another machine) or does not hold the job."""
+
+    _read: dict[str, dict[tuple[str, ...], bytes]] = {}  # per process: path -> pickled compositions
+
+    def __init__(self, loader, path: str) -> None:
+        self.loader, self.path = loader, path
+
+    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        composed = self._compositions().get(tuple(sweep_overrides))
+        if composed is None:
+            return type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)
+        return pickle.loads(composed)  # a fresh object: the launcher sets the job's number in it
+
+    def _compositions(self) -> dict[tuple[str, ...], bytes]:
+        if self.path not in self._read:
+            try:
+                self._read[self.path] = pickle.loads(Path(self.path).read_bytes())
+            except OSError:
+                self._read[self.path] = {}
+        return self._read[self.path]
