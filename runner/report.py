@@ -32,11 +32,11 @@ from mlflow.tracking import MlflowClient
 
 from backprop_core.distributions import magnitude_histogram
 
+from .errors import ConfigError, did_you_mean
 from .facets import curve, run_label, small_multiples
 from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
-from .errors import ConfigError, did_you_mean
 from .stores import check_store_exists, resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
 
@@ -49,8 +49,8 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) 
     if found is None:
         names = sorted(e.name for e in client.search_experiments()
                        if client.search_runs([e.experiment_id], max_results=1))
-        raise ConfigError(f"experiment={experiment}", f"not in the store {client.tracking_uri}; experiments with "
-                                                      f"runs: {', '.join(names) or 'none'}{did_you_mean(experiment, names)}")
+        known = f"experiments with runs: {', '.join(names) or 'none'}{did_you_mean(experiment, names)}"
+        raise ConfigError(f"experiment={experiment}", f"not in the store {client.tracking_uri}; {known}")
     runs = [r for r in client.search_runs([found.experiment_id], max_results=50000)
             if r.data.tags.get("kind") not in ("report", "sweep")]  # the jobs' runs, not parents or reports
     if not runs:

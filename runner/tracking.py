@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 import shlex
 import socket
 import sys
@@ -155,11 +156,9 @@ def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], 
 
 def sweep_job_statuses(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, int]:
     """How many of the sweep's job runs are finished, diverged, failed, killed, skipped, running."""
-    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'job'", max_results=50000)
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.data.tags.get("status", "running")] = counts.get(run.data.tags.get("status", "running"), 0) + 1
-    return counts
+    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'job'",
+                              max_results=50000)
+    return dict(Counter(run.data.tags.get("status", "running") for run in runs))
 
 
 def ui_command(uri: str) -> str:
