@@ -58,7 +58,7 @@ def check_hydra(config: DictConfig, multirun: bool) -> None:
     output folder that cannot be created, a joblib launcher of no worker, an Optuna search of no trial."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = str(OmegaConf.select(config, key))
-    if error := write_error(Path(folder)):
+    if error := write_error(Path(folder), folder=True):
         raise ConfigError(f"{key}={folder}", f"cannot be created ({error})")
     if not multirun:
         return

@@ -73,24 +73,26 @@ def _check_sqlite(uri: str, source: str) -> None:
                                           "a new one is made where no file is)")
 
 
-def write_error(path: Path) -> str | None:
-    """Why ``path`` (a file or a folder) cannot be written, or created with the folders it lacks; None
-    if it can.  Tried for real, as root may be refused where permissions would allow."""
-    folder = path.absolute()
-    while not folder.exists():  # the folders still to create must be creatable in the first that exists
-        folder = folder.parent
+def write_error(path: Path, folder: bool = False) -> str | None:
+    """Why ``path``, a file (or with ``folder``, a folder), cannot be written, or created with the
+    folders it lacks; None if it can.  Tried for real, as root may be refused where permissions allow."""
+    if path.exists() and path.is_dir() != folder:
+        return f"{path} is a {'file' if folder else 'folder'}"
     if path.is_file():
         try:
             open(path, "ab").close()
         except OSError as err:
             return f"{err.strerror}: {path}"
-    elif not folder.is_dir():
-        return f"{folder} is a file"
-    else:
-        try:
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as err:
-            return f"{err.strerror} in {folder}"
+        return None
+    existing = path.absolute()
+    while not existing.exists():  # the folders still to create must be creatable in the first that exists
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as err:
+        return f"{err.strerror} in {existing}"
     return None
 
 

@@ -177,10 +177,15 @@ def test_a_sweep_is_checked_whole_before_its_first_job(monkeypatch, tmp_path, ov
     assert "Launching" not in stdout and list(tmp_path.iterdir()) == []
 
 
-def test_a_file_that_is_no_sqlite_database_is_not_taken_for_a_store(monkeypatch, tmp_path):
+@pytest.mark.parametrize("overrides,message", [
+    (["tracking.uri=sqlite:///notes.txt"], "tracking.uri=sqlite:///notes.txt: notes.txt is not a sqlite database"),
+    (["hydra.run.dir=notes.txt"], "hydra.run.dir=notes.txt: cannot be created (notes.txt is a file)"),
+    (["-m", "seed=1,2", "hydra.sweep.dir=notes.txt/sweep"], "hydra.sweep.dir=notes.txt/sweep: cannot be created"),
+])
+def test_a_file_is_neither_taken_for_a_store_nor_for_a_folder(monkeypatch, tmp_path, overrides, message):
     (tmp_path / "notes.txt").write_text("not a database\n")
-    code, _, stderr = run_in_process(monkeypatch, tmp_path, "tracking.uri=sqlite:///notes.txt")
-    assert_one_clear_line(code, stderr, "tracking.uri=sqlite:///notes.txt: notes.txt is not a sqlite database")
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, *overrides)
+    assert_one_clear_line(code, stderr, message)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     assert (tmp_path / "notes.txt").read_text() == "not a database\n"
 
