@@ -41,6 +41,11 @@ def experiment_name(cfg: DictConfig, preset: str | None) -> str:
     return cfg.tracking.get("experiment") or preset or "default"
 
 
+def listed_counts(counts: dict[str, int]) -> str:
+    """``2 finished, 1 killed``: the statuses counted, without the total."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
+
+
 class Lifecycle(Callback):
     active: Lifecycle | None = None  # the sweep this process is launching, until it ends
 
@@ -102,7 +107,7 @@ class Lifecycle(Callback):
         counts: dict[str, int] = {"jobs": len(records)}
         for record in records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
+        listed = listed_counts(counts)
         seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
         jobs = f"{len(records)} job{'s' * (len(records) != 1)}"
         lines = [f"sweep {self.sweep_id}: {jobs} in {seconds:.1f}s ({listed or 'none recorded'})"]
@@ -136,7 +141,7 @@ class Lifecycle(Callback):
 
         close_orphans(self.client, self.sweep_id, wait_seconds=5.0)
         counts = sweep_job_statuses(self.client, self.experiment_id, self.sweep_id) | {"jobs": self.n_jobs}
-        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
+        listed = listed_counts(counts)
         seconds = time.perf_counter() - self.started
         summary = f"sweep {self.sweep_id}: {self.n_jobs} jobs, interrupted ({reason}) after {seconds:.1f}s ({listed})\n"
         finish_sweep_run(self.client, self.parent_run, counts, summary, status="killed")
