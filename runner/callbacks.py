@@ -46,6 +46,15 @@ def listed_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
 
 
+def open_tracking_store(config: DictConfig):
+    """``(uri, artifact root, client)`` of the store in force, made or found whole; ConfigError if it cannot be."""
+    from .stores import resolve_uri
+    from .tracking import open_store
+
+    uri, artifact_root, source = resolve_uri(config.tracking.uri)
+    return uri, artifact_root, open_store(uri, source)
+
+
 class Lifecycle(Callback):
     active: Lifecycle | None = None  # the sweep this process is launching, until it ends
 
@@ -55,6 +64,8 @@ class Lifecycle(Callback):
             check_hydra(config, multirun=False)
             check_single_run(config)
             check_tracking(config)
+            if config.tracking.name == "mlflow":
+                open_tracking_store(config)  # made whole (or refused) before Hydra writes anything
         except ConfigError as err:
             raise Refused(str(err)) from None
         except Exception as err:
@@ -73,17 +84,16 @@ class Lifecycle(Callback):
             check_hydra(config, multirun=True)
             n_jobs = check_sweep(config, loader)
             check_tracking(config)
+            self.uri = self.parent_run = None
+            if config.tracking.name == "mlflow":
+                self.uri, artifact_root, self.client = open_tracking_store(config)
         except ConfigError as err:
             raise Refused(str(err)) from None
         except Exception as err:
             raise Crashed() from err
-        self.uri = self.parent_run = None
         if config.tracking.name == "mlflow":
-            from .stores import resolve_uri
-            from .tracking import close_orphans, ensure_experiment, open_store, start_sweep_run
+            from .tracking import close_orphans, ensure_experiment, start_sweep_run
 
-            self.uri, artifact_root, _ = resolve_uri(config.tracking.uri)
-            self.client = open_store(self.uri)
             preset = config.hydra.runtime.choices.get("experiment")
             self.experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
                                                    config.get("description"))

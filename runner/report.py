@@ -236,7 +236,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     uri, _, source = resolve_uri(uri)
     where = f"--uri={given}" if given else source if os.environ.get("MLFLOW_TRACKING_URI") else "no --uri"
     check_store_exists(uri, where)  # a report reads a store, never creates one
-    client = open_store(uri)  # under the store's lock, like every command
+    client = open_store(uri, where, create=False)  # under the store's lock, like every command
     close_orphans(client)
     runs = load_runs(client, experiment, every_sweep)
     if run_figures:

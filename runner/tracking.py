@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from backprop_core import Callback  # noqa: E402
 
 from .processes import process_alive, process_start_time  # noqa: E402
+from .sqlite_store import ensure_whole  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,27 @@ BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics a call
 STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")
 
 
-def open_store(uri: str) -> MlflowClient:
-    """A client of the store at ``uri``, its schema created or migrated under an inter-process lock.
+def open_store(uri: str, source: str | None = None, create: bool = True) -> MlflowClient:
+    """A client of the store at ``uri``; a sqlite store is made whole or found whole, under an
+    inter-process lock (``runner.sqlite_store``), else ConfigError naming ``source``.  With
+    ``create=False`` (a command that only reads) a store that is not whole is refused, never changed.
 
     MLflow creates a fresh sqlite store by running its migrations; several processes doing so at
-    once fail (``duplicate column name``) and can leave the store unusable for good.  MLflow
-    caches the store per process, so only the first use in each process needs the lock.
+    once fail (``duplicate column name``), and one killed among them leaves the store unusable.
+    MLflow caches the store per process, so only the first use in each process needs the lock.
     """
+    if uri in _OPENED:
+        return MlflowClient(uri)
     with store_lock(uri):  # the client itself may open the store: create it under the lock too
+        if uri.startswith("sqlite:///"):
+            ensure_whole(Path(uri.removeprefix("sqlite:///")), source or f"tracking.uri={uri}", create)
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)
+    _OPENED.add(uri)
     return client
+
+
+_OPENED: set[str] = set()  # the stores this process has opened (and so found or made whole)
 
 
 def store_lock(uri: str):

@@ -1,0 +1,114 @@
+"""An embedded sqlite store that is whole or absent, at any instant.
+
+MLflow makes a fresh sqlite store by running some fifty schema migrations in place, one after the
+other; a process killed among them leaves a half-migrated file that every later MLflow command
+fails on (``index ... already exists``).  Here a fresh store is made in a file beside the real
+one and moved into place with one ``os.replace`` (atomic on a POSIX file system), under the
+store's inter-process lock, so other commands see no store or a whole one.  A half-made store left
+by an earlier version, or an interrupted ``mlflow`` command, is recognised: moved aside when it
+holds no run, refused in one line (saying what to do) when it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import sqlalchemy
+from mlflow.store.db.base_sql_model import Base
+from mlflow.store.db.utils import _get_latest_schema_revision
+from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the tables in Base)
+from mlflow.tracking import MlflowClient
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CREATING = ".creating-"  # infix of the file a store is made in before it is moved into place
+
+
+def ensure_whole(path: Path, source: str, create: bool = True) -> None:
+    """Make the store at ``path`` if there is none (or only an empty file); leave a whole one alone;
+    move aside a half-made one that holds no run; refuse one that holds runs (ConfigError naming
+    ``source``, where the store was set).  With ``create=False`` nothing is changed: a store that is
+    not whole is refused.  Call it holding the store's lock."""
+    if create:
+        _remove_stale_attempts(path)
+    if path.is_file() and path.stat().st_size:
+        problem = schema_problem(path)
+        if problem is None:
+            return
+        runs = _count(path, "runs")
+        if runs or not create:
+            advice = (f"back it up, then run `mlflow db upgrade sqlite:///{path}`, or move it away to start a new store"
+                      if runs else "move it away, or run an experiment: that moves a store without runs aside")
+            raise ConfigError(source, f"{path} is not a whole MLflow store of this version ({problem}; {runs} runs): "
+                                      f"{advice}")
+        aside = path.with_name(f"{path.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("%s was a half-made store (%s) with no run, left by an interrupted command: moved aside "
+                    "to %s; a new store is made in its place", path, problem, aside.name)
+    _create(path)
+
+
+def schema_problem(path: Path) -> str | None:
+    """Why the sqlite file at ``path`` is not a whole MLflow store of the installed version, or None."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+            revision = None
+            if "alembic_version" in tables:
+                row = connection.execute("select version_num from alembic_version").fetchone()
+                revision = row[0] if row else None
+    except sqlite3.DatabaseError as err:
+        return f"unreadable: {err}"
+    missing = sorted(set(Base.metadata.tables) - tables)
+    head = _get_latest_schema_revision()
+    if revision != head:
+        return f"schema revision {revision or 'none'}, expected {head}"
+    if missing:
+        return f"missing tables: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+    return None
+
+
+def _count(path: Path, table: str) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            return connection.execute(f"select count(*) from {table}").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return 0
+
+
+def _create(path: Path) -> None:
+    """A fresh store made beside ``path`` (MLflow's own migrations), flushed to disk, then moved to ``path``."""
+    attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
+    client = MlflowClient(f"sqlite:///{attempt}")
+    client.search_experiments(max_results=1)  # creates and migrates it, and MLflow's Default experiment
+    _dispose(f"sqlite:///{attempt}")
+    with open(attempt, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(attempt, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _dispose(uri: str) -> None:
+    """Close MLflow's cached engine of ``uri`` (MLflow keeps one per URI and process)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engine: sqlalchemy.engine.Engine | None = SqlAlchemyStore._engine_map.pop(uri, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _remove_stale_attempts(path: Path) -> None:
+    """Files a killed command was making a store in (only the lock's holder makes one)."""
+    for stale in path.parent.glob(f"{path.name}{CREATING}*"):
+        stale.unlink(missing_ok=True)

@@ -1,0 +1,151 @@
+"""A fresh store is whole or absent at any instant: a first command killed (-9) or interrupted (Ctrl-C)
+while MLflow makes its store never leaves one that later commands fail on; a half-made store left by
+an older version is recognised.  Real processes, real signals, the real sqlite store."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from mlflow.store.db.base_sql_model import Base
+from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the tables in Base)
+from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, store_uri
+from test_bad_input import assert_one_clear_line, run_in_process
+
+SINGLE = ["trainer.epochs=300", "architecture.width=4"]
+SWEEP = ["-m", "architecture.depth=1,2,3", "architecture.width=4", "trainer.epochs=300"]
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    """The command as a terminal starts it (SIGINT not ignored, as it is for a shell's background job)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=environment,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def stop(process: subprocess.Popen, signum: int) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signum)  # the whole group: a terminal's Ctrl-C reaches the workers too
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def finished_run_ids(cwd: Path) -> set[str]:
+    """The runs the killed command's jobs recorded as finished (their ``job.json``)."""
+    ids = set()
+    for path in cwd.glob("outputs/**/job.json"):
+        record = json.loads(path.read_text())
+        if record["status"] == "finished" and record.get("run_id"):
+            ids.add(record["run_id"])
+    return ids
+
+
+def assert_next_command_works(cwd: Path, args: list[str]) -> None:
+    lost = finished_run_ids(cwd)
+    done = run_cli(cwd, *args)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    client = MlflowClient(store_uri(cwd))
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+    assert lost <= {r.info.run_id for r in runs if r.info.status == "FINISHED"}, "a finished run was lost"
+    assert not list((cwd / "outputs").glob("mlflow.db.creating-*"))
+
+
+def kill_at(cwd: Path, args: list[str], signum: int, seconds: float | None) -> None:
+    """Start ``args`` in ``cwd``; stop it after ``seconds`` or, with None, while it is making the store."""
+    process = start(cwd, *args)
+    if seconds is None:
+        deadline = time.monotonic() + 120
+        while not list((cwd / "outputs").glob("mlflow.db.creating-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert time.monotonic() < deadline, "the store was never made"
+    else:
+        time.sleep(seconds)
+    stop(process, signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.parametrize("args", [SINGLE, SWEEP], ids=["single", "sweep"])
+def test_a_first_command_stopped_while_it_makes_the_store_breaks_nothing(tmp_path, args, signum):
+    kill_at(tmp_path, args, signum, None)
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()  # none, or (below) a whole one
+    assert_next_command_works(tmp_path, args)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 3.0, 5.0])
+def test_a_first_command_killed_at_a_few_instants_breaks_nothing(tmp_path, seconds):
+    kill_at(tmp_path, SWEEP, signal.SIGKILL, seconds)
+    assert_next_command_works(tmp_path, SWEEP + ["resume=true"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.parametrize("args", [SINGLE, SWEEP], ids=["single", "sweep"])
+def test_a_first_command_stopped_at_every_quarter_second_breaks_nothing(tmp_path, args, signum):
+    for step in range(25):  # 0 to 6 s
+        cwd = tmp_path / f"at{step}"
+        cwd.mkdir()
+        kill_at(cwd, args, signum, step * 0.25)
+        assert_next_command_works(cwd, args + (["resume=true"] if args is SWEEP else []))
+
+
+def half_made_store(path: Path, runs: int) -> None:
+    """What an interrupted creation by MLflow itself leaves: its first tables, no migration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    InitialBase.metadata.create_all(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as connection:
+        for i in range(runs):
+            connection.execute("insert into runs (run_uuid, experiment_id, lifecycle_stage) values (?, 0, 'active')",
+                               (f"run{i}",))
+    assert set(Base.metadata.tables) - set(InitialBase.metadata.tables)  # the migrations add tables
+
+
+def test_a_half_made_store_without_runs_is_moved_aside_and_made_anew(tmp_path):
+    store = tmp_path / "outputs" / "mlflow.db"
+    half_made_store(store, runs=0)
+    done = run_cli(tmp_path, "trainer.epochs=3")
+    assert done.returncode == 0, done.stderr
+    (aside,) = store.parent.glob("mlflow.db.incomplete-*")
+    assert aside.name in done.stdout and "half-made store" in done.stdout
+    client = MlflowClient(store_uri(tmp_path))
+    assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 1
+
+
+def test_a_half_made_store_with_runs_is_refused_in_one_line_and_left_as_it_is(monkeypatch, tmp_path):
+    store = tmp_path / "outputs" / "mlflow.db"
+    half_made_store(store, runs=2)
+    content = store.read_bytes()
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, "trainer.epochs=3")
+    assert_one_clear_line(code, stderr, "is not a whole MLflow store of this version (schema revision none")
+    assert "2 runs): back it up, then run `mlflow db upgrade" in stderr
+    assert store.read_bytes() == content
+    assert sorted(p.name for p in store.parent.iterdir()) == ["mlflow.db", "mlflow.db.lock"]
+
+
+def test_the_report_refuses_a_half_made_store_and_changes_nothing(monkeypatch, capsys, tmp_path):
+    from runner.report import main as report_main
+
+    store = tmp_path / "outputs" / "mlflow.db"
+    half_made_store(store, runs=0)
+    content = store.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        report_main(["default"])
+    assert exit_.value.code == 2
+    assert "is not a whole MLflow store" in capsys.readouterr().err
+    assert store.read_bytes() == content and not list(store.parent.glob("mlflow.db.incomplete-*"))
