@@ -7,6 +7,7 @@ sequence of named steps.
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import math
 import os
@@ -32,8 +33,9 @@ from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_erro
 from . import predictions
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
-from .records import HistoryCsv, config_hash, write_job_record
-from .schema import register
+from .preflight import typed_overrides
+from .records import HistoryCsv, as_recorded, config_hash, description_of, write_job_record
+from .schema import GROUPS, register
 from .threads import blas_threads
 
 register()  # the config schemas, before Hydra composes anything
@@ -53,17 +55,18 @@ class Job:
     sweep_id: str | None
     choices: dict[str, str | None]
     alone: bool = True  # no other job of its sweep runs beside it (a single run, or the basic launcher)
+    cwd: Path | None = None  # where the command was started (the job may run in its own directory)
 
     @classmethod
     def current(cls) -> Job:
         hydra_cfg = HydraConfig.get()
         choices = dict(hydra_cfg.runtime.choices)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
-        overrides = list(hydra_cfg.overrides.task)
+        overrides = typed_overrides(hydra_cfg)
         alone = not multirun or "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
         return cls(run_name(overrides, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
-                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone)
+                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd))
 
 
 @dataclass
@@ -91,7 +94,7 @@ def run_name(overrides: list[str], preset: str | None) -> str:
     for override in overrides:
         key, _, value = override.partition("=")
         key = key.lstrip("+~")
-        if key not in ("experiment", "resume") and not key.startswith("tracking"):  # what decides the result
+        if key not in ("experiment", "resume", "description") and not key.startswith("tracking"):  # what decides it
             parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
     return ",".join(parts) or preset or "default"
 
@@ -109,7 +112,7 @@ def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]
             elif value is not None and len(str(value)) <= 250:
                 flat[path] = value
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    walk(as_recorded(cfg), "")
     flat.pop("description", None)
     # a group's option is the param ``init``; ``init.name`` would say it again
     return params | {k: str(v) for k, v in flat.items() if not (k.endswith(".name") and k[:-5] in params)}
@@ -210,10 +213,10 @@ def _open_tracker(cfg: DictConfig, job: Job):
     from .stores import resolve_uri
     from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store, sweep_run
 
-    uri, artifact_root, _ = resolve_uri(cfg.tracking.uri)
+    uri, artifact_root, _ = resolve_uri(cfg.tracking.uri, job.cwd)
     client = open_store(uri)
     name = experiment_name(cfg, job.preset)
-    experiment_id = ensure_experiment(client, name, artifact_root, cfg.get("description"))
+    experiment_id = ensure_experiment(client, name, artifact_root, description_of(cfg))
     tracker = MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
     log.debug("tracking to %s, experiment %r (id %s)", uri, name, experiment_id)
     if not job.multirun:  # a sweep closes orphans once, in its launching process
@@ -255,7 +258,7 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
             tags["sweep_id"] = job.sweep_id
             if tracker.parent_run_id:
                 tags["mlflow.parentRunId"] = tracker.parent_run_id
-        tracker.start(job.name, params_of(cfg, job.choices), tags, cfg.get("description"))
+        tracker.start(job.name, params_of(cfg, job.choices), tags, description_of(cfg))
     history_csv = HistoryCsv(job.out_dir / "history.csv")
     # first: its per-layer gradient percentiles join the record before the CSV and MLflow see it
     recorder = None
@@ -346,7 +349,7 @@ def _write_artifacts(cfg: DictConfig, history_path: Path, out_dir: Path, title: 
     """``config.yaml`` beside the streamed ``history.csv``, with full detail ``distributions.npz``,
     and with ``figures`` the run's own figures; returns them all."""
     config_path = out_dir / "config.yaml"
-    config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    config_path.write_text(OmegaConf.to_yaml(as_recorded(cfg)))
     artifacts = [(config_path, None), (history_path, None)]
     if recorder is not None and recorder.steps:
         recorder.save(out_dir / "distributions.npz")
@@ -426,6 +429,8 @@ def main() -> None:
     if "--version" in arguments:
         print(version_line())
         return
+    if problem := option_path_problem([a for a in arguments if not a.startswith("-")]):
+        _exit_with_error(problem)
     user_setting = os.environ.get("HYDRA_FULL_ERROR")
     full_error = user_setting == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors as they are; we report them in one line
@@ -459,6 +464,18 @@ def main() -> None:
         _exit_with_error(hydra_error(err, overrides))
 
 
+def option_path_problem(overrides: list[str]) -> str | None:
+    """``experiment=../config``: a group's option is a name, never a path (Hydra would compose the file
+    it reaches, and fail on something else, or succeed on the wrong config)."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in (*GROUPS, "experiment") and ("/" in value or value.startswith(".")):
+            folder = importlib.resources.files("runner.conf") / key
+            options = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+            return f"{key}={value}: an option's name, not a path; {key} options: {', '.join(options)}"
+    return None
+
+
 def _is_yaml_error(err: BaseException) -> bool:
     import yaml
 
@@ -473,7 +490,8 @@ def _is_user_error(err: BaseException) -> bool:
 
 
 def _exit_with_error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    folded = message.replace("\r", "\\r").replace("\n", "\\n")  # a value typed with a newline stays on one line
+    print(f"{PROG}: error: {folded}", file=sys.stderr)
     sys.exit(2)
 
 

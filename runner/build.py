@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import re
 from dataclasses import dataclass, replace
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +58,8 @@ def config_error(group: str, err: ParameterError, rename: dict[str, str] | None 
     """The engine's ``lr=0.0: must be > 0`` as the runner's ``optimizer.lr=0.0: must be > 0``
     (``rename`` maps an engine parameter to its config key: a bias initializer's ``std`` is ``bias_std``)."""
     key = f"{group}.{(rename or {}).get(err.param, err.param)}"
-    return ConfigError(f"{key}={err.value!r}" if err.show_value else key, err.rule)
+    rule = re.sub(r"\bNone\b", "null", err.rule)  # the engine's words for Python; a config says null
+    return ConfigError(f"{key}={err.value!r}" if err.show_value else key, rule)
 
 
 def _make(key: str, name: str, registry: dict, params: dict[str, Any], *, name_key: str | None = None,
@@ -232,6 +234,10 @@ def build(cfg: DictConfig) -> Experiment:
         except ValueError as err:
             raise ConfigError(f"loss={loss.name} with loss.output_activation={output.name} and {n_out} output "
                               f"unit(s): {err}") from None
+        if data.classification and arch.output_size is not None:
+            fits = (1, 2) if data.n_classes == 2 else (data.n_classes,)
+            _check(n_out in fits, f"architecture.output_size={n_out}: dataset {data.name!r} has {data.n_classes} "
+                                  f"classes: {' or '.join(map(str, fits))} output unit(s) (null chooses)")
         Y_train, Y_val = data.targets(n_out)
         if loss.name == "bce":
             for split, Y in (("train", Y_train), ("val", Y_val)):
@@ -246,7 +252,7 @@ def build(cfg: DictConfig) -> Experiment:
         _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r}: unknown; valid modes: {', '.join(BIAS_MODES)}")
         optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))
         sizes = [n_in, *hidden_sizes(cfg), n_out]
-        rows = max(trainer.batch_size or len(data.X_train), len(data.X_train), len(data.X_val))
+        rows = max(len(data.X_train), len(data.X_val))  # a batch is at most the training set
         state_arrays = sum(isinstance(x, np.ndarray) for x in optimizer.init(np.zeros(1)))
         _check_memory(_architecture_subject(arch), network_bytes(sizes, rows, np.dtype(cfg.trainer.dtype).itemsize,
                                                                   state_arrays), budget, f"the net {sizes}")

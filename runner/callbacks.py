@@ -21,9 +21,11 @@ from omegaconf import DictConfig
 
 from .errors import ConfigError, Crashed, Refused, SweepFailed
 from .compositions import RememberedCompositions
-from .preflight import check_hydra, check_single_run, check_sweep, check_tracking
+from .preflight import (check_hydra, check_single_run, check_sweep, check_sweep_dirs, check_tracking, original_cwd,
+                        typed_overrides)
+from .search_space import check_search_space, is_sampling
 from .processes import LAUNCHER_PID
-from .records import read_job_records
+from .records import description_of, read_job_records
 
 log = logging.getLogger("runner")
 
@@ -51,7 +53,7 @@ def open_tracking_store(config: DictConfig):
     from .stores import resolve_uri
     from .tracking import open_store
 
-    uri, artifact_root, source = resolve_uri(config.tracking.uri)
+    uri, artifact_root, source = resolve_uri(config.tracking.uri, original_cwd(config))
     return uri, artifact_root, open_store(uri, source)
 
 
@@ -83,6 +85,10 @@ class Lifecycle(Callback):
         try:
             check_hydra(config, multirun=True)
             n_jobs = check_sweep(config, loader)
+            if is_sampling(config):
+                check_search_space(config, loader)
+            else:
+                check_sweep_dirs(config, n_jobs)
             check_tracking(config)
             self.uri = self.parent_run = None
             if config.tracking.name == "mlflow":
@@ -96,13 +102,13 @@ class Lifecycle(Callback):
 
             preset = config.hydra.runtime.choices.get("experiment")
             self.experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
-                                                   config.get("description"))
+                                                   description_of(config))
             close_orphans(self.client)
-            overrides = [o for o in config.hydra.overrides.task if not o.startswith("experiment=")]
+            overrides = [o for o in typed_overrides(config.hydra) if not o.startswith("experiment=")]
             name = f"{preset or 'sweep'}" + (f" [{' '.join(overrides)}]" if overrides else "")
             self.parent_run = start_sweep_run(self.client, self.experiment_id, name, self.sweep_id,
-                                              "backprop-lab -m " + " ".join(config.hydra.overrides.task),
-                                              config.get("description"))
+                                              "backprop-lab -m " + " ".join(typed_overrides(config.hydra)),
+                                              description_of(config))
         self.n_jobs = n_jobs
         Lifecycle.active = self
         os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone

@@ -6,6 +6,8 @@ parallel launcher.  The launching process composes it once and hands the result 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import logging
 import os
 import pickle
@@ -14,7 +16,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from .processes import process_alive
+
 log = logging.getLogger(__name__)
+PREFIX = ".compositions-"  # .compositions-<pid of the launching process>-<random>.pkl
 
 
 class RememberedCompositions:
@@ -31,6 +36,7 @@ class RememberedCompositions:
         self.master: DictConfig | None = None  # the sweep's config the compositions below are of
         self.compositions: dict[tuple[str, ...], DictConfig] = {}
         self.shared: str | None = None  # the file that hands them to workers, once written
+        self.digest: str | None = None  # its sha256: a worker reads only that file
 
     @classmethod
     def install(cls, loader) -> RememberedCompositions:
@@ -55,25 +61,35 @@ class RememberedCompositions:
 
     def __reduce__(self):
         if self.shared is None and self.compositions:
-            self.shared = _write(self.compositions, Path(str(self.master.hydra.sweep.dir)).absolute())
+            self.shared, self.digest = _write(self.compositions, Path(str(self.master.hydra.sweep.dir)).absolute())
         if self.shared is None:
             return getattr, (self.loader, "load_sweep_config")  # Hydra's own method
-        return ComposedAhead, (self.loader, self.shared)
+        return ComposedAhead, (self.loader, self.shared, self.digest)
 
 
-def _write(compositions: dict[tuple[str, ...], DictConfig], folder: Path) -> str | None:
+def _write(compositions: dict[tuple[str, ...], DictConfig], folder: Path) -> tuple[str | None, str | None]:
     """The compositions, each pickled, in a new file in ``folder`` (its name is the sweep's own: a
-    worker serving several sweeps never reads another's); None if one does not pickle."""
+    worker serving several sweeps never reads another's), and the file's digest; (None, None) if one
+    does not pickle.  Files that sweeps killed with -9 left in ``folder`` are removed first."""
     try:
         content = pickle.dumps({key: pickle.dumps(config) for key, config in compositions.items()})
     except (pickle.PicklingError, TypeError, AttributeError) as err:
         log.debug("the jobs' compositions do not pickle (%s): the workers compose them", err)
-        return None
+        return None, None
     folder.mkdir(parents=True, exist_ok=True)  # the launcher makes it too
-    descriptor, path = tempfile.mkstemp(prefix=".compositions-", suffix=".pkl", dir=folder)
+    remove_stale(folder)
+    descriptor, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=".pkl", dir=folder)
     with os.fdopen(descriptor, "wb") as file:
         file.write(content)
-    return path
+    return path, hashlib.sha256(content).hexdigest()
+
+
+def remove_stale(folder: Path) -> None:
+    """The compositions files in ``folder`` whose sweep's process is gone (killed with -9)."""
+    for path in folder.glob(f"{PREFIX}*.pkl"):
+        pid = path.name.removeprefix(PREFIX).split("-")[0]
+        if not pid.isdigit() or not process_alive(int(pid)):
+            path.unlink(missing_ok=True)
 
 
 class ComposedAhead:
@@ -83,8 +99,8 @@ class ComposedAhead:
 
     _read: dict[str, dict[tuple[str, ...], bytes]] = {}  # per process: path -> pickled compositions
 
-    def __init__(self, loader, path: str) -> None:
-        self.loader, self.path = loader, path
+    def __init__(self, loader, path: str, digest: str) -> None:
+        self.loader, self.path, self.digest = loader, path, digest
 
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         composed = self._compositions().get(tuple(sweep_overrides))
@@ -95,7 +111,10 @@ class ComposedAhead:
     def _compositions(self) -> dict[tuple[str, ...], bytes]:
         if self.path not in self._read:
             try:
-                self._read[self.path] = pickle.loads(Path(self.path).read_bytes())
+                content = Path(self.path).read_bytes()
             except OSError:
-                self._read[self.path] = {}
+                content = b""
+            # unpickled only if it is the file the launching process wrote (pickle runs what it reads)
+            trusted = content and hmac.compare_digest(hashlib.sha256(content).hexdigest(), self.digest)
+            self._read[self.path] = pickle.loads(content) if trusted else {}
         return self._read[self.path]

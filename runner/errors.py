@@ -53,6 +53,8 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     from hydra.errors import MissingConfigException, OverrideParseException
 
     text, cause = str(err), err.__cause__
+    if m := re.search(r"Cannot find primary config '([^']*)'", text):
+        return f"--config-name={m.group(1)}: no such config; the command's config is 'config'{did_you_mean(m.group(1), ['config'])}"
     if isinstance(err, MissingConfigException) or "Could not find '" in text:
         return _missing_option(err, text, overrides)
     if isinstance(err, OverrideParseException):

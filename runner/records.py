@@ -28,6 +28,25 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def as_recorded(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as a plain dict, but for values read from the environment
+    (``${oc.env:TOKEN}``), kept as written: a secret passed that way never reaches the store."""
+    def merge(raw: Any, resolved: Any) -> Any:
+        if isinstance(raw, dict):
+            return {key: merge(raw[key], resolved[key]) for key in raw}
+        if isinstance(raw, list):
+            return [merge(a, b) for a, b in zip(raw, resolved)]
+        return raw if isinstance(raw, str) and "oc.env:" in raw else resolved
+
+    return merge(OmegaConf.to_container(cfg, resolve=False), OmegaConf.to_container(cfg, resolve=True))
+
+
+def description_of(cfg: DictConfig) -> str | None:
+    """The preset's (or the command line's) description, as recorded (see ``as_recorded``)."""
+    raw = OmegaConf.to_container(cfg, resolve=False).get("description")
+    return raw if isinstance(raw, str) and "oc.env:" in raw else cfg.get("description")
+
+
 class HistoryCsv(Callback):
     """Streams every logged record to ``path`` as it arrives (full precision: ``repr`` of each float
     round-trips), so a run of a million logged steps needs no history in memory, and a killed run

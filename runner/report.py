@@ -37,7 +37,7 @@ from .facets import curve, run_label, small_multiples
 from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
-from .stores import check_store_exists, resolve_uri
+from .stores import check_store_exists, path_part, resolve_uri
 from .tracking import close_orphans, open_store, sweep_run
 
 NOT_SWEPT = {"description"}
@@ -244,7 +244,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     artifacts = load_artifacts(client, runs)
     histories = artifacts["history.csv"]
     swept = swept_columns(runs)
-    folder = out or Path("outputs") / "reports" / experiment
+    folder = out or Path("outputs") / "reports" / path_part(experiment)
     folder.mkdir(parents=True, exist_ok=True)
 
     table = summary_table(runs, swept)

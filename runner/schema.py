@@ -99,6 +99,8 @@ class Config:
     description: Optional[str] = None  # a preset's one-line summary
 
 
+GROUPS = ("architecture", "activation", "loss", "init", "optimizer", "dataset", "trainer", "tracking")
+
 # keys every init option takes besides its initializer's own parameters: the biases' initializer
 BIAS_FIELDS = [("bias_init", str, "zeros"), ("bias_value", Optional[float], None),
                ("bias_std", Optional[float], None), ("biases", Any, None)]
@@ -241,6 +243,10 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
         return (f"no config group or key {key!r}{did_you_mean(key, known)}"
                 f" (a new key with +{key}=... is refused too: nothing reads it)")
     option = schema_option(schema)
+    top = group.split(".")[0]
+    known = [f.name for f in dataclasses.fields(Config)]
+    if option is None and top not in known:
+        return f"no config group or key {top!r}{did_you_mean(top, known)}"
     if option is None:
         return f"{group} has no key {key!r}"
     takes = [f.name for f in dataclasses.fields(schema) if f.name != "name"]

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import socket
 import tempfile
 import urllib.error
@@ -16,6 +19,9 @@ from .errors import ConfigError
 REACH_SECONDS = 3.0  # how long a tracking server or database may take to answer the check
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite database file
+# MLflow's limits (mlflow.utils.validation; a test checks they still are): refused before any work
+MAX_EXPERIMENT_NAME = 500
+MAX_TAG_VALUE = 8000  # a run's tag, its description (mlflow.note.content) included
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
@@ -24,27 +30,73 @@ def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
     return f"sqlite:///{outputs / 'mlflow.db'}", (outputs / "mlartifacts").as_uri()
 
 
-def resolve_uri(configured: str | None) -> tuple[str, str | None, str]:
+def resolve_uri(configured: str | None, cwd: Path | None = None) -> tuple[str, str | None, str]:
     """``(tracking URI, artifact root for new experiments or None, where the URI was set)``:
-    ``tracking.uri`` if set, else ``$MLFLOW_TRACKING_URI``, else the embedded store."""
+    ``tracking.uri`` if set, else ``$MLFLOW_TRACKING_URI``, else the embedded store.  A relative
+    sqlite path, and the embedded store, are taken from ``cwd``: the folder the command was started
+    in (a job that Hydra moved into its run directory, ``hydra.job.chdir=true``, passes it)."""
     if configured:
-        return configured, None, f"tracking.uri={configured}"
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"], None, f"MLFLOW_TRACKING_URI={os.environ['MLFLOW_TRACKING_URI']}"
-    uri, artifacts = embedded_store()
-    return uri, artifacts, f"tracking.uri=null (the embedded store {uri})"
+        uri, source = _absolute(configured, cwd), f"tracking.uri={configured}"
+    elif os.environ.get("MLFLOW_TRACKING_URI"):
+        given = os.environ["MLFLOW_TRACKING_URI"]
+        uri, source = _absolute(given, cwd), f"MLFLOW_TRACKING_URI={given}"
+    else:
+        uri, artifacts = embedded_store(cwd)
+        return uri, artifacts, f"tracking.uri=null (the embedded store {uri})"
+    return uri, _beside(uri), source
+
+
+def _beside(uri: str) -> str | None:
+    """A sqlite store's artifacts live beside it (``mlartifacts/``), wherever the command runs; a
+    server's and a database's where their server says (None)."""
+    if not uri.startswith("sqlite:////") or _in_memory(uri):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+
+
+def _absolute(uri: str, cwd: Path | None) -> str:
+    """``sqlite:///relative.db`` as ``sqlite:////<cwd>/relative.db``; any other URI as given."""
+    if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////") or _in_memory(uri) or uri == "sqlite:///":
+        return uri
+    return f"sqlite:///{(cwd or Path.cwd()).resolve() / uri.removeprefix('sqlite:///')}"
+
+
+def _in_memory(uri: str) -> bool:
+    return ":memory:" in uri or "mode=memory" in uri
+
+
+def path_part(name: str) -> str:
+    """``name`` (an experiment's) as one safe folder name: ``../../x`` never climbs out of its parent.
+    Letters, digits, ``._-`` are kept; a name that needed changing gets a short hash of itself."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:100] or "_"
+    return safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def check_experiment_name(name: str, subject: str) -> None:
+    """An MLflow experiment name: not empty, on one line, within MLflow's limit."""
+    if not name.strip():
+        raise ConfigError(subject, "an experiment name must not be empty")
+    if any(ord(c) < 32 for c in name):
+        raise ConfigError(subject, "an experiment name must be one line without control characters")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise ConfigError(subject, f"an experiment name is at most {MAX_EXPERIMENT_NAME} characters "
+                                   f"(MLflow's limit); this one has {len(name)}")
 
 
 def check_store(uri: str, source: str) -> None:
     """The tracking store at ``uri`` can be written (sqlite) or answers within a few seconds
     (a server, a database); ``source`` names where the URI came from (``tracking.uri=...``)."""
-    scheme = urlparse(uri).scheme.split("+")[0]
+    try:
+        parsed = urlparse(uri)
+        parsed.port  # noqa: B018  (parsing the port raises for a malformed one)
+    except ValueError as err:
+        raise ConfigError(source, f"not a valid URI ({err})") from None
+    scheme = parsed.scheme.split("+")[0]
     if scheme == "sqlite":
         _check_sqlite(uri, source)
     elif scheme in ("http", "https"):
         _check_server(uri, source)
     elif scheme in DATABASE_PORTS:
-        parsed = urlparse(uri)
         _check_port(parsed.hostname or "localhost", parsed.port or DATABASE_PORTS[scheme], source)
     elif scheme not in ("databricks", "databricks-uc"):
         raise ConfigError(source, f"unknown tracking URI scheme {scheme or uri!r}: use sqlite:///path/to/mlflow.db, "
@@ -63,6 +115,9 @@ def check_store_exists(uri: str, source: str) -> None:
 def _check_sqlite(uri: str, source: str) -> None:
     if not uri.startswith("sqlite:///") or uri == "sqlite:///":
         raise ConfigError(source, "a sqlite URI needs a file: sqlite:///relative/mlflow.db or sqlite:////abs/mlflow.db")
+    if _in_memory(uri):
+        raise ConfigError(source, "an in-memory store ends with the command and its runs with it: give a file, "
+                                  "sqlite:///path/to/mlflow.db")
     path = Path(uri.removeprefix("sqlite:///"))
     if error := write_error(path):
         raise ConfigError(source, f"cannot write the sqlite store {path} ({error})")
@@ -97,14 +152,23 @@ def write_error(path: Path, folder: bool = False) -> str | None:
 
 
 def _check_server(uri: str, source: str) -> None:
+    """Something answers at ``uri``, and it is an MLflow tracking server (its REST API answers JSON);
+    a server that asks for credentials (401, 403) is taken as one: MLflow's client will say more."""
+    url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=REACH_SECONDS) as answer:
-            answer.read(64)
-    except urllib.error.HTTPError:
-        return  # something answers: a server with auth or a proxy; MLflow's own errors will tell more
+        with urllib.request.urlopen(url, timeout=REACH_SECONDS) as answer:
+            json.loads(answer.read(1_000_000))
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            return
+        raise ConfigError(source, f"a server answers but it is not an MLflow tracking server "
+                                  f"(GET /api/2.0/mlflow/experiments/search gave HTTP {err.code})") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise ConfigError(source, f"no tracking server answers within {REACH_SECONDS:g} s ({reason})") from None
+    except ValueError:
+        raise ConfigError(source, "a server answers but it is not an MLflow tracking server (its API "
+                                  "answered something other than JSON)") from None
 
 
 def _check_port(host: str, port: int, source: str) -> None:

@@ -31,6 +31,7 @@ from backprop_core import Callback  # noqa: E402
 
 from .processes import process_alive, process_start_time  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
+from .stores import path_part  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
         with store_lock(client.tracking_uri):
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
-                location = f"{artifact_root}/{name}" if artifact_root else None
+                location = f"{artifact_root}/{path_part(name)}" if artifact_root else None
                 tags = {"mlflow.note.content": description} if description else None
                 try:
                     return client.create_experiment(name, artifact_location=location, tags=tags)

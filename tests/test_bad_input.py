@@ -87,7 +87,7 @@ CASES = [
     (["dataset.val_fraction=0"], "dataset.val_fraction=0.0: must be in (0, 1)"),
     (["dataset.n_samples=2"], "dataset.n_samples=2: must be an integer >= 4"),
     (["dataset=circles", "dataset.factor=2"], "dataset.factor=2.0: must be in (0, 1)"),
-    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
+    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "architecture.output_size=2: dataset 'spirals' has 3 classes: 3 output unit(s)"),
     (["dataset=teacher", "dataset.output_activation=identity"], "loss=bce needs targets in [0, 1]"),
     (["dataset=inline", "dataset.X=[[1.0,nan]]", "dataset.y=[[1.0]]"], "dataset.X: contains NaN or inf"),
     (["dataset=inline", "dataset.X=[[],[]]", "dataset.y=[[1.0],[0.0]]"], "dataset.X: has empty rows"),
@@ -178,7 +178,7 @@ def test_a_sweep_is_checked_whole_before_its_first_job(monkeypatch, tmp_path, ov
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["tracking.uri=sqlite:///notes.txt"], "tracking.uri=sqlite:///notes.txt: notes.txt is not a sqlite database"),
+    (["tracking.uri=sqlite:///notes.txt"], "/notes.txt is not a sqlite database"),
     (["hydra.run.dir=notes.txt"], "hydra.run.dir=notes.txt: cannot be created (notes.txt is a file)"),
     (["-m", "seed=1,2", "hydra.sweep.dir=notes.txt/sweep"], "hydra.sweep.dir=notes.txt/sweep: cannot be created"),
 ])

@@ -356,3 +356,23 @@ def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_worker
     elsewhere = pickle.loads(shipped)  # a worker on a machine without the file composes as Hydra does
     ComposedAhead._read.pop(str(shared))
     assert elsewhere.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"] and elsewhere.calls == 5
+
+
+def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_ones_are_removed(tmp_path):
+    from runner.compositions import ComposedAhead, RememberedCompositions
+
+    sweep = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    stale = tmp_path / ".compositions-999999999-abc.pkl"  # a sweep killed with -9: its process is gone
+    stale.write_bytes(b"left over")
+    alive = tmp_path / f".compositions-{os.getpid()}-abc.pkl"  # a sweep still running
+    alive.write_bytes(b"in use")
+    loader = CountingLoader()
+    RememberedCompositions.install(loader)(sweep, ["x=1"])
+    shipped = pickle.dumps(loader)
+    assert not stale.exists() and alive.exists()
+    (shared,) = set(tmp_path.glob(".compositions-*.pkl")) - {alive}
+    shared.write_bytes(pickle.dumps({("x=1",): pickle.dumps(OmegaConf.create({"overrides": ["forged"]}))}))
+    worker = pickle.loads(shipped)
+    assert isinstance(worker.__dict__["load_sweep_config"], ComposedAhead)
+    assert worker.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"]  # composed: the file is not the one written
+    assert worker.calls == 2
