@@ -36,10 +36,12 @@ from .progress import ProgressBar
 from .preflight import typed_overrides
 from .records import HistoryCsv, as_recorded, config_hash, description_of, write_job_record
 from .schema import GROUPS, register
+from .stores import MAX_TAG_VALUE
 from .threads import blas_threads
 
 register()  # the config schemas, before Hydra composes anything
 log = logging.getLogger("runner")
+MAX_RUN_NAME = 120  # MLflow's runs table shows about this much of a name
 
 
 @dataclass
@@ -96,7 +98,8 @@ def run_name(overrides: list[str], preset: str | None) -> str:
         key = key.lstrip("+~")
         if key not in ("experiment", "resume", "description") and not key.startswith("tracking"):  # what decides it
             parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
-    return ",".join(parts) or preset or "default"
+    name = ",".join(parts) or preset or "default"
+    return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 3] + "..."  # the whole is the overrides tag
 
 
 def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]:
@@ -252,7 +255,8 @@ def _train_and_record(cfg: DictConfig, exp: Experiment, job: Job, tracker) -> Ou
     """Fit with the history streamed to ``history.csv``; whatever happens, the MLflow run is closed:
     finished, diverged, failed (with its error) or killed."""
     if tracker:
-        tags = {"kind": "job", "job_num": str(job.num), "overrides": " ".join(job.overrides), "status": "running",
+        tags = {"kind": "job", "job_num": str(job.num), "overrides": " ".join(job.overrides)[:MAX_TAG_VALUE],
+                "status": "running",
                 "preset": job.preset or "none", "config_hash": config_hash(cfg)}
         if job.sweep_id:
             tags["sweep_id"] = job.sweep_id
@@ -429,6 +433,9 @@ def main() -> None:
     if "--version" in arguments:
         print(version_line())
         return
+    # joblib's workers, killed by Ctrl-C, leave semaphores that Python's resource tracker (a process of its
+    # own, started with these options) reports in a second stderr line after ours: it cleans them up anyway
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     if problem := option_path_problem([a for a in arguments if not a.startswith("-")]):
         _exit_with_error(problem)
     user_setting = os.environ.get("HYDRA_FULL_ERROR")

@@ -87,6 +87,7 @@ class Lifecycle(Callback):
             n_jobs = check_sweep(config, loader)
             if is_sampling(config):
                 check_search_space(config, loader)
+                n_jobs = config.hydra.sweeper.get("n_trials") or n_jobs  # the jobs planned: its trials
             else:
                 check_sweep_dirs(config, n_jobs)
             check_tracking(config)
@@ -120,12 +121,14 @@ class Lifecycle(Callback):
         Lifecycle.active = None
         self.compositions.discard()
         records = read_job_records(Path(config.hydra.sweep.dir))
-        counts: dict[str, int] = {"jobs": len(records)}
+        counts: dict[str, int] = {"jobs": self.n_jobs}  # planned, as in an interrupted sweep's counts
         for record in records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
+        if len(records) < self.n_jobs and not is_sampling(config):  # a job ended without its record (killed -9)
+            counts["missing"] = self.n_jobs - len(records)
         listed = listed_counts(counts)
         seconds = time.perf_counter() - getattr(self, "started", time.perf_counter())
-        jobs = f"{len(records)} job{'s' * (len(records) != 1)}"
+        jobs = f"{self.n_jobs} job{'s' * (self.n_jobs != 1)}"
         lines = [f"sweep {self.sweep_id}: {jobs} in {seconds:.1f}s ({listed or 'none recorded'})"]
         lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
                   + (f" - {record['detail']}" if record.get("detail") else "")
@@ -145,7 +148,7 @@ class Lifecycle(Callback):
                        else f"{python} -m runner.plots {shlex.quote(str(config.hydra.sweep.dir))}")
             print(f"Each run's own figures (left out of a sweep's jobs): {command}")
         if counts.get("failed"):
-            raise SweepFailed(f"{counts['failed']} of {len(records)} jobs failed")
+            raise SweepFailed(f"{counts['failed']} of {self.n_jobs} jobs failed")
 
     def close_interrupted(self, reason: str) -> str:
         """Ctrl-C or SIGTERM stopped the sweep: the runs its stopped workers left RUNNING and its

@@ -167,10 +167,12 @@ def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], 
 
 
 def sweep_job_statuses(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, int]:
-    """How many of the sweep's job runs are finished, diverged, failed, killed, skipped, running."""
+    """How many of the sweep's job runs are finished, diverged, failed, killed, skipped (reused), running."""
     runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'job'",
                               max_results=50000)
-    return dict(Counter(run.data.tags.get("status", "running") for run in runs))
+    # a run an earlier sweep made and this one reused (resume=true) counts as skipped, as in the summary
+    return dict(Counter("skipped" if "previous_sweep_id" in run.data.tags else run.data.tags.get("status", "running")
+                        for run in runs))
 
 
 def ui_command(uri: str) -> str:

@@ -149,3 +149,56 @@ def test_the_report_refuses_a_half_made_store_and_changes_nothing(monkeypatch, c
     assert exit_.value.code == 2
     assert "is not a whole MLflow store" in capsys.readouterr().err
     assert store.read_bytes() == content and not list(store.parent.glob("mlflow.db.incomplete-*"))
+
+
+def test_a_job_moved_into_its_run_directory_records_into_the_commands_store(tmp_path):
+    """hydra.job.chdir=true: the embedded store and a relative sqlite store stay where the command started."""
+    for args, store in ((["hydra.job.chdir=true"], tmp_path / "outputs" / "mlflow.db"),
+                        (["hydra.job.chdir=true", "tracking.uri=sqlite:///rel.db"], tmp_path / "rel.db")):
+        done = run_cli(tmp_path, "trainer.epochs=2", *args)
+        assert done.returncode == 0, done.stderr
+        client = MlflowClient(f"sqlite:///{store}")
+        (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+        assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path)
+    assert sorted(p.name for p in tmp_path.rglob("*.db")) == ["mlflow.db", "rel.db"]
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_an_experiment_name_never_climbs_out_of_the_artifact_root(tmp_path):
+    done = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=../../x")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
+    (folder,) = (tmp_path / "outputs" / "mlartifacts").iterdir()
+    assert folder.name.startswith("_.._x-")
+    client = MlflowClient(store_uri(tmp_path))
+    assert len(client.search_runs([client.get_experiment_by_name("../../x").experiment_id])) == 1
+
+
+def test_a_secret_read_from_the_environment_never_reaches_the_store(tmp_path):
+    done = run_cli(tmp_path, "trainer.epochs=2", "description=${oc.env:BACKPROP_LAB_TOKEN}",
+                   "dataset.noise=${oc.env:BACKPROP_LAB_NOISE}",
+                   env={"BACKPROP_LAB_TOKEN": "hunter2-secret", "BACKPROP_LAB_NOISE": "0.123456789"})
+    assert done.returncode == 0, done.stderr
+    leaked = [p for p in (tmp_path / "outputs").rglob("*") if p.is_file() and
+              (b"hunter2-secret" in p.read_bytes() or b"0.123456789" in p.read_bytes())]
+    assert leaked == []
+    client = MlflowClient(store_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    assert run.data.tags["mlflow.note.content"] == "${oc.env:BACKPROP_LAB_TOKEN}"
+    assert run.data.params["dataset.noise"] == "${oc.env:BACKPROP_LAB_NOISE}"
+
+
+def test_a_single_run_honours_resume(tmp_path):
+    assert run_cli(tmp_path, "trainer.epochs=2").returncode == 0
+    again = run_cli(tmp_path, "trainer.epochs=2", "resume=true")
+    assert again.returncode == 0 and "skipped (resume=true): reuses run" in again.stdout
+    client = MlflowClient(store_uri(tmp_path))
+    assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 1
+
+
+def test_mlflows_limits_are_the_ones_checked():
+    from mlflow.utils import validation
+
+    from runner.stores import MAX_EXPERIMENT_NAME, MAX_TAG_VALUE
+
+    assert (MAX_EXPERIMENT_NAME, MAX_TAG_VALUE) == (validation.MAX_EXPERIMENT_NAME_LENGTH, validation.MAX_TAG_VAL_LENGTH)

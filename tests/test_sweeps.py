@@ -301,8 +301,9 @@ def test_an_interrupted_parallel_sweep_closes_its_runs_and_its_parent_before_it_
              and [r.info.status for r in all_runs(tmp_path)] == ["RUNNING", "RUNNING"], 240, "both jobs to run")
     (os.killpg if to_group else os.kill)(process.pid, signum)
     assert process.wait(timeout=60) == 128 + signum
-    assert f"backprop-lab: interrupted ({signal.Signals(signum).name}); the sweep's parent run " \
-           in (tmp_path / "stderr.txt").read_text()
+    time.sleep(1)  # Python's resource tracker, a process of its own, would report joblib's semaphores now
+    (line,) = (tmp_path / "stderr.txt").read_text().strip().splitlines()  # one line: ours
+    assert line.startswith(f"backprop-lab: interrupted ({signal.Signals(signum).name}); the sweep's parent run ")
     assert {(r.info.status, r.data.tags["status"]) for r in all_runs(tmp_path)} == {("KILLED", "killed")}
     (parent,) = all_runs(tmp_path, kind="sweep")
     assert (parent.info.status, parent.data.tags["status"]) == ("KILLED", "killed")
