@@ -33,7 +33,7 @@ from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_erro
 from . import predictions
 from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
-from .preflight import typed_overrides
+from .preflight import logging_level_problem, typed_overrides
 from .records import HistoryCsv, as_recorded, config_hash, description_of, write_job_record
 from .schema import GROUPS, register
 from .stores import MAX_TAG_VALUE
@@ -436,7 +436,8 @@ def main() -> None:
     # joblib's workers, killed by Ctrl-C, leave semaphores that Python's resource tracker (a process of its
     # own, started with these options) reports in a second stderr line after ours: it cleans them up anyway
     sys.warnoptions.append("ignore:resource_tracker:UserWarning")
-    if problem := option_path_problem([a for a in arguments if not a.startswith("-")]):
+    overrides = [a for a in arguments if not a.startswith("-")]
+    if problem := option_path_problem(overrides) or logging_level_problem(overrides):
         _exit_with_error(problem)
     user_setting = os.environ.get("HYDRA_FULL_ERROR")
     full_error = user_setting == "1"

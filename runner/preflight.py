@@ -144,9 +144,10 @@ def check_hydra(config: DictConfig, multirun: bool) -> None:
 
 
 def check_logging(config: DictConfig) -> None:
-    """Every level in Hydra's logging configs is one ``logging`` knows (Hydra would fail on it
-    after creating the run directory)."""
-    for node in ("job_logging", "hydra_logging"):
+    """Every level in a job's logging config is one ``logging`` knows (Hydra would fail on it after
+    creating the run directory; Hydra's own, ``hydra_logging``, is checked on the command line, as
+    Hydra applies it first: ``logging_level_problem``)."""
+    for node in ("job_logging",):
         tree = OmegaConf.to_container(config.hydra[node], resolve=False) or {}
         places = [("root", tree.get("root") or {})]
         places += [(f"{part}.{name}", entry or {}) for part in ("loggers", "handlers")
@@ -155,6 +156,15 @@ def check_logging(config: DictConfig) -> None:
             level = entry.get("level") if isinstance(entry, dict) else None
             if level is not None and not isinstance(level, int) and str(level).upper() not in LOG_LEVELS:
                 raise ConfigError(f"hydra.{node}.{place}.level={level}", f"must be a logging level: {', '.join(LOG_LEVELS)}")
+
+
+def logging_level_problem(overrides: list[str]) -> str | None:
+    """A ``hydra.*_logging...level=X`` on the command line that ``logging`` does not know, as one line."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if re.fullmatch(r"hydra\.(hydra|job)_logging\..*level", key) and value.upper() not in LOG_LEVELS:
+            return f"{key}={value}: must be a logging level: {', '.join(LOG_LEVELS)}"
+    return None
 
 
 def check_sweep_dirs(config: DictConfig, n_jobs: int) -> None:

@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from backprop_core import Callback  # noqa: E402
 
-from .processes import process_alive, process_start_time  # noqa: E402
+from .processes import Interrupted, process_alive, process_start_time  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
 from .stores import path_part  # noqa: E402
 
@@ -223,8 +223,10 @@ class MlflowTracker(Callback):
         try:
             for i in range(0, len(items), 100):  # log_batch takes at most 100 params a call
                 self.client.log_batch(self.run_id, params=items[i:i + 100])
-        except BaseException:
-            self.client.set_terminated(self.run_id, "FAILED")  # never left RUNNING
+        except BaseException as err:  # never left RUNNING; Ctrl-C may land here, as the run starts
+            killed = isinstance(err, (KeyboardInterrupt, Interrupted))
+            self.client.set_tag(self.run_id, "status", "killed" if killed else "failed")
+            self.client.set_terminated(self.run_id, "KILLED" if killed else "FAILED")
             raise
         return self.run_id
 

@@ -141,8 +141,8 @@ CASES = [
     (["description=" + "d" * 8001], "at most 8000 characters (MLflow's limit for a note); this one has 8001"),
     # stores that would lose the runs, or are no store
     (["tracking.uri=sqlite:///:memory:"], "an in-memory store ends with the command and its runs with it"),
-    (["tracking.uri=sqlite:///file::memory:?cache=shared"], "an in-memory store ends with the command"),
-    (["tracking.uri=http://[::1"], "tracking.uri=http://[::1: not a valid URI (Invalid IPv6 URL)"),
+    (["tracking.uri='sqlite:///file::memory:?cache=shared'"], "an in-memory store ends with the command"),
+    (["tracking.uri='http://[::1'"], "tracking.uri=http://[::1: not a valid URI (Invalid IPv6 URL)"),
     (["tracking.uri=http://localhost:99999"], "not a valid URI (Port out of range"),
     # what Hydra would fail on once the run directory exists
     (["hydra.job_logging.root.level=LOUD"], "hydra.job_logging.root.level=LOUD: must be a logging level"),

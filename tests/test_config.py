@@ -80,7 +80,7 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
     (["trainer.clip_grad_value=-0.5"], "trainer.clip_grad_value=-0.5: must be > 0"),
     (["trainer.dtype=float16"], "trainer.dtype='float16': must be float64 or float32"),
     (["dataset=teacher", "loss=bce", "dataset.output_activation=identity"], "loss=bce needs targets in \\[0, 1\\]"),
-    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "class label 2, outside the output width 2"),
+    (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "architecture.output_size=2: dataset 'spirals' has 3 classes: 3 output unit\\(s\\)"),
     (["loss=cross_entropy", "architecture.output_size=1"], "loss.output_activation=softmax and 1 output unit"),
     (["loss=bce", "loss.output_activation=tanh"], "loss 'bce' needs outputs in \\(0, 1\\)"),
     (["init=explicit", "init.weights=[[[1.0]]]"], "init.weights: gives 1 layers, the architecture has 6"),
