@@ -8,6 +8,7 @@ sequence of named steps.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import logging
 import math
 import os
@@ -31,7 +32,7 @@ from .build import Experiment, build
 from .callbacks import close_interrupted_sweep, experiment_name, sweep_id_of
 from .errors import PROG, ConfigError, Crashed, Refused, SweepFailed, hydra_error, yaml_error
 from . import predictions
-from .processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
+from .processes import VARYING_KEYS, Interrupted, interrupted_by_sigterm, stop_with_launcher
 from .progress import ProgressBar
 from .preflight import logging_level_problem, typed_overrides
 from .records import HistoryCsv, as_recorded, config_hash, description_of, write_job_record
@@ -66,7 +67,11 @@ class Job:
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         overrides = typed_overrides(hydra_cfg)
         alone = not multirun or "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
-        return cls(run_name(overrides, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
+        named = overrides
+        if multirun and VARYING_KEYS in os.environ:  # set by the sweep's launching process
+            varying = set(json.loads(os.environ[VARYING_KEYS]))
+            named = [o for o in overrides if o.lstrip("+~").partition("=")[0] in varying] or overrides
+        return cls(run_name(named, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
                    sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd))
 
@@ -97,9 +102,20 @@ def run_name(overrides: list[str], preset: str | None) -> str:
         key, _, value = override.partition("=")
         key = key.lstrip("+~")
         if key not in ("experiment", "resume", "description") and not key.startswith("tracking"):  # what decides it
-            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+            parts.append(f"{key.rsplit('.', 1)[-1]}={shortest(value)}")
     name = ",".join(parts) or preset or "default"
     return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 3] + "..."  # the whole is the overrides tag
+
+
+def shortest(value: str) -> str:
+    """A number in its shortest form to 12 significant digits (``range()`` sums its steps: it gives
+    ``0.15000000000000002``, named ``0.15``); anything else, and a number typed shorter, as typed."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    short = format(number, ".12g")
+    return short if len(short) < len(value) else value
 
 
 def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]:
@@ -122,6 +138,7 @@ def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]
 
 
 PROFILES = ("grad_norm", "delta_norm", "act_std", "saturation")  # profile/<name>_init and _final
+LOG10_PROFILES = ("grad_norm", "delta_norm")  # also profile/log10_<name>_init and _final
 
 
 def swept_values(overrides: list[str]) -> dict[str, float]:
@@ -165,6 +182,8 @@ def profile_metrics(result: FitResult, n_layers: int) -> dict[str, list[float]]:
             values = [record.get(layer_key(name, k, n_layers)) for k in range(1, n_layers + 1)]
             if all(v is not None for v in values):
                 profiles[f"profile/{name}_{when}"] = values
+                if name in LOG10_PROFILES:  # spans decades: the exponent reads on MLflow's default linear axis
+                    profiles[f"profile/log10_{name}_{when}"] = [math.log10(v) if v > 0 else math.nan for v in values]
     return profiles
 
 
@@ -217,7 +236,7 @@ def _open_tracker(cfg: DictConfig, job: Job):
     from .tracking import MlflowTracker, close_orphans, ensure_experiment, open_store, sweep_run
 
     uri, artifact_root, _ = resolve_uri(cfg.tracking.uri, job.cwd)
-    client = open_store(uri)
+    client = open_store(uri, artifact_root=artifact_root)
     name = experiment_name(cfg, job.preset)
     experiment_id = ensure_experiment(client, name, artifact_root, description_of(cfg))
     tracker = MlflowTracker(client, experiment_id, name, cfg.tracking.detail)
@@ -413,10 +432,12 @@ def _log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int)
         parts.append(f"|grad l1| / |grad l{n_layers}| at step 0 = {summary['grad_ratio_first_last']:.3g}")
     log.info("; ".join(parts))
     if tracker:
-        from .tracking import ui_command
+        from .tracking import run_url, ui_command
 
         log.info("MLflow: experiment %r, run %s. Open it with:  %s", tracker.experiment, tracker.run_id,
                  ui_command(tracker.uri))
+        if not job.multirun:
+            log.info("  then the run's page:  %s", run_url(tracker.experiment_id, tracker.run_id))
     else:
         log.info("history, config%s: %s", " and figures" if (job.out_dir / "plots").exists() else "", job.out_dir)
 

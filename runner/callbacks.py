@@ -8,6 +8,7 @@ leaves here as ``Refused`` (a BaseException) and a sweep with failed jobs as ``S
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shlex
@@ -22,10 +23,11 @@ from omegaconf import DictConfig
 from .errors import ConfigError, Crashed, Refused, SweepFailed
 from .compositions import RememberedCompositions
 from .preflight import (check_hydra, check_single_run, check_sweep, check_sweep_dirs, check_tracking, original_cwd,
-                        typed_overrides)
+                        typed_overrides, varying_keys)
 from .search_space import check_search_space, is_sampling
-from .processes import LAUNCHER_PID
+from .processes import LAUNCHER_PID, VARYING_KEYS
 from .records import description_of, read_job_records
+from .stores import DEFAULT_EXPERIMENT
 
 log = logging.getLogger("runner")
 
@@ -40,7 +42,7 @@ def sweep_id_of(sweep_dir: str) -> str:
 
 
 def experiment_name(cfg: DictConfig, preset: str | None) -> str:
-    return cfg.tracking.get("experiment") or preset or "default"
+    return cfg.tracking.get("experiment") or preset or DEFAULT_EXPERIMENT
 
 
 def listed_counts(counts: dict[str, int]) -> str:
@@ -54,7 +56,7 @@ def open_tracking_store(config: DictConfig):
     from .tracking import open_store
 
     uri, artifact_root, source = resolve_uri(config.tracking.uri, original_cwd(config))
-    return uri, artifact_root, open_store(uri, source)
+    return uri, artifact_root, open_store(uri, source, artifact_root=artifact_root)
 
 
 class Lifecycle(Callback):
@@ -84,9 +86,10 @@ class Lifecycle(Callback):
         self.compositions = RememberedCompositions.install(loader)  # composed once for the checks, Hydra, workers
         try:
             check_hydra(config, multirun=True)
-            n_jobs = check_sweep(config, loader)
+            jobs = check_sweep(config, loader)
+            n_jobs, varying = len(jobs), varying_keys(jobs)
             if is_sampling(config):
-                check_search_space(config, loader)
+                varying = check_search_space(config, loader)
                 n_jobs = config.hydra.sweeper.get("n_trials") or n_jobs  # the jobs planned: its trials
             else:
                 check_sweep_dirs(config, n_jobs)
@@ -102,7 +105,8 @@ class Lifecycle(Callback):
             from .tracking import close_orphans, ensure_experiment, start_sweep_run
 
             preset = config.hydra.runtime.choices.get("experiment")
-            self.experiment_id = ensure_experiment(self.client, experiment_name(config, preset), artifact_root,
+            self.experiment = experiment_name(config, preset)
+            self.experiment_id = ensure_experiment(self.client, self.experiment, artifact_root,
                                                    description_of(config))
             close_orphans(self.client)
             overrides = [o for o in typed_overrides(config.hydra) if not o.startswith("experiment=")]
@@ -111,8 +115,10 @@ class Lifecycle(Callback):
                                               "backprop-lab -m " + " ".join(typed_overrides(config.hydra)),
                                               description_of(config))
         self.n_jobs = n_jobs
+        self.sweep_dir, self.report_mode = str(config.hydra.sweep.dir), config.tracking.report
         Lifecycle.active = self
         os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
+        os.environ[VARYING_KEYS] = json.dumps(varying)  # a job's run name says only what varies
         print(f"sweep {self.sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -135,11 +141,11 @@ class Lifecycle(Callback):
                   for record in records if record["status"] in ("diverged", "failed", "skipped")]
         print("\n".join(lines))
         if self.parent_run:
-            from .tracking import finish_sweep_run, ui_command
+            from .tracking import finish_sweep_run
 
+            attached = self.attach_report(self.sweep_dir) if self.report_mode == "auto" else None
             finish_sweep_run(self.client, self.parent_run, counts, "\n".join(lines) + "\n")
-            print(f"Compare them in MLflow (the parent run {self.parent_run}; filter tags.sweep_id = "
-                  f"'{self.sweep_id}'):  {ui_command(self.uri)}")
+            self.print_links(attached)
         if config.tracking.run_figures == "auto" and records:
             preset = config.hydra.runtime.choices.get("experiment")
             python = shlex.quote(sys.executable)
@@ -149,6 +155,37 @@ class Lifecycle(Callback):
             print(f"Each run's own figures (left out of a sweep's jobs): {command}")
         if counts.get("failed"):
             raise SweepFailed(f"{counts['failed']} of {self.n_jobs} jobs failed")
+
+    def attach_report(self, sweep_dir: str) -> Path | None:
+        """The sweep's report (tables, figures, ``report.html``), written into the sweep directory and
+        its parent run; None (with a warning) when it cannot be written: the sweep's runs stand anyway."""
+        from .report import report
+
+        started = time.perf_counter()
+        try:
+            folder = report(self.experiment, self.uri, Path(sweep_dir) / "report",
+                            sweep_id=self.sweep_id, quiet=True)
+        except ConfigError as err:
+            log.warning("no report for this sweep: %s", err)
+            return None
+        except Exception as err:  # a figure that fails must not fail a finished sweep
+            log.warning("the sweep's report failed (%s: %s); python -m runner.report %s draws it again",
+                        type(err).__name__, err, self.experiment)
+            return None
+        print(f"report of the sweep ({time.perf_counter() - started:.1f}s): {folder / 'report.html'}")
+        return folder
+
+    def print_links(self, report: Path | None) -> None:
+        """The command that serves the store, and the UI links that open on the answer."""
+        from .tracking import chart_url, run_url, runs_url, sweep_run_ids, ui_command
+
+        print(f"MLflow: open the UI with:  {ui_command(self.uri)}")
+        print(f"  the sweep's runs:      {runs_url(self.experiment_id)}")
+        if report is not None:
+            print(f"  its report's figure:   {run_url(self.experiment_id, self.parent_run, 'report/grad_profile.png')}")
+        run_ids = sweep_run_ids(self.client, self.experiment_id, self.sweep_id)
+        if run_ids:
+            print(f"  gradient profiles:     {chart_url(self.experiment_id, run_ids, 'profile/log10_grad_norm_init')}")
 
     def close_interrupted(self, reason: str) -> str:
         """Ctrl-C or SIGTERM stopped the sweep: the runs its stopped workers left RUNNING and its
@@ -164,7 +201,13 @@ class Lifecycle(Callback):
         seconds = time.perf_counter() - self.started
         summary = f"sweep {self.sweep_id}: {self.n_jobs} jobs, interrupted ({reason}) after {seconds:.1f}s ({listed})\n"
         finish_sweep_run(self.client, self.parent_run, counts, summary, status="killed")
-        return f"the sweep's parent run {self.parent_run} and its stopped jobs' runs are closed as killed"
+        closed = f"the sweep's parent run {self.parent_run} and its stopped jobs' runs are closed as killed"
+        if self.report_mode == "auto" and counts.get("finished", 0) + counts.get("diverged", 0):
+            try:  # with what finished; a second Ctrl-C skips it
+                self.attach_report(self.sweep_dir)
+            except KeyboardInterrupt:
+                return f"{closed}; the report was skipped"
+        return closed
 
 
 def close_interrupted_sweep(reason: str) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from .plots import plottable, plt, save_figure
 from .tables import as_text
@@ -128,6 +129,9 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             if group[0] in subset.index and items:
                 draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
         ax.set_yscale(yscale)
+        if yscale == "log":  # decades only: labelled minor ticks cost most of a figure's layout and drawing
+            ax.yaxis.set_major_locator(LogLocator(numticks=6))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title, fontsize="medium")
         ax.tick_params(labelsize="small")
     for ax in axes[-1]:

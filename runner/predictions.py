@@ -78,6 +78,8 @@ def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict
     profiles = {"profile/q_theory": list(p.lengths), "profile/q_init": list(run.q_measured)}
     if math.isfinite(measured[-1]):  # the anchor: without diagnostics at step 0 there is none
         profiles["profile/grad_norm_theory"] = list(p.profile * measured[-1])
+        profiles["profile/log10_grad_norm_theory"] = [math.log10(v) if v > 0 else math.nan
+                                                      for v in profiles["profile/grad_norm_theory"]]
     return metrics, profiles, tags
 
 

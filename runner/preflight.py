@@ -22,6 +22,7 @@ from .records import description_of
 from .stores import MAX_TAG_VALUE, check_experiment_name, check_store, resolve_uri, write_error
 
 RUN_FIGURES = ("auto", "always", "never")
+REPORT = ("auto", "never")
 LOG_LEVELS = ("CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET")
 
 
@@ -214,14 +215,21 @@ def _check_basic_sweep(override, loader) -> None:
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
-def check_sweep(config: DictConfig, loader) -> int:
-    """Compose and check every job of the sweep before the first starts; returns the job count.
+def check_sweep(config: DictConfig, loader) -> list[list[str]]:
+    """Compose and check every job of the sweep before the first starts; returns each job's overrides.
     The first invalid job is a ConfigError naming its number and overrides."""
     jobs = sweep_jobs(config, loader)
     for num, overrides in enumerate(jobs):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
         check_job(config, loader, list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
-    return len(jobs)
+    return jobs
+
+
+def varying_keys(jobs: list[list[str]]) -> list[str]:
+    """The keys whose value differs between the jobs: what a job's run name needs to say."""
+    per_job = [dict(o.lstrip("+~").partition("=")[::2] for o in overrides) for overrides in jobs]
+    keys = dict.fromkeys(key for job in per_job for key in job)
+    return [key for key in keys if len({job.get(key) for job in per_job}) > 1]
 
 
 def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> None:
@@ -255,6 +263,8 @@ def check_tracking(cfg: DictConfig) -> None:
                                                                    "(standard detail records no histogram)")
         if not every >= 1:
             raise ConfigError(f"tracking.histogram_every={every}", "must be an integer >= 1")
+    if cfg.tracking.report not in REPORT:
+        raise ConfigError(f"tracking.report={cfg.tracking.report}", f"must be {' | '.join(REPORT)}")
     if cfg.tracking.run_figures not in RUN_FIGURES:
         raise ConfigError(f"tracking.run_figures={cfg.tracking.run_figures}", f"must be {' | '.join(RUN_FIGURES)}")
     if cfg.tracking.name == "none":

@@ -10,6 +10,7 @@ import threading
 import time
 
 LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
+VARYING_KEYS = "BACKPROP_LAB_VARYING_KEYS"  # the sweep's keys whose value differs between jobs (JSON list)
 
 
 class Interrupted(BaseException):

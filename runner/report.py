@@ -38,20 +38,23 @@ from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
 from .tables import as_text, markdown, pivot_tables, summary_table
 from .stores import check_store_exists, path_part, resolve_uri
-from .tracking import close_orphans, open_store, sweep_run
+from .tracking import close_orphans, log_image, open_store, sweep_run
 
 NOT_SWEPT = {"description"}
 
 
-def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False) -> pd.DataFrame:
-    """One row per run of ``experiment`` (its latest sweep unless ``every_sweep``), report runs left out."""
+def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
+              sweep_id: str | None = None) -> pd.DataFrame:
+    """One row per run of ``experiment`` (sweep ``sweep_id``, else its latest sweep unless ``every_sweep``),
+    report runs left out."""
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = sorted(e.name for e in client.search_experiments()
                        if client.search_runs([e.experiment_id], max_results=1))
         known = f"experiments with runs: {', '.join(names) or 'none'}{did_you_mean(experiment, names)}"
         raise ConfigError(f"experiment={experiment}", f"not in the store {client.tracking_uri}; {known}")
-    runs = [r for r in client.search_runs([found.experiment_id], max_results=50000)
+    query = f"tags.sweep_id = '{sweep_id}'" if sweep_id else ""
+    runs = [r for r in client.search_runs([found.experiment_id], query, max_results=50000)
             if r.data.tags.get("kind") not in ("report", "sweep")]  # the jobs' runs, not parents or reports
     if not runs:
         raise ConfigError(f"experiment={experiment}", "has no runs to compare")
@@ -209,7 +212,6 @@ def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
     jobs do unless ``tracking.run_figures=always``: drawn from the run's ``history.csv`` (and
     ``distributions.npz``) and logged to the run.  Returns how many runs got them."""
     from .plots import draw_run_figures
-    from .tracking import log_image
 
     drawn = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +232,10 @@ def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
 
 
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
-           log_to_mlflow: bool = True, run_figures: bool = False) -> Path:
+           log_to_mlflow: bool = True, run_figures: bool = False, sweep_id: str | None = None,
+           quiet: bool = False) -> Path:
+    """Write the report of ``experiment``'s runs (sweep ``sweep_id``, or the latest) into ``out``; log it
+    to MLflow (the sweep's parent run, its figures also as image records); returns the folder."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file is noise
     given = uri
     uri, _, source = resolve_uri(uri)
@@ -238,7 +243,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     check_store_exists(uri, where)  # a report reads a store, never creates one
     client = open_store(uri, where, create=False)  # under the store's lock, like every command
     close_orphans(client)
-    runs = load_runs(client, experiment, every_sweep)
+    runs = load_runs(client, experiment, every_sweep, sweep_id)
     if run_figures:
         print(f"report: drew the own figures of {log_missing_run_figures(client, runs)} of {len(runs)} runs")
     artifacts = load_artifacts(client, runs)
@@ -282,8 +287,9 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
 
     if log_to_mlflow:
         _log_report(client, experiment, runs, files)
-    print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
-    print(markdown(table))
+    if not quiet:
+        print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
+        print(markdown(table))
     return folder
 
 
@@ -311,6 +317,8 @@ def _log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files
     if parent is not None:
         for path in files:
             client.log_artifact(parent.info.run_id, str(path), "report")
+            if path.suffix == ".png":  # the chart view's image grid shows them
+                log_image(client, parent.info.run_id, path, 0)
         return
     run = client.create_run(experiment_id, run_name="report", tags={"kind": "report", "runs": str(len(runs))})
     status = "FAILED"

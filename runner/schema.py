@@ -82,6 +82,7 @@ class TrackingConfig:
     detail: str = "standard"  # standard | full
     histogram_every: Optional[int] = None  # full detail: distributions at every N-th logged record and the closing one (null: 10)
     run_figures: str = "auto"  # auto: a single run draws its own figures, a sweep's job does not | always | never
+    report: str = "auto"  # auto: a sweep's report is written into its parent run when it ends | never
 
 
 @dataclass

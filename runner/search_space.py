@@ -20,8 +20,8 @@ def is_sampling(config: DictConfig) -> bool:
     return not config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
 
 
-def check_search_space(config: DictConfig, loader) -> int:
-    """Check the sampler's direction and every point of its space; returns the number of points checked."""
+def check_search_space(config: DictConfig, loader) -> list[str]:
+    """Check the sampler's direction and every point of its space; returns the keys it samples."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     sweeper = config.hydra.sweeper
@@ -31,7 +31,6 @@ def check_search_space(config: DictConfig, loader) -> int:
     fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
     swept = {o.key_or_group: (o, points(o)) for o in overrides if o.is_sweep_override()}
     first = {key: values[0] for key, (_, values) in swept.items()}
-    checked = 0
     for key, (override, values) in swept.items():
         for value in values:
             others = [f"{k}={v}" for k, v in first.items() if k != key]
@@ -39,8 +38,7 @@ def check_search_space(config: DictConfig, loader) -> int:
                 check_job(config, loader, fixed + others + [f"{key}={value}"], f"a point of {override.input_line}")
             except ConfigError as err:
                 raise ConfigError(f"{err}{_interval_hint(override, err)}") from None
-            checked += 1
-    return checked
+    return list(swept)
 
 
 def points(override) -> list[str]:

@@ -18,20 +18,21 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlalchemy
+from mlflow.entities import ExperimentTag
 from mlflow.store.db.base_sql_model import Base
 from mlflow.store.db.utils import _get_latest_schema_revision
 from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the tables in Base)
-from mlflow.tracking import MlflowClient
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from .errors import ConfigError
+from .stores import DEFAULT_EXPERIMENT, MODEL_TRAINING
 
 log = logging.getLogger(__name__)
 
 CREATING = ".creating-"  # infix of the file a store is made in before it is moved into place
 
 
-def ensure_whole(path: Path, source: str, create: bool = True) -> None:
+def ensure_whole(path: Path, source: str, create: bool = True, artifact_root: str | None = None) -> None:
     """Make the store at ``path`` if there is none (or only an empty file); leave a whole one alone;
     move aside a half-made one that holds no run; refuse one that holds runs (ConfigError naming
     ``source``, where the store was set).  With ``create=False`` nothing is changed: a store that is
@@ -52,7 +53,8 @@ def ensure_whole(path: Path, source: str, create: bool = True) -> None:
         os.replace(path, aside)
         log.warning("%s was a half-made store (%s) with no run, left by an interrupted command: moved aside "
                     "to %s; a new store is made in its place", path, problem, aside.name)
-    _create(path)
+    if create:
+        _create(path, artifact_root or (path.parent / "mlartifacts").as_uri())
 
 
 def schema_problem(path: Path) -> str | None:
@@ -83,12 +85,16 @@ def _count(path: Path, table: str) -> int:
         return 0
 
 
-def _create(path: Path) -> None:
-    """A fresh store made beside ``path`` (MLflow's own migrations), flushed to disk, then moved to ``path``."""
+def _create(path: Path, artifact_root: str) -> None:
+    """A fresh store made beside ``path`` (MLflow's own migrations), flushed to disk, then moved to
+    ``path``.  MLflow's own experiment 0 (``Default``) becomes ours, ``default``, its artifacts under
+    ``artifact_root``: the UI lists one default experiment, not two."""
     attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
-    client = MlflowClient(f"sqlite:///{attempt}")
-    client.search_experiments(max_results=1)  # creates and migrates it, and MLflow's Default experiment
-    _dispose(f"sqlite:///{attempt}")
+    store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # creates and migrates it, and experiment 0
+    store.rename_experiment("0", DEFAULT_EXPERIMENT)
+    store.set_experiment_tag("0", ExperimentTag(*MODEL_TRAINING))
+    store.engine.dispose()
+    SqlAlchemyStore._engine_map.pop(f"sqlite:///{attempt}", None)
     with open(attempt, "rb+") as file:
         os.fsync(file.fileno())
     os.replace(attempt, path)
@@ -97,15 +103,6 @@ def _create(path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _dispose(uri: str) -> None:
-    """Close MLflow's cached engine of ``uri`` (MLflow keeps one per URI and process)."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    engine: sqlalchemy.engine.Engine | None = SqlAlchemyStore._engine_map.pop(uri, None)
-    if engine is not None:
-        engine.dispose()
 
 
 def _remove_stale_attempts(path: Path) -> None:

@@ -22,6 +22,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite dat
 # MLflow's limits (mlflow.utils.validation; a test checks they still are): refused before any work
 MAX_EXPERIMENT_NAME = 500
 MAX_TAG_VALUE = 8000  # a run's tag, its description (mlflow.note.content) included
+DEFAULT_EXPERIMENT = "default"  # the experiment of a run with no preset and no tracking.experiment
+# tagged on every experiment made here: a model-training one (MLflow 3's UI may read it some day)
+MODEL_TRAINING = ("mlflow.experimentKind", "custom_model_development")
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:

@@ -7,7 +7,9 @@ Only imported when ``tracking=mlflow``: ``tracking=none`` never imports MLflow.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 from collections import Counter
 import shlex
@@ -16,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # bounded retries for an HTTP store: MLflow's defaults (7 retries, 120 s timeout) hang for minutes
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -31,15 +34,25 @@ from backprop_core import Callback  # noqa: E402
 
 from .processes import Interrupted, process_alive, process_start_time  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
-from .stores import path_part  # noqa: E402
+from .stores import MODEL_TRAINING, path_part  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics a call
 STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")
+# per-layer quantities that span decades: also logged as log10, so MLflow's default linear axis reads exponents
+DECADES = ("grad_norm/", "delta_norm/", "update_ratio/")
 
 
-def open_store(uri: str, source: str | None = None, create: bool = True) -> MlflowClient:
+def log10_key(key: str) -> str:
+    """``grad_norm/grad_norm_l01`` -> ``log10_grad_norm/log10_grad_norm_l01`` (a section of its own, and a
+    chart card that says what it shows); ``profile/grad_norm_init`` -> ``profile/log10_grad_norm_init``."""
+    section, _, leaf = key.partition("/")
+    return f"profile/log10_{leaf}" if section == "profile" else f"log10_{section}/log10_{leaf}"
+
+
+def open_store(uri: str, source: str | None = None, create: bool = True,
+               artifact_root: str | None = None) -> MlflowClient:
     """A client of the store at ``uri``; a sqlite store is made whole or found whole, under an
     inter-process lock (``runner.sqlite_store``), else ConfigError naming ``source``.  With
     ``create=False`` (a command that only reads) a store that is not whole is refused, never changed.
@@ -52,7 +65,7 @@ def open_store(uri: str, source: str | None = None, create: bool = True) -> Mlfl
         return MlflowClient(uri)
     with store_lock(uri):  # the client itself may open the store: create it under the lock too
         if uri.startswith("sqlite:///"):
-            ensure_whole(Path(uri.removeprefix("sqlite:///")), source or f"tracking.uri={uri}", create)
+            ensure_whole(Path(uri.removeprefix("sqlite:///")), source or f"tracking.uri={uri}", create, artifact_root)
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)
     _OPENED.add(uri)
@@ -89,7 +102,7 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 location = f"{artifact_root}/{path_part(name)}" if artifact_root else None
-                tags = {"mlflow.note.content": description} if description else None
+                tags = dict([MODEL_TRAINING]) | ({"mlflow.note.content": description} if description else {})
                 try:
                     return client.create_experiment(name, artifact_location=location, tags=tags)
                 except MlflowException:  # a server's other client created it first
@@ -175,11 +188,42 @@ def sweep_job_statuses(client: MlflowClient, experiment_id: str, sweep_id: str) 
                         for run in runs))
 
 
+def sweep_run_ids(client: MlflowClient, experiment_id: str, sweep_id: str) -> list[str]:
+    """The ids of the sweep's job runs that finished or diverged, in job order."""
+    runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'job'", max_results=50000)
+    done = [r for r in runs if r.data.tags.get("status") in ("finished", "diverged")]
+    return [r.info.run_id for r in sorted(done, key=lambda r: int(r.data.tags.get("job_num", 0)))]
+
+
 def ui_command(uri: str) -> str:
     """The command that opens ``uri`` in MLflow's UI, runnable from a fresh shell (no venv needed)."""
     beside = Path(sys.executable).parent / "mlflow"
     program = shlex.quote(str(beside)) if beside.exists() else f"{shlex.quote(sys.executable)} -m mlflow"
     return f"{program} ui --backend-store-uri {shlex.quote(uri)}"
+
+
+UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves by default
+
+
+def runs_url(experiment_id: str) -> str:
+    """The experiment's runs table (MLflow 3 opens a bare ``#/experiments/<id>`` on its GenAI overview)."""
+    return f"{UI}/#/experiments/{experiment_id}/runs"
+
+
+def run_url(experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """A run's page, or with ``artifact`` its artifact view opened on that file."""
+    page = f"{UI}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{page}/artifacts/{artifact}" if artifact else page
+
+
+def chart_url(experiment_id: str, run_ids: list[str], metric: str) -> str:
+    """MLflow's metric page: ``metric`` of every run in ``run_ids`` on one chart (the URL its own
+    "plot chart" link builds); a profile metric's step is the layer index."""
+    runs, keys = json.dumps(run_ids, separators=(",", ":")), json.dumps([metric])
+    query = (f"runs={runs}&metric={quote(json.dumps(metric))}&experiments={json.dumps([experiment_id])}"
+             f"&plot_metric_keys={quote(keys)}&plot_layout={{}}&x_axis=step&y_axis_scale=linear"
+             "&line_smoothness=1&show_point=true&deselected_curves=[]&last_linear_y_axis_range=[]")
+    return f"{UI}/#/metric?{query}"
 
 
 def log_image(client: MlflowClient, run_id: str, path: Path, step: int) -> None:
@@ -233,11 +277,10 @@ class MlflowTracker(Callback):
     def on_step(self, record: dict[str, float]) -> None:
         step, now = int(record["step"]), int(time.time() * 1000)
         self.last_step = step
-        self.buffer.extend(
-            Metric(key, float(value), now, step)
-            for key, value in record.items()
-            if key not in ("step", "epoch") and self.keep(key)
-        )
+        kept = [(key, float(value)) for key, value in record.items() if key not in ("step", "epoch") and self.keep(key)]
+        self.buffer.extend(Metric(key, value, now, step) for key, value in kept)
+        self.buffer.extend(Metric(log10_key(key), math.log10(value), now, step) for key, value in kept
+                           if key.startswith(DECADES) and value > 0)
         if len(self.buffer) >= BATCH:
             self.flush()
 

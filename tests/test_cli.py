@@ -129,7 +129,8 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert len(sweep_ids) == 1
     assert sorted(r.data.tags["job_num"] for r in runs) == ["0", "1", "2", "3"]
     assert sorted(r.info.run_name for r in runs) == sorted(
-        f"depth={d},activation={a},epochs=10" for d in (1, 3) for a in ("tanh", "relu"))
+        f"depth={d},activation={a}" for d in (1, 3) for a in ("tanh", "relu"))  # what varies, not epochs=10
+    assert {r.data.tags["overrides"].split()[-1] for r in runs} == {"trainer.epochs=10"}  # the whole command line
     sweep_id = sweep_ids.pop()
     assert f"sweep {sweep_id}: 4 jobs in " in done.stdout and "s (4 finished)" in done.stdout
     # the sweep is a parent run: every job's run is its child, and it closes with the sweep's counts
@@ -142,6 +143,16 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert sorted(r.data.metrics["swept/architecture.depth"] for r in runs) == [1, 1, 3, 3]  # sortable numbers
     summary = client.download_artifacts(parent.info.run_id, "sweep_summary.txt", str(tmp_path))
     assert "4 jobs in" in open(summary).read()
+    # tracking.report=auto: the sweep's answer is attached to its parent run, and the closing lines link to it
+    report = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/grad_profile.png", "report/report.html", "report/summary.csv"} <= report
+    images = {f.path for f in client.list_artifacts(parent.info.run_id, "images")}
+    assert any("grad_profile" in path for path in images)  # an image record: the chart view's image grid
+    experiment_id = parent.info.experiment_id
+    assert f"/#/experiments/{experiment_id}/runs\n" in done.stdout
+    assert f"/#/experiments/{experiment_id}/runs/{parent.info.run_id}/artifacts/report/grad_profile.png" in done.stdout
+    chart = next(line for line in done.stdout.splitlines() if "/#/metric?" in line)
+    assert "profile/log10_grad_norm_init" in chart and all(r.info.run_id in chart for r in runs)
 
 
 def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):
@@ -165,7 +176,7 @@ def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):
 
 
 def test_a_sweep_goes_on_past_a_diverging_job(tmp_path):
-    done = run_cli(tmp_path, "-m", "optimizer.lr=0.01,1000", "activation=relu", "loss=mse", "trainer.epochs=20")
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "optimizer.lr=0.01,1000", "activation=relu", "loss=mse", "trainer.epochs=20")
     assert done.returncode == 0, done.stderr
     _, runs = runs_of(tmp_path)
     assert sorted(r.data.tags["status"] for r in runs) == ["diverged", "finished"]
@@ -204,7 +215,7 @@ def test_tracking_uri_and_environment_override_the_embedded_store(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
     client = MlflowClient(elsewhere)
     names = {e.name: len(client.search_runs([e.experiment_id])) for e in client.search_experiments()}
-    assert names == {"Default": 0, "mine": 1, "default": 1}
+    assert names == {"mine": 1, "default": 1}  # MLflow's own "Default" is our "default": one, not two
 
 
 def test_help_lists_the_groups_and_cfg_prints_the_composition(tmp_path):

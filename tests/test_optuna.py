@@ -7,7 +7,7 @@ from conftest import run_cli, store_uri
 
 
 def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_path):
-    done = run_cli(tmp_path, "-m", "experiment=optuna_deep_tanh", "hydra.sweeper.n_trials=4", "activation=relu",
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "experiment=optuna_deep_tanh", "hydra.sweeper.n_trials=4", "activation=relu",
                    "optimizer.lr=choice(0.01,50)", "init.std=choice(0.3)", "trainer.epochs=60")
     assert done.returncode == 0, done.stderr
     (results,) = (tmp_path / "outputs" / "multirun").glob("*/*/optimization_results.yaml")

@@ -24,10 +24,10 @@ def test_four_workers_on_a_fresh_store_record_what_a_serial_sweep_records(tmp_pa
     parallel, serial = tmp_path / "parallel", tmp_path / "serial"
     parallel.mkdir()
     serial.mkdir()
-    done = run_cli(parallel, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", *SWEEP)
+    done = run_cli(parallel, "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", *SWEEP)
     assert done.returncode == 0, done.stderr
     assert "n_jobs=4" in done.stdout + done.stderr
-    done = run_cli(serial, "-m", *SWEEP)
+    done = run_cli(serial, "-m", "tracking.report=never", *SWEEP)
     assert done.returncode == 0, done.stderr
 
     got, expected = histories(parallel), histories(serial)

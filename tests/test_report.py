@@ -13,7 +13,7 @@ from conftest import run_cli, store_uri
 
 
 def test_report_of_a_sweep(tmp_path):
-    done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=sigmoid,relu", "trainer.epochs=20",
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "architecture.depth=1,3", "activation=sigmoid,relu", "trainer.epochs=20",
                    "tracking.experiment=study")
     assert done.returncode == 0, done.stderr
     older = run_cli(tmp_path, "trainer.epochs=5", "tracking.experiment=study")  # not part of the sweep
@@ -83,7 +83,7 @@ def test_a_report_without_a_store_creates_none(monkeypatch, capsys, tmp_path):
 def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
     import statistics
 
-    done = run_cli(tmp_path, "-m", "architecture.depth=1,3", "activation=tanh,relu", "seed=0,1", "trainer.epochs=15",
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "architecture.depth=1,3", "activation=tanh,relu", "seed=0,1", "trainer.epochs=15",
                    "architecture.width=4", "tracking.experiment=seeds", "tracking.detail=full")
     assert done.returncode == 0, done.stderr
     report = subprocess.run([sys.executable, "-m", "runner.report", "seeds", "--no-mlflow"], cwd=tmp_path,
@@ -120,7 +120,7 @@ def test_seed_band_is_the_geometric_mean_and_std_of_log10():
 
 
 def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
-    done = run_cli(tmp_path, "-m", "init=mean_field", "init.sigma_w2=1.0,2.0", "init.sigma_b2=0.05", "activation=tanh",
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "init=mean_field", "init.sigma_w2=1.0,2.0", "init.sigma_b2=0.05", "activation=tanh",
                    "architecture.depth=2,4", "architecture.width=8", "trainer.epochs=3", "trainer.jacobian_samples=3",
                    "tracking.experiment=phase")
     assert done.returncode == 0, done.stderr

@@ -19,7 +19,7 @@ def mlflow_server(tmp_path):
 def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     work = tmp_path / "work"
     work.mkdir()
-    done = run_cli(work, "-m", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
+    done = run_cli(work, "-m", "tracking.report=never", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
                    env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert done.returncode == 0, done.stderr
     assert f"mlflow ui --backend-store-uri {mlflow_server}" in done.stdout
@@ -42,7 +42,7 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
         history = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path)))
         assert len(history.read_text().splitlines()) == 17  # header, 15 updates, the closing record
     # resume finds the runs on the server by their config_hash tag and trains nothing
-    again = run_cli(work, "-m", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
+    again = run_cli(work, "-m", "tracking.report=never", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
                     "resume=true", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert again.returncode == 0 and "(2 skipped)" in again.stdout, again.stdout + again.stderr
     assert len(client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")) == 2

@@ -22,7 +22,7 @@ from conftest import run_cli, store_uri
 from test_bad_input import assert_one_clear_line, run_in_process
 
 SINGLE = ["trainer.epochs=300", "architecture.width=4"]
-SWEEP = ["-m", "architecture.depth=1,2,3", "architecture.width=4", "trainer.epochs=300"]
+SWEEP = ["-m", "tracking.report=never", "architecture.depth=1,2,3", "architecture.width=4", "trainer.epochs=300"]
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:

@@ -48,7 +48,7 @@ def test_six_commands_at_once_on_a_fresh_store_all_succeed(tmp_path, repeats):
         cwd.mkdir()
         commands = [
             *(("activation=tanh",), ("activation=relu",), ("activation=sigmoid",)),
-            *(("-m", f"architecture.depth={d},{d + 1}") for d in (1, 3, 5)),
+            *(("-m", "tracking.report=never", f"architecture.depth={d},{d + 1}") for d in (1, 3, 5)),
         ]
         processes = [start_cli(cwd, *args, "trainer.epochs=5", "architecture.width=4") for args in commands]
         for process, args in zip(processes, commands):
@@ -70,7 +70,7 @@ def test_sigterm_closes_a_single_run_as_killed(tmp_path):
     assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
 
 
-SWEEP = ["-m", "architecture.depth=1,2,3,4,5,6", "architecture.width=4", "trainer.epochs=1500",
+SWEEP = ["-m", "tracking.report=never", "architecture.depth=1,2,3,4,5,6", "architecture.width=4", "trainer.epochs=1500",
          "trainer.log_every=100"]
 
 
@@ -123,16 +123,16 @@ def test_a_job_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(monkeypa
         return real_fit(net, *args, **kwargs)
 
     monkeypatch.setattr(runner.app, "fit", fit_that_fails_for_depth_2)
-    code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2,3", "trainer.epochs=5",
+    code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=1,2,3", "trainer.epochs=5",
                                           "architecture.width=4")
     assert code == 1 and "1 of 3 jobs failed" in stderr
     assert "(1 failed, 2 finished)" in stdout and "failed: #1 depth=2" in stdout and "injected failure" in stdout
     runs = {r.info.run_name: r for r in all_runs(tmp_path)}
     (parent,) = all_runs(tmp_path, kind="sweep")
     assert parent.info.status == "FAILED" and parent.data.metrics["sweep/failed"] == 1
-    assert runs["depth=2,epochs=5,width=4"].info.status == "FAILED"
-    assert "injected failure" in runs["depth=2,epochs=5,width=4"].data.tags["error"]
-    assert {runs[n].info.status for n in ("depth=1,epochs=5,width=4", "depth=3,epochs=5,width=4")} == {"FINISHED"}
+    assert runs["depth=2"].info.status == "FAILED"
+    assert "injected failure" in runs["depth=2"].data.tags["error"]
+    assert {runs[n].info.status for n in ("depth=1", "depth=3")} == {"FINISHED"}
 
 
 def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
@@ -145,7 +145,7 @@ def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
 
 def test_a_glob_sweeps_over_the_options_it_matches(monkeypatch, tmp_path):
     """glob() expands through the config loader, in the checks as in Hydra's sweeper."""
-    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "activation=glob([rel*,tanh])", "trainer.epochs=2",
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "activation=glob([rel*,tanh])", "trainer.epochs=2",
                                     "tracking=none", "hydra.sweep.dir=sweep")
     assert code == 0, err
     assert "sweep " in out and ": 2 job(s) checked" in out
@@ -156,11 +156,11 @@ def test_a_glob_sweeps_over_the_options_it_matches(monkeypatch, tmp_path):
 def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch, tmp_path):
     """tracking.run_figures=auto: a single run draws plots/*.png, a sweep's job does not (0.6 s of
     matplotlib against ~1 s of training); the report draws and logs them when asked, once."""
-    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=10",
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=1,2", "trainer.epochs=10",
                                     "tracking.experiment=figs")
     assert code == 0, err
     assert f"{sys.executable} -m runner.report figs --run-figures --uri {store_uri(tmp_path)}" in out
-    code, _, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=3", "trainer.epochs=10",
+    code, _, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=3", "trainer.epochs=10",
                                   "tracking.experiment=figs_always", "tracking.run_figures=always")
     assert code == 0, err
     client = MlflowClient(store_uri(tmp_path))
@@ -189,7 +189,7 @@ def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch
 
 
 def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, tmp_path):
-    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "architecture.depth=1,2", "trainer.epochs=5",
+    code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=1,2", "trainer.epochs=5",
                                     "tracking=none", "hydra.sweep.dir=sweep")
     assert code == 0, err
     assert f"Each run's own figures (left out of a sweep's jobs): {sys.executable} -m runner.plots sweep" in out
@@ -251,14 +251,14 @@ def test_basic_and_joblib_launchers_give_identical_histories(tmp_path):
         cwd = tmp_path / launcher
         cwd.mkdir()
         extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
-        done = run_cli(cwd, "-m", *common, *extra)
+        done = run_cli(cwd, "-m", "tracking.report=never", *common, *extra)
         assert done.returncode == 0, done.stderr
         histories[launcher] = {p.parent.name: p.read_bytes() for p in (cwd / "outputs").glob("multirun/*/*/*/history.csv")}
     assert len(histories["basic"]) == 2 and histories["basic"] == histories["joblib"]
 
 
 def test_killing_a_parallel_sweep_stops_its_workers_and_closes_their_runs(tmp_path):
-    process = start_cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "architecture.depth=1,2",
+    process = start_cli(tmp_path, "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "architecture.depth=1,2",
                         "architecture.width=4", "trainer.epochs=1000000", "trainer.log_every=1000",
                         output=subprocess.DEVNULL)  # the workers would hold a pipe open
 
@@ -293,7 +293,7 @@ def test_an_interrupted_parallel_sweep_closes_its_runs_and_its_parent_before_it_
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     with open(tmp_path / "stderr.txt", "w") as stderr:  # a file: the workers would hold a pipe open
         process = subprocess.Popen(
-            [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+            [sys.executable, "-m", "runner", "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
              "architecture.depth=1,2,3", "architecture.width=4", "trainer.epochs=1000000", "trainer.log_every=1000"],
             cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
@@ -377,3 +377,22 @@ def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_one
     assert isinstance(worker.__dict__["load_sweep_config"], ComposedAhead)
     assert worker.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"]  # composed: the file is not the one written
     assert worker.calls == 2
+
+
+def test_an_interrupted_sweep_gets_the_report_of_what_finished(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-m", "trainer.epochs=5,1000000", "architecture.width=4",
+         "trainer.log_every=1000"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_for(lambda: (tmp_path / "outputs" / "mlflow.db").exists()
+             and sorted(r.info.status for r in all_runs(tmp_path)) == ["FINISHED", "RUNNING"], 240, "job 1 to run")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    client = MlflowClient(store_uri(tmp_path))
+    report = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/grad_profile.png" in report and parent.info.status == "KILLED"
+    summary = pd.read_csv(client.download_artifacts(parent.info.run_id, "report/summary.csv", str(tmp_path)))
+    assert len(summary) == 2  # both jobs' rows (the killed one keeps its row), one finished history drawn
