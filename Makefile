@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all test-integration bench setup clean
+.PHONY: run test test-all test-integration test-ui ui report bench setup clean
 
 setup: $(STAMP)
 
@@ -22,13 +22,24 @@ test: $(STAMP)  ## two workers: most tests wait on subprocesses and the store, n
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
 test-all: $(STAMP)  ## the slow studies too
-	$(BIN)/python -m pytest -q -n 2 -m "not integration" $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "not integration and not ui" $(ARGS)
 
 test-integration: $(STAMP)  ## Ray and submitit launchers, PostgreSQL behind mlflow server: installs them (minutes)
 	$(BIN)/python -m pip install --quiet -e '.[dev,integration]'
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ [ "$$(id -u)" = 0 ] && apt-get install -y -q postgresql >/dev/null; }
+		{ [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
 	$(BIN)/python -m pytest -q -m integration $(ARGS)
+
+test-ui: $(STAMP)  ## MLflow's UI in Debian's chromium, driven by Playwright; rewrites docs/figures/mlflow_*.png
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+	$(BIN)/python -m pytest -q -m ui $(ARGS)
+
+ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#/experiments/0/runs
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
+
+report: $(STAMP)  ## make report EXP=vanishing_depth: the report of an experiment's latest sweep
+	$(BIN)/python -m runner.report $(EXP) $(ARGS)
 
 bench: $(STAMP)  ## step cost vs peers and sweep cost (minutes; not part of the tests)
 	$(BIN)/python benchmarks/run.py $(ARGS)

@@ -172,6 +172,10 @@ class Lifecycle(Callback):
             log.warning("the sweep's report failed (%s: %s); python -m runner.report %s draws it again",
                         type(err).__name__, err, self.experiment)
             return None
+        from .tracking import show_in_note
+
+        show_in_note(self.client, self.parent_run, "report/grad_profile.png",
+                     "Gradient norm against layer, every run of this sweep (solid: step 0; dashed: the end)")
         print(f"report of the sweep ({time.perf_counter() - started:.1f}s): {folder / 'report.html'}")
         return folder
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
+import textwrap
 import os
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -61,6 +65,7 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
     rows = []
     for run in runs:
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "start_time": run.info.start_time,
+               "artifact_uri": run.info.artifact_uri,
                "status": run.data.tags.get("status", "?"), "sweep_id": run.data.tags.get("sweep_id"),
                "job_num": int(run.data.tags.get("job_num", 0))}
         row |= {f"params.{k}": v for k, v in run.data.params.items()}
@@ -123,8 +128,14 @@ def load_artifacts(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict]:
     one download per artifact the run has (a failed run may have none; it keeps its table row)."""
     loaded = {name: {} for name in READERS}
     with tempfile.TemporaryDirectory() as tmp:
-        for run_id in runs["run_id"]:
+        for run_id, artifact_uri in zip(runs["run_id"], runs["artifact_uri"]):
+            local = Path(url2pathname(urlparse(artifact_uri).path)) if artifact_uri.startswith("file:") else None
             try:
+                if local is not None:  # a local artifact store: read the files where they are, no copy
+                    present = {p.name for p in local.iterdir()} & set(READERS) if local.is_dir() else set()
+                    for name in present:
+                        loaded[name][run_id] = READERS[name](local / name)
+                    continue
                 present = {f.path for f in client.list_artifacts(run_id)} & set(READERS)
                 for name in present:
                     loaded[name][run_id] = READERS[name](client.download_artifacts(run_id, name, tmp))
@@ -174,25 +185,34 @@ def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
 
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
-    """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale."""
+    """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale: a
+    column per value of the first swept axis (depth, in a depth sweep), a row per combination of the others."""
     maps = {}
     for run_id, history in histories.items():
         if not history.empty:
             maps[run_id] = np.log10(plottable(history[layer_columns(history, "grad_norm")]))
     finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()] or [np.zeros(1)])
     low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
-    n = len(runs)
-    cols = min(n, 6)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols + 1.2, 2.5 * rows), squeeze=False)
+    grid = heatmap_grid(runs, swept)
+    rows, cols = grid.shape
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1.6, 2.2 * rows + 0.6), squeeze=False)
     # fixed spacing: a constrained layout of 100 panels takes longer than drawing them
-    fig.subplots_adjust(left=0.04, right=0.86, bottom=0.3 / rows, top=1 - 0.45 / rows, hspace=0.55, wspace=0.25)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
+    fig.subplots_adjust(left=0.7 / (2.6 * cols + 1.6), right=0.86, bottom=0.55 / (2.2 * rows + 0.6),
+                        top=1 - 0.45 / (2.2 * rows + 0.6), hspace=0.6, wspace=0.3)
     image = None
-    for ax, (i, run_id) in zip(axes.flat, enumerate(runs["run_id"])):
-        ax.set_title(run_label(runs, i, swept).replace(", ", "\n"), fontsize=6)
+    for (r, c), i in np.ndenumerate(grid):
+        ax = axes[r, c]
+        if i < 0:
+            ax.axis("off")
+            continue
+        run_id = runs["run_id"].iloc[i]
+        ax.set_title("\n".join(textwrap.wrap(run_label(runs, i, swept), 34)), fontsize=6)
         ax.tick_params(labelsize=5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if r == rows - 1:
+            ax.set_xlabel("step", fontsize=6)
+        if c == 0:
+            ax.set_ylabel("layer", fontsize=6)
         if run_id not in maps:
             continue
         steps = histories[run_id]["step"]
@@ -205,6 +225,32 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
+    """Run indices (-1: no run) in a grid: a column per value of the first swept axis, in numeric order
+    where it is numeric, a row per combination of the other axes; runs of an unswept report in rows of 6."""
+    if not swept:
+        n, cols = len(runs), min(len(runs), 6)
+        return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
+    def order(column):
+        values = as_text(runs[column])
+        numbers = pd.to_numeric(values, errors="coerce")
+        return numbers if numbers.notna().all() else values
+    numeric = [c for c in swept if pd.api.types.is_numeric_dtype(order(c))]
+    column_axis = (numeric or swept)[0]  # depth across, as in the profiles' colours
+    row_axes = [c for c in swept if c != column_axis]
+    column_values = sorted(order(column_axis).unique())
+    keys = runs[row_axes].astype(str).agg("|".join, axis=1) if row_axes else pd.Series([""] * len(runs))
+    by_rows = pd.DataFrame({c: order(c) for c in row_axes}).sort_values(row_axes).index if row_axes else keys.index
+    row_values = list(dict.fromkeys(keys.loc[by_rows]))
+    grid = -np.ones((len(row_values), len(column_values)), dtype=int)
+    for i, (value, key) in enumerate(zip(order(column_axis), keys)):
+        cell = row_values.index(key), column_values.index(value)
+        if grid[cell] >= 0:  # two runs in one cell (seeds, an axis not swept): a panel each, in rows of 6
+            return heatmap_grid(runs, [])
+        grid[cell] = i
+    return grid
 
 
 def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
@@ -265,20 +311,19 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
         (folder / "pivots.md").write_text("\n".join(f"### {metric}\n\n{markdown(pivot.reset_index())}"
                                                     for metric, pivot in pivots.items()))
         files.append(folder / "pivots.md")
-    files += [
-             plot_profiles(runs, histories, swept, folder / "grad_profile.png"),
-             plot_losses(runs, histories, swept, folder / "loss_curves.png"),
-             plot_heatmaps(runs, histories, swept, folder / "grad_heatmaps.png")]
-    if any(layer_columns(h, "delta_norm") for h in histories.values()):
-        files.append(plot_profiles(runs, histories, swept, folder / "delta_profile.png", "delta_norm"))
-    if any(layer_columns(h, "act_std") for h in histories.values()):
-        files.append(plot_profiles(runs, histories, swept, folder / "act_std_profile.png", "act_std"))
+    tasks = [(plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"),  # the longest first
+             (plot_profiles, runs, histories, swept, folder / "grad_profile.png"),
+             (plot_losses, runs, histories, swept, folder / "loss_curves.png")]
+    for metric, name in (("delta_norm", "delta_profile.png"), ("act_std", "act_std_profile.png")):
+        if any(layer_columns(h, metric) for h in histories.values()):
+            tasks.append((plot_profiles, runs, histories, swept, folder / name, metric))
     if artifacts["distributions.npz"]:
-        files.append(plot_grad_distributions(runs, artifacts["distributions.npz"], swept,
-                                             folder / "grad_distributions.png"))
-    files += _theory_figures(runs, artifacts, swept, folder)
+        tasks.append((plot_grad_distributions, runs, artifacts["distributions.npz"], swept,
+                      folder / "grad_distributions.png"))
+    tasks += _theory_figures(runs, artifacts, swept, folder)
+    files += [path for path in draw_figures(tasks) if path is not None]
 
-    figures = [path for path in files if path.suffix == ".png"]
+    figures = sorted((path for path in files if path.suffix == ".png"), key=lambda p: p.name != "grad_profile.png")
     page = folder / "report.html"
     page.write_text(html_page(f"{experiment}: {len(runs)} runs", f"swept: {', '.join(c.removeprefix('params.') for c in swept) or 'nothing'}",
                               {"summary": table.set_index("run")} | {f"pivot: {m}": p for m, p in pivots.items()},
@@ -293,18 +338,34 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     return folder
 
 
-def _theory_figures(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[str], folder: Path) -> list[Path]:
-    """The phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (runs with
+def _theory_figures(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[str], folder: Path) -> list[tuple]:
+    """The tasks that draw the phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (runs with
     ``trainer.jacobian_samples``), the predicted against measured gradient slopes and the length map."""
     from . import theory_figures as figures
 
-    files = [figures.plot_phase_diagram(runs, folder / "phase_diagram.png"),
-             figures.plot_slopes(runs, folder / "grad_slopes.png")]
+    tasks = [(figures.plot_phase_diagram, runs, folder / "phase_diagram.png"),
+             (figures.plot_slopes, runs, folder / "grad_slopes.png")]
     if artifacts["jacobian.npz"]:
-        files.append(figures.plot_spectra(runs, artifacts["jacobian.npz"], swept, folder / "jacobian_spectra.png"))
+        tasks.append((figures.plot_spectra, runs, artifacts["jacobian.npz"], swept, folder / "jacobian_spectra.png"))
     if artifacts["theory.csv"]:
-        files.append(figures.plot_lengths(runs, artifacts["theory.csv"], swept, folder / "length_map.png"))
-    return [path for path in files if path is not None]
+        tasks.append((figures.plot_lengths, runs, artifacts["theory.csv"], swept, folder / "length_map.png"))
+    return tasks
+
+
+def draw_figures(tasks: list[tuple]) -> list[Path | None]:
+    """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
+    is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
+    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them)."""
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_draw_task(task) for task in tasks]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
+        return list(pool.imap(_draw_task, tasks, chunksize=1))
+
+
+def _draw_task(task: tuple) -> Path | None:
+    function, *args = task
+    return function(*args)
 
 
 def _log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path]) -> None:

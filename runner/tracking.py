@@ -159,6 +159,14 @@ def start_sweep_run(client: MlflowClient, experiment_id: str, name: str, sweep_i
     return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
 
+def show_in_note(client: MlflowClient, run_id: str, artifact: str, caption: str) -> None:
+    """``artifact`` (a figure of the run's) drawn in the run's description, below what it says: the run's
+    page in MLflow's UI shows it on opening (a relative link: the UI fetches it from its own server)."""
+    note = client.get_run(run_id).data.tags.get("mlflow.note.content", "")
+    image = f"![{caption}](get-artifact?path={quote(artifact, safe='')}&run_uuid={run_id})"
+    client.set_tag(run_id, "mlflow.note.content", f"{note}\n\n**{caption}**\n\n{image}\n".lstrip())
+
+
 def sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str):
     """The parent run of sweep ``sweep_id`` in the experiment, or None (a sweep run by an older version)."""
     runs = client.search_runs([experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.kind = 'sweep'", max_results=1)

@@ -1,0 +1,93 @@
+"""The user's path in MLflow's own UI, in a real browser: a sweep, a real ``mlflow server`` on its store,
+Debian's Chromium driven by Playwright.  ``make test-ui`` installs both and runs this; it also writes the
+README's screenshots (``docs/figures/mlflow_*.png``), so they show what this test saw."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, store_uri
+from servers import serve_mlflow
+
+pytestmark = pytest.mark.ui
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]  # a closed network: no background connections
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A 4-job sweep with its report (tracking.report=auto) and the links its closing lines print."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    done = run_cli(cwd, "-m", "architecture.depth=2,8", "activation=sigmoid,relu", "trainer.epochs=100")
+    assert done.returncode == 0, done.stderr
+    links = dict(re.findall(r"^  (the sweep's runs|its report's figure|gradient profiles):\s+(\S+)$", done.stdout, re.M))
+    assert len(links) == 3, done.stdout
+    return cwd, links
+
+
+@pytest.fixture(scope="module")
+def page(sweep, tmp_path_factory):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium (make test-ui installs Debian's)")
+    cwd, _ = sweep
+    with serve_mlflow(tmp_path_factory.mktemp("server"), store_uri(cwd)) as url:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.server = url
+            yield page
+            browser.close()
+
+
+def visit(page, link: str) -> None:
+    """Open a printed link (it names MLflow's default port) on the test's server; close the Assistant panel."""
+    page.goto(link.replace("http://127.0.0.1:5000", page.server))
+    close = page.get_by_role("button", name="Close", exact=True).first
+    try:
+        close.wait_for(timeout=15000)  # MLflow 3.17 opens its Assistant over a third of the page
+    except Exception:  # a later MLflow without it
+        return
+    close.click()
+
+
+def test_the_printed_runs_link_opens_the_runs_table_with_the_sweeps_parent(page, sweep):
+    visit(page, sweep[1]["the sweep's runs"])
+    parent = page.get_by_role("link", name=re.compile(r"^sweep \["))
+    parent.first.wait_for(timeout=30000)
+    assert "/runs" in page.url and "Training runs" in page.content()
+    page.screenshot(path=str(FIGURES / "mlflow_runs_table.png"))
+
+
+def test_the_answer_is_two_clicks_from_the_runs_table(page, sweep):
+    """Click the sweep's row (1): its page shows the gradient-profile figure in its description, in
+    full after "Show more" (2)."""
+    visit(page, sweep[1]["the sweep's runs"])
+    page.get_by_role("link", name=re.compile(r"^sweep \[")).first.click()
+    page.get_by_text("Show more").first.click()
+    figure = page.locator("img[src*='report%2Fgrad_profile.png']")
+    figure.wait_for(timeout=30000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
+    assert figure.evaluate("img => img.naturalWidth") > 500
+    page.screenshot(path=str(FIGURES / "mlflow_sweep_answer.png"), full_page=True)
+
+
+def test_the_printed_report_link_shows_the_profile_figure(page, sweep):
+    visit(page, sweep[1]["its report's figure"])
+    page.get_by_text("report/grad_profile.png").first.wait_for(timeout=30000)
+    page.wait_for_function("Array.from(document.images).some(i => i.complete && i.naturalWidth > 500)",
+                           timeout=30000)  # the artifact view draws the figure (from a blob URL)
+    page.screenshot(path=str(FIGURES / "mlflow_report_figure.png"))
+
+
+def test_the_printed_chart_link_draws_every_run_on_the_log10_profile(page, sweep):
+    visit(page, sweep[1]["gradient profiles"])
+    page.get_by_text("profile/log10_grad_norm_init").first.wait_for(timeout=30000)
+    for name in ("depth=2,activation=sigmoid", "depth=8,activation=relu"):
+        page.get_by_text(name).first.wait_for(timeout=30000)  # each run, by the name of what varies
+    assert "Completed Runs" in page.content() and "4/4" in page.content()
+    page.screenshot(path=str(FIGURES / "mlflow_log10_profile.png"))
