@@ -40,7 +40,7 @@ from .errors import ConfigError, did_you_mean
 from .facets import curve, run_label, small_multiples
 from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
-from .tables import as_text, markdown, pivot_tables, summary_table
+from .tables import as_text, markdown, pivot_tables, summary_table, verdicts
 from .stores import check_store_exists, path_part, resolve_uri
 from .tracking import close_orphans, log_image, open_store, sweep_run
 
@@ -327,7 +327,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     page = folder / "report.html"
     page.write_text(html_page(f"{experiment}: {len(runs)} runs", f"swept: {', '.join(c.removeprefix('params.') for c in swept) or 'nothing'}",
                               {"summary": table.set_index("run")} | {f"pivot: {m}": p for m, p in pivots.items()},
-                              figures))
+                              figures, verdicts(table, [c.removeprefix("params.") for c in swept])))
     files.append(page)
 
     if log_to_mlflow:

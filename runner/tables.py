@@ -94,3 +94,29 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
+    """One sentence per panel of the profile figure (a combination of the swept choices), from the data:
+    the first layer's gradient against the last's at step 0 (``log10_grad_ratio_first_last``) along the
+    numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade)."""
+    axes = [a for a in axes if a != "seed"]
+    numeric = [a for a in axes if pd.to_numeric(table[a], errors="coerce").notna().all()]
+    along = numeric[0] if numeric else None
+    panels = [a for a in axes if a != along]
+    sentences = []
+    for key, group in (table.groupby(panels, sort=False) if panels else [((), table)]):
+        key = key if isinstance(key, tuple) else (key,)
+        ratio = group.groupby(pd.to_numeric(group[along]) if along else group["run"])[
+            "log10_grad_ratio_first_last"].mean().dropna().sort_index()
+        if ratio.empty:
+            continue
+        where = ", ".join(f"{a}={v}" for a, v in zip(panels, key)) or "every run"
+        worst = ratio.abs().idxmax()
+        trend = ("vanishes" if ratio[worst] < -1 else "explodes" if ratio[worst] > 1 else "holds within a decade")
+        name = along.rsplit(".", 1)[-1] if along else ""
+        at = f" at {name}={worst:g}" if along else f" in {worst}"
+        steps = "; ".join(f"{name}={k:g}: 10^{v:.1f}" for k, v in ratio.items()) if along else ""
+        sentences.append(f"{where}: the first layer's gradient is 10^{ratio[worst]:.1f} of the last layer's at "
+                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else "."))
+    return sentences

@@ -139,3 +139,16 @@ def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
                          "params.init.sigma_w2": ["1.086", "2.0", "1.086", "2.0"],  # ${critical_sigma_w2:...}
                          "params.architecture.depth": ["8", "8", "32", "32"]})
     assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]
+
+
+def test_the_verdicts_say_what_the_numbers_say():
+    from runner.tables import verdicts
+
+    table = pd.DataFrame({"run": list("abcd"), "activation": ["sigmoid", "sigmoid", "relu", "relu"],
+                          "architecture.depth": ["2", "16", "2", "16"],
+                          "log10_grad_ratio_first_last": [-0.9, -13.4, 0.2, 0.4]})
+    assert verdicts(table, ["architecture.depth", "activation"]) == [
+        "activation=sigmoid: the first layer's gradient is 10^-13.4 of the last layer's at step 0 at depth=16: "
+        "it vanishes (depth=2: 10^-0.9; depth=16: 10^-13.4).",
+        "activation=relu: the first layer's gradient is 10^0.4 of the last layer's at step 0 at depth=16: "
+        "it holds within a decade (depth=2: 10^0.2; depth=16: 10^0.4)."]
