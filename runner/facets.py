@@ -65,7 +65,7 @@ def _grid(n_rows: int, n_columns: int):
     """The panels, and the share of the figure's width they take (the legend has the rest)."""
     width = PANEL_WIDTH * n_columns + 0.4
     fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + LEGEND_WIDTH, PANEL_HEIGHT * n_rows + 0.6),
-                             sharex=False, sharey=True, squeeze=False)
+                             sharex=False, sharey=False, squeeze=False)  # a shared y range hid whole panels
     return fig, axes, width / (width + LEGEND_WIDTH)
 
 
@@ -74,8 +74,8 @@ def _margins(fig, legend_at: float) -> None:
     per column, a title per panel): ``tight_layout`` measured every tick label of every panel and took
     most of a report's time (13 of 22 s on a 36-run sweep)."""
     width, height = fig.get_size_inches()
-    fig.subplots_adjust(left=0.85 / width, right=legend_at - 0.1 / width, bottom=0.6 / height,
-                        top=1 - 0.5 / height, wspace=0.08, hspace=0.75 / (PANEL_HEIGHT - 0.7))
+    fig.subplots_adjust(left=1.05 / width, right=legend_at - 0.1 / width, bottom=0.6 / height,
+                        top=1 - 0.5 / height, wspace=0.55 / (PANEL_WIDTH - 0.55), hspace=0.75 / (PANEL_HEIGHT - 0.7))
 
 
 def _legend(fig, axes, colour: str | None, at: float) -> None:
@@ -139,7 +139,8 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             if group[0] in subset.index and items:
                 draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
         ax.set_yscale(yscale)
-        if yscale == "log":  # decades only: labelled minor ticks cost most of a figure's layout and drawing
+        low, high = ax.get_ylim()
+        if yscale == "log" and low > 0 and high / low > 100:  # decades only: labelled minor ticks are costly
             ax.yaxis.set_major_locator(LogLocator(numticks=6))
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title("\n".join(textwrap.wrap(title, 40)), fontsize="medium")  # never into its neighbour
@@ -149,8 +150,9 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize="small")
     seeds = runs["params.seed"].nunique() if "params.seed" in swept else 1
-    if seeds > 1:
-        fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std", fontsize="small")
+    note = "each panel has its own y range"
+    fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std; {note}" if seeds > 1 else note, fontsize="small",
+                 y=1 - 0.12 / fig.get_size_inches()[1])
     _margins(fig, legend_at)
     _legend(fig, axes, colour, legend_at)
     return save_figure(fig, path, margins=False)

@@ -45,6 +45,7 @@ from .stores import check_store_exists, path_part, resolve_uri
 from .tracking import close_orphans, log_image, open_store, sweep_run
 
 NOT_SWEPT = {"description"}
+HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
 
 
 def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
@@ -145,17 +146,21 @@ def load_artifacts(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict]:
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
-    """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step."""
+    """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step.  An
+    activation statistic is drawn over the hidden layers only: the output layer's (the prediction's
+    spread, near 0 when the outputs agree) would read as the signal dying."""
+    hidden_only = metric in HIDDEN_ONLY
+
     def draw(ax, items, colour, label):
-        columns = layer_columns(items[0], metric)
+        columns = layer_columns(items[0], metric)[:-1 if hidden_only else None]
         layers = np.arange(1, len(columns) + 1)
         curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
         curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     histories = {k: h for k, h in histories.items() if not h.empty}
-    return small_multiples(runs, histories, swept, path, draw, "layer (1 = input side)",
-                            f"{metric} (solid: step 0, dashed: closing)")
+    xlabel = "hidden layer (the output layer left out)" if hidden_only else "layer (1 = input side)"
+    return small_multiples(runs, histories, swept, path, draw, xlabel, f"{metric} (solid: step 0, dashed: closing)")
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
