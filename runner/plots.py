@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from backprop_core.distributions import QUANTITIES, magnitude_histogram, quantile_from_histogram  # noqa: E402
 
 
@@ -60,34 +63,46 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")  # a title and labels of any length
     for key in ("train/loss", "val/loss"):
         if key in history:
             ax.plot(history["step"], plottable(history[key]), label=key)
-    ax.set(xlabel="step", ylabel="loss", yscale="log", title=title)
+    ax.set(xlabel="step", ylabel="loss", yscale="log")
+    ax.set_title(_wrapped(title), fontsize="medium")
     ax.legend()
-    paths.append(save_figure(fig, folder / "loss.png"))
+    paths.append(save_figure(fig, folder / "loss.png", margins=False))
 
     columns = layer_columns(history, "grad_norm")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")  # a title and labels of any length
     colors = plt.cm.viridis(np.linspace(0, 1, max(len(columns), 2)))
     for color, key in zip(colors, columns):
-        ax.plot(history["step"], plottable(history[key]), color=color, label=key.rsplit("_", 1)[1])
-    ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log", title=f"{title}: gradient norm per layer")
-    if len(columns) <= 12:
-        ax.legend(fontsize="small", ncol=2)
-    paths.append(save_figure(fig, folder / "grad_norms.png"))
+        ax.plot(history["step"], plottable(history[key]), color=color)
+    ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log")
+    ax.set_title(_wrapped(f"{title}: gradient norm per layer"), fontsize="medium")
+    # a colour bar names the layers however many there are (a legend of 16 or more entries covered the curves)
+    bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(1, max(len(columns), 2)), cmap="viridis"), ax=ax, pad=0.02)
+    bar.set_label("layer (1 = input side)")
+    bar.locator = MaxNLocator(integer=True)
+    bar.update_ticks()
+    paths.append(save_figure(fig, folder / "grad_norms.png", margins=False))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")  # a title and labels of any length
     layers = np.arange(1, len(columns) + 1)
     for label, row in (("first step", history.iloc[0]), ("closing step", history.iloc[-1])):
         ax.plot(layers, plottable(row[columns].to_numpy(dtype=float)), marker="o",
                 label=f"{label} ({int(row['step'])})")
-    ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log", title=f"{title}: gradient profile")
+    ax.set(xlabel="layer (1 = input side)", ylabel="||dL/dW||", yscale="log")
+    ax.set_title(_wrapped(f"{title}: gradient profile"), fontsize="medium")
     ax.set_xticks(layers)
     ax.legend()
-    paths.append(save_figure(fig, folder / "grad_profile.png"))
+    paths.append(save_figure(fig, folder / "grad_profile.png", margins=False))
     return paths
+
+
+def _wrapped(title: str) -> str:
+    """A title on at most two lines of a 6-inch figure (a run's name can be long)."""
+    lines = textwrap.wrap(title, 60)
+    return "\n".join(lines[:2]) + ("..." if len(lines) > 2 else "")
 
 
 BAND_PERCENTILES = (2.28, 15.87, 50, 84.13, 97.72)  # TensorBoard's bands: median, +-1 and +-2 sigma
