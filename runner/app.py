@@ -456,7 +456,8 @@ def main() -> None:
         return
     # joblib's workers, killed by Ctrl-C, leave semaphores that Python's resource tracker (a process of its
     # own, started with these options) reports in a second stderr line after ours: it cleans them up anyway
-    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+        sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     overrides = [a for a in arguments if not a.startswith("-")]
     if problem := option_path_problem(overrides) or logging_level_problem(overrides):
         _exit_with_error(problem)
