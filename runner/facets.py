@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from .plots import plottable, plt, save_figure
-from .tables import as_text
+from .tables import as_text, ordered_axis
 
 
 def run_label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
@@ -25,8 +25,7 @@ def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str]
     """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
     swept param with the most values, e.g. depth) and panels split by up to two other swept params
     (rows, columns), group choices first; anything left goes into the line labels."""
-    numeric = [c for c in swept if pd.to_numeric(runs[c], errors="coerce").notna().all()]
-    colour = max(numeric, key=lambda c: runs[c].nunique()) if numeric else None
+    colour = ordered_axis(runs, swept)
     rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
     return colour, rest[:2], rest[2:]
 

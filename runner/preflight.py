@@ -37,13 +37,13 @@ def task_config(config: DictConfig) -> DictConfig:
 def check_config(cfg: DictConfig) -> None:
     """Every check a run makes before it trains, on a task config; raises ConfigError."""
     check_groups(cfg)
-    check_resolvable(cfg)
+    resolved = check_resolvable(cfg)
     check_keys(cfg)
     for key in sorted(OmegaConf.missing_keys(cfg)):
         group = key.split(".")[0]
         raise ConfigError(f"{key}=???", f"{group}={cfg[group].get('name', group)} needs a value for {key}: "
                                         "give it on the command line or in a preset")
-    check_finite(cfg)
+    check_finite(resolved)
     build(cfg)
 
 
@@ -56,11 +56,12 @@ def check_groups(cfg: DictConfig) -> None:
                                            f"({', '.join(options)}) instead of deleting it")
 
 
-def check_resolvable(cfg: DictConfig) -> None:
+def check_resolvable(cfg: DictConfig) -> dict:
     """Every interpolation resolves: a key that does not exist (``${oops}``), one that refers to itself
-    (``seed=${seed}``), an environment variable that is not set (``${oc.env:UNSET}``)."""
+    (``seed=${seed}``), an environment variable that is not set (``${oc.env:UNSET}``); returns the
+    resolved config as plain values."""
     try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except (InterpolationResolutionError, InterpolationKeyError) as err:
         key = str(err.full_key)
         raise ConfigError(f"{key}={raw_value(cfg, key)}", f"cannot be resolved: {_resolution_rule(err)}") from None
@@ -87,8 +88,9 @@ def raw_value(cfg: DictConfig, key: str) -> str:
     return str(node)
 
 
-def check_finite(cfg: DictConfig) -> None:
-    """Every number given is finite: ``optimizer.lr=inf`` or ``1e400`` is a bad input, not a divergence."""
+def check_finite(resolved: dict) -> None:
+    """Every number of the ``resolved`` config is finite: ``optimizer.lr=inf`` or ``1e400`` is a bad input,
+    not a divergence."""
     def walk(node, prefix: str) -> None:
         for key, value in node.items():
             if isinstance(value, dict):
@@ -96,7 +98,7 @@ def check_finite(cfg: DictConfig) -> None:
             elif isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{prefix}{key}={value}", "must be a finite number")
 
-    walk(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), "")
+    walk(resolved, "")
 
 
 def typed_overrides(hydra_node) -> list[str]:
@@ -148,15 +150,15 @@ def check_logging(config: DictConfig) -> None:
     """Every level in a job's logging config is one ``logging`` knows (Hydra would fail on it after
     creating the run directory; Hydra's own, ``hydra_logging``, is checked on the command line, as
     Hydra applies it first: ``logging_level_problem``)."""
-    for node in ("job_logging",):
-        tree = OmegaConf.to_container(config.hydra[node], resolve=False) or {}
-        places = [("root", tree.get("root") or {})]
-        places += [(f"{part}.{name}", entry or {}) for part in ("loggers", "handlers")
-                   for name, entry in (tree.get(part) or {}).items()]
-        for place, entry in places:
-            level = entry.get("level") if isinstance(entry, dict) else None
-            if level is not None and not isinstance(level, int) and str(level).upper() not in LOG_LEVELS:
-                raise ConfigError(f"hydra.{node}.{place}.level={level}", f"must be a logging level: {', '.join(LOG_LEVELS)}")
+    tree = OmegaConf.to_container(config.hydra.job_logging, resolve=False) or {}
+    places = [("root", tree.get("root") or {})]
+    places += [(f"{part}.{name}", entry or {}) for part in ("loggers", "handlers")
+               for name, entry in (tree.get(part) or {}).items()]
+    for place, entry in places:
+        level = entry.get("level") if isinstance(entry, dict) else None
+        if level is not None and not isinstance(level, int) and str(level).upper() not in LOG_LEVELS:
+            raise ConfigError(f"hydra.job_logging.{place}.level={level}",
+                              f"must be a logging level: {', '.join(LOG_LEVELS)}")
 
 
 def logging_level_problem(overrides: list[str]) -> str | None:

@@ -40,7 +40,7 @@ from .errors import ConfigError, did_you_mean
 from .facets import curve, run_label, small_multiples
 from .plots import distribution_bands, layer_columns, plottable, plt
 from .report_page import html_page
-from .tables import as_text, markdown, pivot_tables, summary_table, verdicts
+from .tables import as_numbers, as_text, markdown, ordered_axis, pivot_tables, summary_table, verdicts
 from .stores import check_store_exists, path_part, resolve_uri
 from .tracking import close_orphans, log_image, open_store, sweep_run
 
@@ -240,10 +240,9 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
         return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
     def order(column):
         values = as_text(runs[column])
-        numbers = pd.to_numeric(values, errors="coerce")
-        return numbers if numbers.notna().all() else values
-    numeric = [c for c in swept if pd.api.types.is_numeric_dtype(order(c))]
-    column_axis = (numeric or swept)[0]  # depth across, as in the profiles' colours
+        numbers = as_numbers(values)
+        return values if numbers is None else numbers
+    column_axis = ordered_axis(runs, swept) or swept[0]  # depth across, as the profiles' colours
     row_axes = [c for c in swept if c != column_axis]
     column_values = sorted(order(column_axis).unique())
     keys = runs[row_axes].astype(str).agg("|".join, axis=1) if row_axes else pd.Series([""] * len(runs))

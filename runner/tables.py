@@ -39,7 +39,7 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
     axes = [a for a in axes if a != "seed"]
     if not axes:
         return {}
-    rows = max(axes, key=lambda a: (_numeric(table[a]) is not None, table[a].nunique()))
+    rows = max(axes, key=lambda a: (as_numbers(table[a]) is not None, table[a].nunique()))
     columns = [a for a in axes if a != rows]
     pivots = {}
     for metric in PIVOTED:
@@ -47,7 +47,7 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
         cells = groups.agg(lambda v: _cell(v.astype(float), seeded)).reset_index()
         pivot = cells.pivot_table(index=rows, columns=columns or None, values=metric, aggfunc="first") \
             if columns else cells.set_index(rows)[[metric]]
-        order = _numeric(pd.Series(pivot.index))
+        order = as_numbers(pd.Series(pivot.index))
         if order is not None:
             pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
         if columns:
@@ -80,7 +80,15 @@ def _cell(values: pd.Series, seeded: bool) -> str:
     return f"{finite.mean():.4g} ± {spread:.2g}{missing}"
 
 
-def _numeric(column: pd.Series) -> pd.Series | None:
+def ordered_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
+    """The numeric axis with the most values (depth in a depth sweep): what lines are coloured along,
+    heatmaps laid out across and verdicts read along; None when no axis is numeric."""
+    numeric = [a for a in axes if as_numbers(table[a]) is not None]
+    return max(numeric, key=lambda a: table[a].nunique()) if numeric else None
+
+
+def as_numbers(column: pd.Series) -> pd.Series | None:
+    """``column`` as numbers if every value is one (depth "16" -> 16), else None."""
     converted = pd.to_numeric(column, errors="coerce")
     return None if converted.isna().any() else converted
 
@@ -101,13 +109,12 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
     the first layer's gradient against the last's at step 0 (``log10_grad_ratio_first_last``) along the
     numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade)."""
     axes = [a for a in axes if a != "seed"]
-    numeric = [a for a in axes if pd.to_numeric(table[a], errors="coerce").notna().all()]
-    along = numeric[0] if numeric else None
+    along = ordered_axis(table, axes)
     panels = [a for a in axes if a != along]
     sentences = []
     for key, group in (table.groupby(panels, sort=False) if panels else [((), table)]):
         key = key if isinstance(key, tuple) else (key,)
-        ratio = group.groupby(pd.to_numeric(group[along]) if along else group["run"])[
+        ratio = group.groupby(as_numbers(group[along]) if along else group["run"])[
             "log10_grad_ratio_first_last"].mean().dropna().sort_index()
         if ratio.empty:
             continue
