@@ -9,18 +9,18 @@ from .activations import ACTIVATIONS, SATURATION_EPS, Activation, get_activation
 from .diagnostics import DIAGNOSTICS, layer_diagnostics, layer_key
 from .distributions import DistributionRecorder
 from .gradcheck import GradCheckResult, gradient_check
-from .initializers import BIAS_INITIALIZERS, INITIALIZERS, get_bias_initializer, get_initializer
+from .initializers import BIAS_INITIALIZERS, INITIALIZERS, Initializer, get_bias_initializer, get_initializer
 from .losses import LOSSES, Loss, get_loss
 from .network import BIAS_MODES, Network
-from .optimizers import OPTIMIZERS, clip_by_global_norm, clip_by_value, get_optimizer
+from .optimizers import OPTIMIZERS, Optimizer, chain, clip_by_global_norm, clip_by_value, get_optimizer
 from .registry import ParameterError
 from .training import Callback, FitResult, History, Trainer, accuracy, fit
 
 __all__ = [
     "ACTIVATIONS", "SATURATION_EPS", "Activation", "get_activation",
     "LOSSES", "Loss", "get_loss",
-    "INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer",
-    "OPTIMIZERS", "get_optimizer", "clip_by_global_norm", "clip_by_value",
+    "Initializer", "INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer",
+    "OPTIMIZERS", "Optimizer", "get_optimizer", "chain", "clip_by_global_norm", "clip_by_value",
     "BIAS_MODES", "Network",
     "DIAGNOSTICS", "layer_diagnostics", "layer_key", "DistributionRecorder",
     "GradCheckResult", "gradient_check",

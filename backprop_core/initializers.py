@@ -1,42 +1,59 @@
 """Weight and bias initializers.
 
-A weight initializer is built from its parameters, ``get_initializer("normal", std=0.1)``,
-and called with the layers' weight shapes ``[(fan_in, fan_out), ...]``, an explicit
-``np.random.Generator`` and a dtype; it returns one array per layer, shaped
-``(fan_in, fan_out)``.  It initializes the whole network at once so that ``legacy``
-(one seeded stream across layers) and ``explicit`` (given values) fit the same call.
+A weight initializer is built from its parameters, ``get_initializer("normal", std=0.1)``: an
+``Initializer``, called with the layers' weight shapes ``[(fan_in, fan_out), ...]``, an explicit
+``np.random.Generator`` and a dtype; it returns one array per layer, shaped ``(fan_in, fan_out)``.
+It initializes the whole network at once so that ``legacy`` (one seeded stream across layers) and
+``explicit`` (given values) fit the same call.  Biases use the same type, called with the bias
+shapes ``[(n,), ...]``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from .registry import ParameterError, build
 
-__all__ = ["INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer", "variance_of"]
+__all__ = ["Initializer", "INITIALIZERS", "BIAS_INITIALIZERS", "DRAWS_OWN_BIASES", "get_initializer",
+           "get_bias_initializer"]
 
-Shapes = Sequence[tuple[int, int]]
-Initializer = Callable[[Shapes, np.random.Generator, np.dtype], list[np.ndarray]]
+Shapes = Sequence[tuple[int, ...]]
+Draw = Callable[[Shapes, np.random.Generator, np.dtype], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """How a network's arrays are drawn.
+
+    ``draw(shapes, rng, dtype)`` gives one array per shape.  ``variance(fan_in, fan_out)``, where the
+    distribution has one, is the variance of an entry: the mean-field theory's sigma_w2 = fan_in Var(W)
+    (None for given values or a nonzero constant).  ``biases``: the initializer of the biases this one
+    draws itself (``mean_field``'s N(0, sigma_b2)), or None.
+    """
+
+    draw: Draw
+    variance: Callable[[int, int], float] | None = None
+    biases: Initializer | None = None
+
+    def __call__(self, shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
+        return self.draw(shapes, rng, dtype)
+
+
+BiasInitializer = Initializer  # called with the bias shapes [(n,), ...] ("shared" biases have shape (1,))
 
 
 def _per_layer(draw: Callable[[tuple[int, ...], np.random.Generator], np.ndarray],
                variance: Callable[..., float] | None = None) -> Initializer:
     """An initializer that draws each layer's array from its shape: a weight's ``(fan_in, fan_out)`` or
-    a bias's ``(n,)``, so the same draws serve both.  ``variance(*shape)``, where the distribution
-    has one, is the variance of an entry: the mean-field theory's sigma_w2 = fan_in Var(W)."""
-    def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
+    a bias's ``(n,)``, so the same draws serve both."""
+    def layers(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
         return [np.asarray(draw(tuple(shape), rng), dtype=dtype) for shape in shapes]
 
-    init.variance = variance
-    return init
-
-
-def variance_of(initializer) -> Callable[..., float] | None:
-    """``variance(fan_in, fan_out)`` of an initializer's entries, or None (zeros, constant, explicit)."""
-    return getattr(initializer, "variance", None)
+    return Initializer(layers, variance)
 
 
 def _positive(key: str, value: float) -> float:
@@ -144,12 +161,8 @@ def mean_field(sigma_w2: float = 1.0, sigma_b2: float = 0.0, weights: str = "gau
             return rng.normal(0.0, np.sqrt(sigma_w2 / i), shape)
         return np.sqrt(sigma_w2 * max(i, o) / i) * square([shape], rng)[0]  # entries' variance 1/max(i, o)
 
-    init = _per_layer(draw, lambda i, o: sigma_w2 / i)
-    init.bias_initializer = normal(std=float(np.sqrt(sigma_b2))) if sigma_b2 > 0 else zeros()
-    return init
-
-
-mean_field.draws_biases = True  # its own N(0, sigma_b2): a separate bias initializer has no say
+    biases = normal(std=float(np.sqrt(sigma_b2))) if sigma_b2 > 0 else zeros()
+    return Initializer(_per_layer(draw).draw, lambda i, o: sigma_w2 / i, biases)
 
 
 def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
@@ -160,12 +173,11 @@ def legacy(seed: int = 0, scale: float = 1.0) -> Initializer:
     which gives the same stream as the global one, and ignores the generator passed in.
     """
 
-    def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
+    def layers(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
         stream = np.random.RandomState(seed)
         return [np.asarray((stream.randn(o, i) * scale).T, dtype=dtype) for i, o in shapes]
 
-    init.variance = lambda i, o: scale * scale
-    return init
+    return Initializer(layers, lambda i, o: scale * scale)
 
 
 def explicit(weights: Sequence) -> Initializer:
@@ -176,7 +188,7 @@ def explicit(weights: Sequence) -> Initializer:
 def _given_arrays(param: str, values: Sequence, broadcast: bool) -> Initializer:
     """Layer by layer, the arrays given in ``values``; with ``broadcast``, a scalar (or one-element
     list) fills its layer."""
-    def init(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
+    def layers(shapes: Shapes, rng: np.random.Generator, dtype=np.float64) -> list[np.ndarray]:
         if len(values) != len(shapes):
             raise ParameterError(param, None, f"gives {len(values)} layers, the architecture has {len(shapes)}",
                                  show_value=False)
@@ -192,7 +204,7 @@ def _given_arrays(param: str, values: Sequence, broadcast: bool) -> Initializer:
             out.append(array)
         return out
 
-    return init
+    return Initializer(layers)
 
 
 INITIALIZERS: dict[str, Callable[..., Initializer]] = {
@@ -202,6 +214,7 @@ INITIALIZERS: dict[str, Callable[..., Initializer]] = {
         lecun_normal, orthogonal, standard, mean_field, explicit, legacy,
     )
 }
+DRAWS_OWN_BIASES = frozenset({"mean_field"})  # their biases are theirs: a bias initializer has no say
 # the common aliases
 INITIALIZERS |= {
     "xavier_uniform": glorot_uniform,
@@ -214,10 +227,6 @@ INITIALIZERS |= {
 def get_initializer(name: str, **params) -> Initializer:
     """The weight initializer registered as ``name``, built with its parameters."""
     return build("init", name, INITIALIZERS, **params)
-
-
-# Biases: the same draws, called with the bias shapes [(n,), ...] ("shared" biases have shape (1,)).
-BiasInitializer = Callable[[Sequence[tuple[int]], np.random.Generator, np.dtype], list[np.ndarray]]
 
 
 def _bias_explicit(values: Sequence) -> BiasInitializer:

@@ -15,7 +15,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .activations import Activation, log_softmax, softmax_logs
+from .activations import Activation
+from .log_space import log_softmax, softmax_logs
 from .registry import ParameterError, build
 
 __all__ = ["Loss", "LOSSES", "get_loss"]

@@ -12,6 +12,7 @@ way (``PassBuffers``), allocated once per batch size rather than once per step.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .activations import Activation, get_activation
 from .initializers import BiasInitializer, Initializer, get_bias_initializer
 from .losses import Loss
 
-__all__ = ["Network", "PassBuffers", "BIAS_MODES", "HIDDEN_DERIVATIVES"]
+__all__ = ["Network", "LayerValues", "PassBuffers", "BIAS_MODES", "HIDDEN_DERIVATIVES"]
 
 BIAS_MODES = ("per_unit", "shared", "none")  # a bias per unit, one per layer, or no bias
 HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers' backward pass (not the gradient)
@@ -27,6 +28,27 @@ HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers'
 
 def _as_activation(activation: str | Activation) -> Activation:
     return activation if isinstance(activation, Activation) else get_activation(activation)
+
+
+class LayerValues(NamedTuple):
+    """Every layer's input (the previous layer's A, or X), pre-activation Z and activation A."""
+
+    inputs: list[np.ndarray]
+    Z: list[np.ndarray]
+    A: list[np.ndarray]
+
+
+def _check_arguments(sizes: tuple[int, ...], bias: str, dtype: np.dtype, hidden_derivative: str) -> None:
+    if hidden_derivative not in HIDDEN_DERIVATIVES:
+        raise ValueError(f"hidden_derivative={hidden_derivative!r} is unknown; valid: {', '.join(HIDDEN_DERIVATIVES)}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes={list(sizes)} needs an input and an output width")
+    if min(sizes) < 1:
+        raise ValueError(f"sizes={list(sizes)}: every layer width must be >= 1")
+    if bias not in BIAS_MODES:
+        raise ValueError(f"bias={bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype={dtype} is not supported; use float64 or float32")
 
 
 class PassBuffers:
@@ -78,18 +100,9 @@ class Network:
         hidden_derivative: str = "exact",
     ) -> None:
         sizes = tuple(int(n) for n in sizes)
-        if hidden_derivative not in HIDDEN_DERIVATIVES:
-            raise ValueError(f"hidden_derivative={hidden_derivative!r} is unknown; valid: {', '.join(HIDDEN_DERIVATIVES)}")
+        _check_arguments(sizes, bias, np.dtype(dtype), hidden_derivative)
         self.hidden_derivative = hidden_derivative
-        if len(sizes) < 2:
-            raise ValueError(f"sizes={list(sizes)} needs an input and an output width")
-        if min(sizes) < 1:
-            raise ValueError(f"sizes={list(sizes)}: every layer width must be >= 1")
-        if bias not in BIAS_MODES:
-            raise ValueError(f"bias={bias!r} is unknown; valid modes: {', '.join(BIAS_MODES)}")
         self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float64, np.float32):
-            raise ValueError(f"dtype={self.dtype} is not supported; use float64 or float32")
         self.hidden_activation = _as_activation(activation)
         self.output_activation = _as_activation(output_activation)
         if not self.hidden_activation.elementwise and len(sizes) > 2:
@@ -99,7 +112,13 @@ class Network:
         self.train_bias = bool(train_bias)
         L = self.n_layers = len(sizes) - 1
         self.activations = [self.hidden_activation] * (L - 1) + [self.output_activation]
+        self._lay_out_parameters()
+        self.cache: dict[str, list] = {"inputs": [], "Z": [], "A": [], "dA_dZ": []}
+        self._buffers: PassBuffers | None = None
 
+    def _lay_out_parameters(self) -> None:
+        """The flat parameter and gradient vectors, and every layer's views into them."""
+        sizes, bias, L = self.sizes, self.bias_mode, self.n_layers
         self.weight_shapes = list(zip(sizes[:-1], sizes[1:]))
         self.bias_shapes = [(1,) if bias == "shared" else (n,) for n in sizes[1:]] if bias != "none" else []
         weight_sizes = [i * o for i, o in self.weight_shapes]
@@ -121,8 +140,6 @@ class Network:
         unit_shapes = [(n,) for n in sizes[1:]]
         errors_flat = self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
         self.unit_errors = self._views(errors_flat, 0, unit_shapes)
-        self.cache: dict[str, list] = {"inputs": [], "Z": [], "A": [], "dA_dZ": []}
-        self._buffers: PassBuffers | None = None
 
     @staticmethod
     def _views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
@@ -163,7 +180,7 @@ class Network:
         for W, value in zip(self.weights, weight_init(self.weight_shapes, rng, self.dtype)):
             W[...] = value
         if self.bias_shapes:
-            bias_init = bias_init or getattr(weight_init, "bias_initializer", None) or get_bias_initializer("zeros")
+            bias_init = bias_init or weight_init.biases or get_bias_initializer("zeros")
             for b, value in zip(self.biases, bias_init(self.bias_shapes, rng, self.dtype)):
                 b[...] = value
         return self
@@ -186,8 +203,9 @@ class Network:
             self._buffers = PassBuffers(n, self.sizes[1:], self.dtype)
         return self._buffers
 
-    def _pass(self, X: np.ndarray, buffers: PassBuffers | None = None):
-        """Every layer's input, Z and A for ``X``: fresh arrays, or the given buffers."""
+    def layer_values(self, X: np.ndarray, buffers: PassBuffers | None = None) -> LayerValues:
+        """Every layer's input, Z and A for ``X``: fresh arrays, or the given buffers; the cache and the
+        gradients are left untouched (the theory's Jacobian and length map read it)."""
         inputs, Zs, As = [], [], []
         A = X
         for k, (W, b, activation) in enumerate(zip(self.weights, self.biases, self.activations)):
@@ -198,10 +216,10 @@ class Network:
             A = activation.forward(Z, out=buffers.A[k] if buffers else None)
             Zs.append(Z)
             As.append(A)
-        return inputs, Zs, As
+        return LayerValues(inputs, Zs, As)
 
     def _forward_kept(self, X: np.ndarray) -> None:
-        inputs, Zs, As = self._pass(X, self.buffers(len(X)))
+        inputs, Zs, As = self.layer_values(X, self.buffers(len(X)))
         self.cache = {"inputs": inputs, "Z": Zs, "A": As, "dA_dZ": [None] * self.n_layers}
 
     def forward(self, X: np.ndarray, *, keep: bool = True) -> np.ndarray:
@@ -211,7 +229,7 @@ class Network:
         lives in the network's buffers, which the next pass over as many samples rewrites.
         """
         if not keep:
-            return self._pass(X)[2][-1]
+            return self.layer_values(X).A[-1]
         self._forward_kept(X)
         return self.cache["A"][-1].copy()
 
@@ -248,7 +266,7 @@ class Network:
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, np.ndarray]:
         """Loss and outputs on ``(X, Y)``, leaving the cache and the gradients untouched."""
-        _, Zs, As = self._pass(X)
+        _, Zs, As = self.layer_values(X)
         return loss.value_at(Zs[-1], As[-1], Y, self.output_activation), As[-1]
 
     def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:

@@ -1,4 +1,5 @@
-"""Optimizers as explicit-state ``init``/``update`` pairs, and gradient clipping.
+"""Optimizers as explicit-state ``init``/``update`` pairs, and gradient clipping as transforms of
+the same kind, composed with ``chain`` (optax's design).
 
 ``state = opt.init(params)`` and ``updates, state = opt.update(grads, state)`` work on
 flat arrays (``Network.trainable`` and ``Network.trainable_grads``); the caller applies
@@ -8,17 +9,27 @@ Conventions follow PyTorch's, so numbers can be checked against it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from .registry import ParameterError, build
 
 __all__ = [
-    "SGD", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get_optimizer",
-    "clip_by_global_norm", "clip_by_value",
+    "Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get_optimizer",
+    "ClipByGlobalNorm", "ClipByValue", "Chain", "chain", "clip_by_global_norm", "clip_by_value",
 ]
+
+
+class Optimizer(Protocol):
+    """A gradient transformation: ``init`` makes its state, ``update`` maps gradients to what is
+    added to the parameters (an optimizer) or to other gradients (a clipping)."""
+
+    def init(self, params: np.ndarray) -> Any: ...
+
+    def update(self, grads: np.ndarray, state: Any) -> tuple[np.ndarray, Any]: ...
 
 
 def _check(key: str, value: float, ok: bool, rule: str) -> None:
@@ -138,11 +149,62 @@ def get_optimizer(name: str, **params):
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float, norm: float | None = None) -> np.ndarray:
-    """Scale ``grads`` by ``max_norm / ||grads||`` when the norm exceeds ``max_norm``."""
-    norm = float(np.sqrt(np.vdot(grads, grads))) if norm is None else norm
-    return grads * (max_norm / norm) if norm > max_norm else grads
+    """Scale ``grads`` by ``max_norm / ||grads||`` when the norm exceeds ``max_norm`` (a non-finite
+    norm leaves them as they are: the divergence guard, not the clipping, deals with them)."""
+    if norm is None:
+        wide = grads.astype(np.float64, copy=False)  # float32 squares overflow from 1.8e19 on
+        norm = math.sqrt(float(np.vdot(wide, wide)))
+    return grads * (max_norm / norm) if math.isfinite(norm) and norm > max_norm else grads
 
 
 def clip_by_value(grads: np.ndarray, max_value: float) -> np.ndarray:
     """Clip every component of ``grads`` into ``[-max_value, max_value]``."""
     return np.clip(grads, -max_value, max_value)
+
+
+@dataclass(frozen=True)
+class ClipByGlobalNorm:
+    """Gradients scaled to a global norm of at most ``max_norm`` (PyTorch's ``clip_grad_norm_``)."""
+
+    max_norm: float
+
+    def init(self, params: np.ndarray) -> EmptyState:
+        return EmptyState()
+
+    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
+        return clip_by_global_norm(grads, self.max_norm), state
+
+
+@dataclass(frozen=True)
+class ClipByValue:
+    """Every gradient component clipped into ``[-max_value, max_value]``."""
+
+    max_value: float
+
+    def init(self, params: np.ndarray) -> EmptyState:
+        return EmptyState()
+
+    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
+        return clip_by_value(grads, self.max_value), state
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The transforms applied one after the other; the state is theirs, a tuple in the same order."""
+
+    transforms: tuple[Optimizer, ...]
+
+    def init(self, params: np.ndarray) -> tuple:
+        return tuple(transform.init(params) for transform in self.transforms)
+
+    def update(self, grads: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        states = []
+        for transform, own in zip(self.transforms, state):
+            grads, own = transform.update(grads, own)
+            states.append(own)
+        return grads, tuple(states)
+
+
+def chain(*transforms: Optimizer) -> Optimizer:
+    """``transforms`` composed (``chain(ClipByGlobalNorm(1.0), Adam(1e-3))``); a single one as it is."""
+    return transforms[0] if len(transforms) == 1 else Chain(tuple(transforms))

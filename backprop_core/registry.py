@@ -6,10 +6,11 @@ that maps them to its own keys (the runner's ``optimizer.lr``...) reads ``Parame
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ParameterError", "lookup", "build"]
+__all__ = ["ParameterError", "lookup", "build", "parameters"]
 
 
 class ParameterError(ValueError):
@@ -28,13 +29,19 @@ def lookup(kind: str, name: str, registry: Mapping[str, Callable]) -> Callable:
     return registry[name]
 
 
+def parameters(factory: Callable) -> dict[str, inspect.Parameter] | None:
+    """The keywords ``factory`` takes, from its signature; None when it takes any (``**kwargs``)."""
+    accepted = inspect.signature(factory).parameters
+    return None if any(p.kind is p.VAR_KEYWORD for p in accepted.values()) else dict(accepted)
+
+
 def build(kind: str, name: str, registry: Mapping[str, Callable], **params: Any):
-    """``registry[name](**params)``; a keyword the factory does not take is a ParameterError."""
+    """``registry[name](**params)``; a keyword the factory's signature does not take is a ParameterError
+    (read from the signature, never from a TypeError's text)."""
     factory = lookup(kind, name, registry)
-    try:
-        return factory(**params)
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        unexpected = str(err).split("'")[1]
-        raise ParameterError(unexpected, params[unexpected], f"not a parameter of {kind} {name!r}") from None
+    accepted = parameters(factory)
+    for key in params:
+        if accepted is not None and key not in accepted:
+            valid = ", ".join(p for p in accepted if p != "rng") or "none"
+            raise ParameterError(key, params[key], f"not a parameter of {kind} {name!r}; its parameters: {valid}")
+    return factory(**params)

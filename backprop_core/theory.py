@@ -188,7 +188,7 @@ def jacobian(net: Network, X: np.ndarray, upto: int | None = None) -> np.ndarray
     D_k = diag(phi'(Z_k)); shape (n, n_in, sizes[upto]).  ``upto`` defaults to the last hidden
     layer (the output head left out), or the output layer of a net without hidden layers."""
     upto = upto or max(net.n_layers - 1, 1)
-    _, Zs, As = net._pass(np.asarray(X, dtype=net.dtype))
+    _, Zs, As = net.layer_values(np.asarray(X, dtype=net.dtype))
     n, n_in = Zs[0].shape[0], net.sizes[0]
     J = np.broadcast_to(np.eye(n_in), (n, n_in, n_in))
     for W, activation, Z, A in zip(net.weights[:upto], net.activations, Zs, As):
@@ -198,7 +198,7 @@ def jacobian(net: Network, X: np.ndarray, upto: int | None = None) -> np.ndarray
 
 def layer_lengths(net: Network, X: np.ndarray) -> np.ndarray:
     """The measured q^l: mean Z_l^2 over the samples and units of every layer, at ``net``'s weights."""
-    _, Zs, _ = net._pass(np.asarray(X, dtype=net.dtype))
+    _, Zs, _ = net.layer_values(np.asarray(X, dtype=net.dtype))
     return np.array([np.mean(np.square(Z, dtype=np.float64)) for Z in Zs])
 
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .diagnostics import LayerDiagnostics, layer_key, sum_of_squares
+from .history import History
 from .losses import Loss
 from .network import Network
-from .optimizers import clip_by_global_norm, clip_by_value
+from .optimizers import ClipByGlobalNorm, ClipByValue, Optimizer, chain
 from .registry import ParameterError
 
 __all__ = ["Trainer", "Callback", "FitResult", "History", "fit", "accuracy"]
@@ -52,6 +53,11 @@ class Trainer:
             if value is not None and not value > 0:
                 raise ParameterError(key, value, "must be > 0 (or None to turn clipping off)")
 
+    def clipping(self) -> list[Optimizer]:
+        """The gradient transforms that come before the optimizer: by global norm, then by value."""
+        return ([ClipByGlobalNorm(self.clip_grad_norm)] if self.clip_grad_norm is not None else []) + \
+            ([ClipByValue(self.clip_grad_value)] if self.clip_grad_value is not None else [])
+
     def steps_per_epoch(self, n_samples: int) -> int:
         return math.ceil(n_samples / min(self.batch_size or n_samples, n_samples))
 
@@ -69,77 +75,6 @@ class Callback:
         """Called with every logged record; may add keys to it (never change or remove one)."""
 
     def on_fit_end(self, result: FitResult) -> None: ...
-
-
-class History:
-    """The logged records, column by column: one float64 array per key, grown by doubling, so a
-    logged step costs 9 bytes per metric (a list of dicts costs ~30 times that).
-
-    ``keep="ends"`` keeps only the first and the last record, for callers that stream the
-    records elsewhere (a CSV file, a tracking server) and need bounded memory.
-    """
-
-    def __init__(self, keep: str = "all") -> None:
-        if keep not in ("all", "ends"):
-            raise ValueError(f"keep={keep!r} must be 'all' or 'ends'")
-        self.keep = keep
-        self.keys: list[str] = []
-        self._index: dict[str, int] = {}
-        self._values = np.empty((0, 0))
-        self._present = np.empty((0, 0), bool)  # a key a record did not have is absent, not NaN
-        self._n = 0
-        self._layout: tuple[str, ...] = ()  # the last record's keys, and where their values go:
-        self._columns = np.empty(0, np.intp)
-        self._present_row = np.empty(0, bool)
-        self._complete = True  # the last record had every key
-
-    def append(self, record: dict[str, float]) -> None:
-        if tuple(record) != self._layout:  # a new key, or another set of keys than the last record's
-            self._new_layout(record)
-        row = self._n if self.keep == "all" else min(self._n, 1)
-        if row >= len(self._values):
-            extra = max(8, len(self._values))
-            self._values = np.pad(self._values, ((0, extra), (0, 0)), constant_values=np.nan)
-            self._present = np.pad(self._present, ((0, extra), (0, 0)), constant_values=False)
-        if not self._complete:
-            self._values[row] = np.nan
-        self._values[row, self._columns] = list(record.values())
-        self._present[row] = self._present_row
-        self._n += 1
-
-    def _new_layout(self, record: dict[str, float]) -> None:
-        new = [key for key in record if key not in self._index]
-        if new:
-            self._index.update((key, len(self.keys) + i) for i, key in enumerate(new))
-            self.keys += new
-            self._values = np.pad(self._values, ((0, 0), (0, len(new))), constant_values=np.nan)
-            self._present = np.pad(self._present, ((0, 0), (0, len(new))), constant_values=False)
-        self._layout = tuple(record)
-        self._columns = np.array([self._index[key] for key in record], np.intp)
-        self._present_row = np.zeros(len(self.keys), bool)
-        self._present_row[self._columns] = True
-        self._complete = len(self._columns) == len(self.keys)
-
-    def __len__(self) -> int:
-        return self._n if self.keep == "all" else min(self._n, 2)
-
-    def __getitem__(self, i: int | slice) -> dict[str, float] | list[dict[str, float]]:
-        """Record ``i`` as the dict it was logged as (a list of them for a slice)."""
-        if isinstance(i, slice):
-            return [self[j] for j in range(len(self))[i]]
-        values, present = self._values[: len(self)][i], self._present[: len(self)][i]
-        return {key: (int(v) if key in ("step", "epoch") else float(v))
-                for key, v, here in zip(self.keys, values, present) if here}
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def column(self, key: str) -> np.ndarray:
-        """The values of ``key`` over the kept records (NaN where a record lacked it)."""
-        return self._values[: len(self), self._index[key]]
-
-    def columns(self) -> dict[str, np.ndarray]:
-        return {key: self.column(key) for key in self.keys}
 
 
 @dataclass
@@ -209,10 +144,36 @@ def _samples(net: Network, X, Y, x_name: str, y_name: str) -> tuple[np.ndarray, 
     return X, Y
 
 
+class _Logger:
+    """Makes a step's record from the net's last pass, hands it to the callbacks, keeps it in the history."""
+
+    def __init__(self, net: Network, loss: Loss, trainer: Trainer, validation, classification: bool,
+                 callbacks: Sequence[Callback], history: History) -> None:
+        self.net, self.loss, self.trainer, self.validation = net, loss, trainer, validation
+        self.classification, self.callbacks, self.history = classification, callbacks, history
+        self.diagnostics = LayerDiagnostics(net) if trainer.diagnostics else None
+
+    def __call__(self, step: int, epoch: int, value: float, grad_norm: float, Yb: np.ndarray, updates) -> None:
+        record = {"step": step, "epoch": epoch, "train/loss": value, "grad_norm/global": grad_norm}
+        outputs = self.net.cache["A"][-1]
+        if self.classification:
+            record["train/accuracy"] = accuracy(outputs, Yb)
+        if self.trainer.log_outputs:
+            means = outputs.mean(axis=0).tolist()
+            record.update((layer_key("output", j + 1, len(means), "u"), v) for j, v in enumerate(means))
+        if self.diagnostics is not None:
+            record |= self.diagnostics.record(updates)
+        if self.validation is not None:
+            record |= _evaluate(self.net, self.loss, *self.validation, "val", self.classification)
+        for callback in self.callbacks:  # a callback may add keys: the later ones and the history see them
+            callback.on_step(record)
+        self.history.append(record)
+
+
 def fit(
     net: Network,
     loss: Loss,
-    optimizer,
+    optimizer: Optimizer,
     X: np.ndarray,
     Y: np.ndarray,
     *,
@@ -227,66 +188,57 @@ def fit(
 
     ``rng`` shuffles the mini-batches; ``validation`` is evaluated at every logged step;
     ``classification`` adds accuracies; ``keep_history="ends"`` keeps only the first and the
-    closing record in memory (callbacks still see every record).  Returns the history of logged
-    records: every ``trainer.log_every``-th update, the last one, and the closing record.
+    closing record in memory (callbacks still see every record).  The trainer's gradient clipping
+    comes before ``optimizer`` (``chain``).  Returns the history of logged records: every
+    ``trainer.log_every``-th update, the last one, and the closing record.
     """
     X, Y = _samples(net, X, Y, "X", "Y")
     if validation is not None:
         validation = _samples(net, *validation, "validation X", "validation Y")
-    total = trainer.total_steps(len(X))
-    diagnostics = LayerDiagnostics(net) if trainer.diagnostics else None
     result = FitResult(history=History(keep_history))
-
-    def log(step: int, epoch: int, value: float, grad_norm: float, Yb: np.ndarray, updates) -> None:
-        record = {"step": step, "epoch": epoch, "train/loss": value, "grad_norm/global": grad_norm}
-        if classification:
-            record["train/accuracy"] = accuracy(net.cache["A"][-1], Yb)
-        if trainer.log_outputs:
-            outputs = net.cache["A"][-1].mean(axis=0).tolist()
-            record.update((layer_key("output", j + 1, len(outputs), "u"), v) for j, v in enumerate(outputs))
-        if diagnostics is not None:
-            record |= diagnostics.record(updates)
-        if validation is not None:
-            record |= _evaluate(net, loss, *validation, "val", classification)
-        for callback in callbacks:  # a callback may add keys: the later ones and the history see them
-            callback.on_step(record)
-        result.history.append(record)
-
+    log = _Logger(net, loss, trainer, validation, classification, callbacks, result.history)
     for callback in callbacks:
-        callback.on_fit_start(net, total)
-    state = optimizer.init(net.trainable)
+        callback.on_fit_start(net, trainer.total_steps(len(X)))
     # with the guard on, overflow is caught and reported as divergence: NumPy's warnings would only repeat it
     quiet = np.errstate(over="ignore", invalid="ignore") if trainer.divergence_guard else contextlib.nullcontext()
     with quiet:
-        for step, (epoch, Xb, Yb) in enumerate(_batches(X, Y, trainer, rng)):
-            value = net.loss_and_grad(Xb, Yb, loss)
-            grads = _handed_over(net.trainable_grads)
-            grad_norm = math.sqrt(sum_of_squares(grads))
-            finite = math.isfinite(value) and math.isfinite(grad_norm)
-            diverged = trainer.divergence_guard and not finite
-            if trainer.clip_grad_norm is not None and finite:
-                grads = clip_by_global_norm(grads, trainer.clip_grad_norm, grad_norm)
-            if trainer.clip_grad_value is not None:
-                grads = clip_by_value(grads, trainer.clip_grad_value)
-            updates = None
-            if not diverged:
-                updates, state = optimizer.update(grads, state)
-            if diverged or step % trainer.log_every == 0 or step == total - 1:
-                log(step, epoch, value, grad_norm, Yb, updates)
-            if diverged:
-                result.diverged_at_step = step
-                break
-            net.trainable[...] += updates
-            result.steps = step + 1
-
-        if not result.diverged:  # the closing record: the trained weights on the whole training set
-            value = net.loss_and_grad(X, Y, loss)
-            grad_norm = math.sqrt(sum_of_squares(net.trainable_grads))
-            log(result.steps, result.steps // trainer.steps_per_epoch(len(X)), value, grad_norm, Y, None)
-            closing = result.history[len(result.history) - 1]
-            result.final = {k: v for k, v in closing.items() if k.startswith(("train/", "val/"))}
-            if trainer.divergence_guard and not (math.isfinite(value) and math.isfinite(grad_norm)):
-                result.diverged_at_step = result.steps  # the last update overflowed
+        _update(net, loss, chain(*trainer.clipping(), optimizer), X, Y, trainer, rng, log, result)
+        if not result.diverged:
+            _close(net, loss, X, Y, trainer, log, result)
     for callback in callbacks:
         callback.on_fit_end(result)
     return result
+
+
+def _update(net: Network, loss: Loss, optimizer: Optimizer, X: np.ndarray, Y: np.ndarray, trainer: Trainer,
+            rng: np.random.Generator, log: _Logger, result: FitResult) -> None:
+    """Every update of the run, each logged before it applies (see the module's docstring)."""
+    total = trainer.total_steps(len(X))
+    state = optimizer.init(net.trainable)
+    for step, (epoch, Xb, Yb) in enumerate(_batches(X, Y, trainer, rng)):
+        value = net.loss_and_grad(Xb, Yb, loss)
+        grads = _handed_over(net.trainable_grads)
+        grad_norm = math.sqrt(sum_of_squares(grads))
+        diverged = trainer.divergence_guard and not (math.isfinite(value) and math.isfinite(grad_norm))
+        updates = None
+        if not diverged:
+            updates, state = optimizer.update(grads, state)
+        if diverged or step % trainer.log_every == 0 or step == total - 1:
+            log(step, epoch, value, grad_norm, Yb, updates)
+        if diverged:
+            result.diverged_at_step = step
+            return
+        net.trainable[...] += updates
+        result.steps = step + 1
+
+
+def _close(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, trainer: Trainer, log: _Logger,
+           result: FitResult) -> None:
+    """The closing record: the trained weights on the whole training set."""
+    value = net.loss_and_grad(X, Y, loss)
+    grad_norm = math.sqrt(sum_of_squares(net.trainable_grads))
+    log(result.steps, result.steps // trainer.steps_per_epoch(len(X)), value, grad_norm, Y, None)
+    closing = result.history[len(result.history) - 1]
+    result.final = {k: v for k, v in closing.items() if k.startswith(("train/", "val/"))}
+    if trainer.divergence_guard and not (math.isfinite(value) and math.isfinite(grad_norm)):
+        result.diverged_at_step = result.steps  # the last update overflowed

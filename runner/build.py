@@ -21,7 +21,6 @@ from backprop_core import (
     ACTIVATIONS, BIAS_INITIALIZERS, BIAS_MODES, INITIALIZERS, LOSSES, OPTIMIZERS, Network, Trainer,
 )
 from backprop_core.datasets import Dataset
-from backprop_core.initializers import variance_of
 from backprop_core.network import HIDDEN_DERIVATIVES
 from backprop_core.losses import Loss
 from backprop_core.registry import ParameterError
@@ -184,8 +183,8 @@ def _bias_initializer(init: DictConfig, weight_init):
     """The biases' initializer ``init.bias_init`` with the ``init.bias_*`` values it takes; a value
     it does not take is an error, never ignored.  An initializer that draws its own biases
     (``mean_field``: N(0, sigma_b2); its schema has no ``init.bias_*`` key) gives its own."""
-    if getattr(weight_init, "bias_initializer", None) is not None:
-        return weight_init.bias_initializer
+    if weight_init.biases is not None:
+        return weight_init.biases
     _check(init.bias_init in BIAS_INITIALIZERS,
            f"init.bias_init={init.bias_init}: unknown; valid: {', '.join(BIAS_INITIALIZERS)}")
     accepted = inspect.signature(BIAS_INITIALIZERS[init.bias_init]).parameters
@@ -267,12 +266,12 @@ def build(cfg: DictConfig) -> Experiment:
             net.initialize(weight_init, init_rng, bias_init)
         except ParameterError as err:  # explicit values that do not fit the architecture
             raise config_error("init", err, {"values": "biases"}) from None
-        variance = variance_of(bias_init)  # of an entry: Var(b) = sigma_b2; None for explicit values
+        variance = bias_init.variance  # of an entry: Var(b) = sigma_b2; None for explicit values
         bias_variance = 0.0 if arch.bias == "none" else variance(1) if variance else None
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule
         raise ConfigError(str(err)) from None
-    return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, variance_of(weight_init),
+    return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, weight_init.variance,
                       bias_variance)
 

@@ -24,6 +24,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from backprop_core import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
+from backprop_core.initializers import DRAWS_OWN_BIASES
 
 from .datasets import DATASETS
 from .errors import ConfigError, did_you_mean
@@ -167,7 +168,7 @@ def option_schemas() -> dict[tuple[str, str], type]:
         schemas["loss", option] = option_schema("loss", option, cls, [("output_activation", str, "identity")])
     for option, factory in INITIALIZERS.items():
         schemas["init", option] = option_schema("init", option, factory,
-                                                [] if getattr(factory, "draws_biases", False) else BIAS_FIELDS)
+                                                [] if option in DRAWS_OWN_BIASES else BIAS_FIELDS)
     for option, cls in OPTIMIZERS.items():
         schemas["optimizer", option] = option_schema("optimizer", option, cls)
     for option, factory in DATASETS.items():

@@ -80,3 +80,16 @@ def test_every_draw_uses_the_generator_it_is_given():
 def test_bad_scale_is_named(name, params, key):
     with pytest.raises(ValueError, match=rf"^{key}=.*: must be > 0"):
         get_initializer(name, **params)
+
+
+def test_an_initializer_is_one_type_with_its_draws_variance_and_own_biases():
+    from backprop_core import Initializer
+
+    he = get_initializer("he_normal")
+    assert isinstance(he, Initializer) and he.biases is None
+    assert he.variance(50, 10) == pytest.approx(2 / 50)
+    assert get_initializer("explicit", weights=[[[1.0]]]).variance is None  # given values: no distribution
+    field = get_initializer("mean_field", sigma_w2=2.0, sigma_b2=0.25)
+    assert isinstance(field.biases, Initializer) and field.biases.variance(1) == pytest.approx(0.25)
+    arrays = he([(50, 10), (10, 1)], np.random.default_rng(0), np.float32)
+    assert [a.shape for a in arrays] == [(50, 10), (10, 1)] and arrays[0].dtype == np.float32

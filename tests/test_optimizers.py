@@ -6,7 +6,8 @@ Gradients: g1 = [1, -2], then g2 = [0.5, 0.5]; lr = 0.1 throughout.
 import numpy as np
 import pytest
 
-from backprop_core import OPTIMIZERS, clip_by_global_norm, clip_by_value, get_optimizer
+from backprop_core import OPTIMIZERS, Network, Trainer, chain, clip_by_global_norm, clip_by_value, fit, get_initializer, get_loss, get_optimizer
+from backprop_core.optimizers import Chain, ClipByGlobalNorm, ClipByValue
 
 G1, G2 = np.array([1.0, -2.0]), np.array([0.5, 0.5])
 
@@ -63,6 +64,45 @@ def test_clipping():
     np.testing.assert_allclose(clip_by_global_norm(g, 1.0), [0.6, 0.8])
     assert clip_by_global_norm(g, 10.0) is g
     np.testing.assert_allclose(clip_by_value(g, 3.5), [3.0, 3.5])
+    assert clip_by_global_norm(np.array([np.inf, 1.0]), 1.0)[1] == 1.0  # left to the divergence guard
+
+
+def test_chain_applies_the_clipping_then_the_optimizer_and_keeps_each_state():
+    # momentum 0.5, lr 0.1 after clipping [3, 4] (norm 5) to norm 1 = [0.6, 0.8], then by value 0.7:
+    # g = [0.6, 0.7]; v1 = g, update -0.1 g; v2 = 0.5 g + g = 1.5 g, update -0.15 g
+    transform = chain(ClipByGlobalNorm(1.0), ClipByValue(0.7), get_optimizer("momentum", lr=0.1, momentum=0.5))
+    assert isinstance(transform, Chain)
+    state = transform.init(np.zeros(2))
+    g = np.array([3.0, 4.0])
+    u1, state = transform.update(g, state)
+    u2, state = transform.update(g, state)
+    np.testing.assert_allclose(u1, [-0.06, -0.07], rtol=1e-15)
+    np.testing.assert_allclose(u2, [-0.09, -0.105], rtol=1e-15)
+    np.testing.assert_allclose(state[2].velocity, [0.9, 1.05], rtol=1e-15)
+    sgd = get_optimizer("sgd", lr=1.0)
+    assert chain(sgd) is sgd  # one transform is itself
+
+
+def test_fit_clips_through_the_chain():
+    """The trainer's clipping comes before the optimizer: a fit with clip_grad_norm applies exactly the
+    updates of the same chain run by hand."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+
+    def net():
+        return Network([3, 4, 1], "tanh").initialize(get_initializer("normal", std=2.0), np.random.default_rng(1))
+
+    fitted, by_hand = net(), net()
+    loss, sgd = get_loss("mse"), get_optimizer("sgd", lr=0.5)
+    fit(fitted, loss, sgd, X, Y, trainer=Trainer(epochs=3, clip_grad_norm=0.01), rng=rng)
+    transform = chain(ClipByGlobalNorm(0.01), sgd)
+    state = transform.init(by_hand.trainable)
+    for _ in range(3):
+        by_hand.loss_and_grad(X, Y, loss)
+        updates, state = transform.update(by_hand.trainable_grads.copy(), state)
+        assert np.sqrt(np.vdot(updates, updates)) == pytest.approx(0.5 * 0.01)  # the norm was above 0.01
+        by_hand.trainable[...] += updates
+    np.testing.assert_array_equal(fitted.params, by_hand.params)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from backprop_core import Network, get_initializer, get_loss, theory
-from backprop_core.initializers import variance_of
 
 # ---------------------------------------------------------------- independent references (no engine code)
 GRID = np.linspace(-20.0, 20.0, 8001)  # the trapezoid rule is spectrally accurate for these smooth integrands
@@ -206,7 +205,7 @@ def test_mean_field_initializer_draws_its_variances():
     net = Network([400, 400, 400], "tanh").initialize(init, rng=np.random.default_rng(0))
     assert np.var(net.weights[1]) * 400 == pytest.approx(2.5, rel=0.02)
     assert np.var(np.concatenate(net.biases)) == pytest.approx(0.3, rel=0.15)
-    assert variance_of(init)(400, 30) * 400 == pytest.approx(2.5)
+    assert init.variance(400, 30) * 400 == pytest.approx(2.5)
     ortho = get_initializer("mean_field", sigma_w2=2.5, weights="orthogonal")
     W = ortho([(64, 64), (64, 128), (128, 64)], np.random.default_rng(1))
     assert np.allclose(W[0].T @ W[0], 2.5 * np.eye(64))  # square: exactly sigma_w times an orthogonal matrix
@@ -220,7 +219,7 @@ def test_mean_field_initializer_draws_its_variances():
     ("uniform", {"limit": 0.3}, 20, 20, 20 * 0.09 / 3)])
 def test_initializer_variances_are_their_distributions(name, params, fan_in, fan_out, sigma_w2):
     init = get_initializer(name, **params)
-    assert fan_in * variance_of(init)(fan_in, fan_out) == pytest.approx(sigma_w2, rel=1e-12)
+    assert fan_in * init.variance(fan_in, fan_out) == pytest.approx(sigma_w2, rel=1e-12)
     draws = np.concatenate([w.ravel() for w in init([(fan_in, fan_out)] * 200, np.random.default_rng(0))])
     assert fan_in * np.var(draws) == pytest.approx(sigma_w2, rel=0.03)
 
