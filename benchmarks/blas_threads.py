@@ -1,5 +1,5 @@
 """One BLAS thread against two for one step (forward and backward) of a 4-layer tanh net, by width
-and batch: where a second core starts to pay (``runner.threads.CROSSOVER_FLOPS``).  Each figure is
+and batch: where a second core starts to pay (``runner.run.threads.CROSSOVER_FLOPS``).  Each figure is
 the best of three timings; on a machine whose other core is busy, two threads lose everywhere."""
 
 from __future__ import annotations

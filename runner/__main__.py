@@ -1,6 +1,6 @@
 """``python -m runner`` and the ``backprop-lab`` console script."""
 
-from .app import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
-"""Processes: is a pid still the process that wrote a run, turning SIGTERM into an exception that
-closes the run, and a worker that stops when the sweep that launched it is gone."""
+"""Processes: is a pid still the process that wrote a run (psutil: portable), SIGTERM turned into an
+exception that closes the run, and a worker that stops when the sweep that launched it is gone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import signal
 import threading
 import time
+
+import psutil
 
 LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
 VARYING_KEYS = "BACKPROP_LAB_VARYING_KEYS"  # the sweep's keys whose value differs between jobs (JSON list)
@@ -22,35 +24,26 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None where /proc has none."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), or None where /proc has none.
+    """When ``pid`` started (seconds since the epoch, to 10 ms), or None if there is no such process.
     With the pid it identifies a process: a pid can be reused, the pair cannot."""
-    fields = _stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
 
 
 def process_alive(pid: int, start_time: str | None = None) -> bool:
     """Whether ``pid`` runs (and, given ``start_time``, is still the same process).  A zombie (ended,
     not yet reaped by its parent: a killed worker for a moment) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and (
+            start_time is None or f"{process.create_time():.2f}" == start_time)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        pass  # it exists, owned by another user
-    fields = _stat(pid)
-    if fields is None:
-        return True
-    return fields[0] != "Z" and (start_time is None or len(fields) <= 19 or fields[19] == start_time)
+    except psutil.AccessDenied:
+        return True  # it exists, owned by another user
 
 
 def _raise(signum, frame):

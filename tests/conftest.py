@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_limits
 
-from runner.schema import register
+from runner.config.options import register
 
 register()
 threadpool_limits(1)  # shared 2-core machines: one BLAS thread in the test process (jobs set their own)

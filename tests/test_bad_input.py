@@ -12,7 +12,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-import runner.app
+import runner.cli
 
 from conftest import run_cli, store_uri
 
@@ -64,16 +64,19 @@ CASES = [
     (["architecture=mlp", "architecture.hidden_sizes=[4,0]"], "architecture.hidden_sizes[1]=0: must be >= 1"),
     (["architecture.output_size=0"], "architecture.output_size=0: must be >= 1"),
     (["architecture.input_size=3"], "architecture.input_size=3: does not match dataset 'moons'"),
-    (["architecture.bias=some"], "architecture.bias='some': unknown"),
+    (["architecture.bias=some"], "architecture.bias=some: must be one of per_unit | shared | none"),
     (["trainer.batch_size=0"], "trainer.batch_size=0: must be an integer >= 1"),
     (["trainer.epochs=0"], "trainer.epochs=0: must be an integer >= 1"),
     (["trainer.log_every=0"], "trainer.log_every=0: must be an integer >= 1"),
     (["trainer.max_steps=-1"], "trainer.max_steps=-1: must be an integer >= 1"),
     (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1.0: must be > 0"),
-    (["trainer.dtype=float16"], "trainer.dtype='float16': must be float64 or float32"),
+    (["trainer.dtype=float16"], "trainer.dtype=float16: must be one of float64 | float32"),
     (["trainer.threads=0"], "trainer.threads=0: must be >= 1"),
     (["trainer.max_memory_fraction=2"], "trainer.max_memory_fraction=2.0: must be in (0, 1]"),
-    (["tracking.detail=most"], "tracking.detail=most: must be standard or full"),
+    (["tracking.detail=most"], "tracking.detail=most: must be one of standard | full"),
+    (["tracking.detail=ful"], "tracking.detail=ful: must be one of standard | full; did you mean 'full'?"),
+    (["tracking.report=always"], "tracking.report=always: must be one of auto | never"),
+    (["architecture.hidden_derivative=zero"], "architecture.hidden_derivative=zero: must be one of exact | one"),
     (["loss=cross_entropy", "architecture.output_size=1"], "'softmax' needs at least 2 output units"),
     (["loss.output_activation=tanh"], "loss 'bce' needs outputs in (0, 1)"),
     (["loss=mse", "loss.convention=half"], "loss.convention='half': unknown"),
@@ -114,7 +117,7 @@ CASES = [
     (["trainer.jacobian_samples=-1"], "trainer.jacobian_samples=-1: must be an integer >= 0"),
     (["tracking.detail=full", "tracking.histogram_every=0"], "tracking.histogram_every=0: must be an integer >= 1"),
     (["tracking.histogram_every=5"], "tracking.histogram_every=5: used only with tracking.detail=full"),
-    (["tracking.run_figures=sometimes"], "tracking.run_figures=sometimes: must be auto | always | never"),
+    (["tracking.run_figures=sometimes"], "tracking.run_figures=sometimes: must be one of auto | always | never"),
     # a sweep preset, or sweep syntax, without -m
     (["experiment=he2015"], "experiment=he2015: this preset is a sweep over init=lecun_normal,he_normal; run it with -m"),
     (["activation=relu,tanh"], "activation=relu,tanh: a sweep; run it with -m"),
@@ -170,7 +173,7 @@ def run_in_process(monkeypatch, cwd, *args: str) -> tuple[int, str, str]:
     code = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            runner.app.main()
+            runner.cli.main()
         except SystemExit as exit_:
             code = exit_.code
     return code, out.getvalue(), err.getvalue()

@@ -9,7 +9,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from backprop_core import fit
-from runner.build import build
+import runner.run.train
+from runner.run.build import build
 
 from conftest import compose_cfg, run_cli, store_uri
 
@@ -185,8 +186,8 @@ def test_a_sweep_goes_on_past_a_diverging_job(tmp_path):
 
 def test_tracking_none_writes_no_store_and_never_imports_mlflow(tmp_path):
     code = ("import sys; sys.argv = ['backprop-lab', 'tracking=none', 'trainer.epochs=3'];"
-            "import runner.app; runner.app.main() if False else None;"
-            "\ntry:\n    runner.app.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "import runner.cli; runner.cli.main() if False else None;"
+            "\ntry:\n    runner.cli.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'mlflow' not in sys.modules, 'mlflow was imported'\nprint('OK')")
     import subprocess
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -242,7 +243,7 @@ def test_an_exception_marks_the_run_failed_never_running(tmp_path, monkeypatch):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    import runner.app
+    import runner.cli
     from conftest import CONF
 
     monkeypatch.chdir(tmp_path)
@@ -257,9 +258,9 @@ def test_an_exception_marks_the_run_failed_never_running(tmp_path, monkeypatch):
     def broken_fit(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(runner.app, "fit", broken_fit)
+    monkeypatch.setattr(runner.run.train, "fit", broken_fit)
     with pytest.raises(RuntimeError, match="injected"):
-        runner.app.train(cfg)
+        runner.run.train.train(cfg)
     _, (run,) = runs_of(tmp_path)
     assert run.info.status == "FAILED" and run.data.tags["status"] == "failed"
 

@@ -5,11 +5,12 @@ import pickle
 import numpy as np
 import pytest
 from backprop_core import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
-from runner.build import ConfigError, build
+from runner.config.errors import ConfigError
+from runner.run.build import build
 from runner.datasets import DATASETS
 
 from omegaconf import OmegaConf
-from runner.schema import schema_option
+from runner.config.keys import schema_option
 
 from conftest import CONF, compose_cfg
 
@@ -78,7 +79,6 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
     (["trainer.log_every=0"], "trainer.log_every=0: must be an integer >= 1"),
     (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1.0: must be > 0"),
     (["trainer.clip_grad_value=-0.5"], "trainer.clip_grad_value=-0.5: must be > 0"),
-    (["trainer.dtype=float16"], "trainer.dtype='float16': must be float64 or float32"),
     (["dataset=teacher", "loss=bce", "dataset.output_activation=identity"], "loss=bce needs targets in \\[0, 1\\]"),
     (["dataset=spirals", "loss=cross_entropy", "architecture.output_size=2"], "architecture.output_size=2: dataset 'spirals' has 3 classes: 3 output unit\\(s\\)"),
     (["loss=cross_entropy", "architecture.output_size=1"], "loss.output_activation=softmax and 1 output unit"),
@@ -101,7 +101,7 @@ def test_bad_values_are_named(overrides, message):
 
 
 def test_config_hash_ignores_what_does_not_decide_the_result():
-    from runner.records import config_hash
+    from runner.config.recorded import config_hash
 
     base = config_hash(compose_cfg([]))
     same = ["tracking.detail=full", "tracking.experiment=x", "resume=true", "trainer.max_memory_fraction=0.9"]

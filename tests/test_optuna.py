@@ -29,7 +29,7 @@ def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_p
 def test_a_sweepers_objective_is_inf_unless_the_run_finished_with_a_finite_loss():
     import math
 
-    from runner.app import Outcome
+    from runner.run.job import Outcome
 
     assert Outcome("finished", summary={"final/val_loss": 0.25}).objective == 0.25
     assert Outcome("skipped", summary={"final/val_loss": 0.5}).objective == 0.5  # a reused run's

@@ -40,7 +40,7 @@ def test_four_workers_on_a_fresh_store_record_what_a_serial_sweep_records(tmp_pa
 
 
 def test_blas_threads_are_chosen_by_the_net_and_never_inherited(monkeypatch):
-    from runner import threads
+    from runner.run import threads
 
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     big = [784, 2048, 2048, 10]  # 2 x 256 x 2048 x 2048 = 2.1e9 flops in the largest product

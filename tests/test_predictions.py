@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from backprop_core import theory
 from conftest import run_cli, store_uri
-from runner.predictions import agrees, gradient_flow
+from runner.tracking.schema import agrees, gradient_flow
 
 
 def _only_run(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-import runner.report
+import runner.report.cli
 
 from conftest import run_cli, store_uri
 
@@ -56,7 +56,7 @@ def report_refuses(monkeypatch, capsys, cwd, *args: str) -> str:
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(SystemExit) as exit_:
-        runner.report.main(list(args))
+        runner.report.cli.main(list(args))
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("python -m runner.report: error: "), lines
@@ -109,7 +109,7 @@ def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
 def test_seed_band_is_the_geometric_mean_and_std_of_log10():
     import numpy as np
 
-    from runner.facets import seed_band
+    from runner.report.small_multiples import seed_band
 
     # two seeds: 1 and 100 at the first step, 10 and 10 at the second, the third diverged in one seed
     mean, low, high = seed_band([np.array([1.0, 10.0, np.inf, 5.0]), np.array([100.0, 10.0, 4.0])])
@@ -133,7 +133,7 @@ def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
 
 
 def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
-    from runner.report import swept_columns
+    from runner.report.load import swept_columns
 
     runs = pd.DataFrame({"params.activation": ["tanh", "relu", "tanh", "relu"],
                          "params.init.sigma_w2": ["1.086", "2.0", "1.086", "2.0"],  # ${critical_sigma_w2:...}
@@ -142,7 +142,7 @@ def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
 
 
 def test_the_verdicts_say_what_the_numbers_say():
-    from runner.tables import verdicts
+    from runner.report.tables import verdicts
 
     table = pd.DataFrame({"run": list("abcd"), "activation": ["sigmoid", "sigmoid", "relu", "relu"],
                           "architecture.depth": ["2", "16", "2", "16"],

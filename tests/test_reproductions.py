@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from backprop_core import fit, get_loss
-from runner.build import build
+from runner.run.build import build
 
 from conftest import compose_cfg, run_cli, store_uri
 

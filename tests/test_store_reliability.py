@@ -137,7 +137,7 @@ def test_a_half_made_store_with_runs_is_refused_in_one_line_and_left_as_it_is(mo
 
 
 def test_the_report_refuses_a_half_made_store_and_changes_nothing(monkeypatch, capsys, tmp_path):
-    from runner.report import main as report_main
+    from runner.report.cli import main as report_main
 
     store = tmp_path / "outputs" / "mlflow.db"
     half_made_store(store, runs=0)
@@ -200,6 +200,6 @@ def test_a_single_run_honours_resume(monkeypatch, tmp_path):
 def test_mlflows_limits_are_the_ones_checked():
     from mlflow.utils import validation
 
-    from runner.stores import MAX_EXPERIMENT_NAME, MAX_TAG_VALUE
+    from runner.tracking.schema import MAX_EXPERIMENT_NAME, MAX_TAG_VALUE
 
     assert (MAX_EXPERIMENT_NAME, MAX_TAG_VALUE) == (validation.MAX_EXPERIMENT_NAME_LENGTH, validation.MAX_TAG_VAL_LENGTH)

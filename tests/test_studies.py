@@ -83,7 +83,7 @@ def test_exploding_init_diverges_without_clipping_and_the_sweep_goes_on(tmp_path
 
 
 def test_schoenholz2017_nets_train_within_six_correlation_depths(tmp_path):
-    from runner.theory_figures import correlation_depth
+    from runner.report.theory_figures import correlation_depth
 
     runs, _ = sweep(tmp_path, "schoenholz2017")
     assert len(runs) == 50

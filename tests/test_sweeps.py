@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from mlflow.tracking import MlflowClient
-from runner.tracking import open_store
+import runner.run.train
+from runner.tracking.store import open_store
 
 from conftest import run_cli, store_uri
 from test_bad_input import run_in_process
@@ -113,16 +114,16 @@ def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(tmp_path):
 
 
 def test_a_job_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
-    import runner.app
+    import runner.cli
 
-    real_fit = runner.app.fit
+    real_fit = runner.run.train.fit
 
     def fit_that_fails_for_depth_2(net, *args, **kwargs):
         if net.n_layers == 3:
             raise RuntimeError("injected failure")
         return real_fit(net, *args, **kwargs)
 
-    monkeypatch.setattr(runner.app, "fit", fit_that_fails_for_depth_2)
+    monkeypatch.setattr(runner.run.train, "fit", fit_that_fails_for_depth_2)
     code, stdout, stderr = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=1,2,3", "trainer.epochs=5",
                                           "architecture.width=4")
     assert code == 1 and "1 of 3 jobs failed" in stderr
@@ -183,7 +184,8 @@ def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch
         images = client.list_artifacts(run.info.run_id, "images")
         assert {a.path.split("/")[1].split("+step+")[0] for a in images} == {"loss", "grad_norms", "grad_profile"}
         assert all("+step+10+" in a.path for a in images)  # the image grid shows them at the closing step
-    from runner.report import load_runs, log_missing_run_figures
+    from runner.report.load import load_runs
+    from runner.report.to_mlflow import log_missing_run_figures
 
     assert log_missing_run_figures(client, load_runs(client, "figs")) == 0  # drawn once: a run that has them is skipped
 
@@ -192,10 +194,10 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
     code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "architecture.depth=1,2", "trainer.epochs=5",
                                     "tracking=none", "hydra.sweep.dir=sweep")
     assert code == 0, err
-    assert f"Each run's own figures (left out of a sweep's jobs): {sys.executable} -m runner.plots sweep" in out
+    assert f"Each run's own figures (left out of a sweep's jobs): {sys.executable} -m runner.figures sweep" in out
     jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
     assert len(jobs) == 2 and all((job / "history.csv").exists() and not (job / "plots").exists() for job in jobs)
-    drawn = subprocess.run([sys.executable, "-m", "runner.plots", "sweep"], cwd=tmp_path, capture_output=True,
+    drawn = subprocess.run([sys.executable, "-m", "runner.figures", "sweep"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)
     assert drawn.returncode == 0, drawn.stderr
     assert "drew the figures of 2 of 2 runs" in drawn.stdout
@@ -207,22 +209,22 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
 @pytest.mark.parametrize("folder,message", [("nope", "nope: no such directory"),
                                             ("empty", "empty: no run directory below (none holds a history.csv)")])
 def test_runner_plots_refuses_a_folder_without_runs_in_one_line(monkeypatch, capsys, tmp_path, folder, message):
-    from runner.plots import main
+    from runner.figures.__main__ import main
 
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:
         main([folder])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == f"python -m runner.plots: error: {message}\n"
+    assert capsys.readouterr().err == f"python -m runner.figures: error: {message}\n"
 
 
 PEAK_RSS = """
 import resource, sys
 sys.argv = ["backprop-lab", "tracking=none", "trainer.log_every=1", "architecture.depth=1", "architecture.width=2",
             "dataset.n_samples=8", "trainer.epochs=" + sys.argv[1]]
-import runner.app
-runner.app.main()
+import runner.cli
+runner.cli.main()
 print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
@@ -322,7 +324,7 @@ class CountingLoader:
 
 
 def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_workers(tmp_path):
-    from runner.compositions import ComposedAhead, RememberedCompositions
+    from runner.sweep.composed_once import ComposedAhead, ComposedOnce
 
     def master(name):
         return OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / name)}}})
@@ -330,8 +332,8 @@ def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_worker
     loader, sweep = CountingLoader(), master("sweep")
     fresh = pickle.loads(pickle.dumps(loader))  # nothing composed yet: a worker gets Hydra's own method
     assert "load_sweep_config" not in fresh.__dict__
-    remembered = RememberedCompositions.install(loader)
-    assert RememberedCompositions.install(loader) is remembered  # a second sweep in the process: still one layer
+    remembered = ComposedOnce.install(loader)
+    assert ComposedOnce.install(loader) is remembered  # a second sweep in the process: still one layer
     first = loader.load_sweep_config(sweep, ["x=1"])
     first.hydra.job.num = 7  # what a launcher does to the config it runs
     again = loader.load_sweep_config(sweep, ["x=1"])
@@ -360,7 +362,7 @@ def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_worker
 
 
 def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_ones_are_removed(tmp_path):
-    from runner.compositions import ComposedAhead, RememberedCompositions
+    from runner.sweep.composed_once import ComposedAhead, ComposedOnce
 
     sweep = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     stale = tmp_path / ".compositions-999999999-abc.pkl"  # a sweep killed with -9: its process is gone
@@ -368,7 +370,7 @@ def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_one
     alive = tmp_path / f".compositions-{os.getpid()}-abc.pkl"  # a sweep still running
     alive.write_bytes(b"in use")
     loader = CountingLoader()
-    RememberedCompositions.install(loader)(sweep, ["x=1"])
+    ComposedOnce.install(loader)(sweep, ["x=1"])
     shipped = pickle.dumps(loader)
     assert not stale.exists() and alive.exists()
     (shared,) = set(tmp_path.glob(".compositions-*.pkl")) - {alive}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator, NullFormatter
 
-from .plots import plottable, plt, save_figure
+from ..figures.style import plottable, plt, save_figure
 from .tables import as_text, ordered_axis
 
 

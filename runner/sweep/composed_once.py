@@ -1,6 +1,9 @@
 """Each job of a sweep composed once: Hydra composes a job (~0.2 s) in our checks, again in its
 sweeper (to validate the batch), again in the basic launcher, and again in every worker of a
 parallel launcher.  The launching process composes it once and hands the result to all of them.
+
+This replaces the config loader's ``load_sweep_config`` on the instance: Hydra's sweepers and
+launchers call it by that name (``tests/test_hydra_contract.py`` pins it).
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .processes import process_alive
+from ..processes import process_alive
 
 log = logging.getLogger(__name__)
 PREFIX = ".compositions-"  # .compositions-<pid of the launching process>-<random>.pkl
 
 
-class RememberedCompositions:
+class ComposedOnce:
     """``load_sweep_config`` that composes each job once in this process: our checks, Hydra's
     sweeper and the basic launcher share the composition; every call gets its own copy.
 
@@ -39,7 +42,7 @@ class RememberedCompositions:
         self.digest: str | None = None  # its sha256: a worker reads only that file
 
     @classmethod
-    def install(cls, loader) -> RememberedCompositions:
+    def install(cls, loader) -> ComposedOnce:
         if not isinstance(loader.__dict__.get("load_sweep_config"), cls):
             loader.load_sweep_config = cls(loader)
         return loader.load_sweep_config

@@ -12,9 +12,9 @@ from matplotlib.ticker import MaxNLocator
 
 from backprop_core import theory
 
-from .facets import curve, small_multiples
-from .plots import plt, save_figure
-from .predictions import SLOPE_TOLERANCE
+from .small_multiples import curve, small_multiples
+from ..figures.style import plt, save_figure
+from ..tracking.schema import SLOPE_TOLERANCE
 from .tables import as_text
 
 TRAINABLE_DEPTHS = 6  # Schoenholz et al.: nets train up to about 6 xi_c layers

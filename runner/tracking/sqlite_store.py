@@ -24,8 +24,8 @@ from mlflow.store.db.utils import _get_latest_schema_revision
 from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the tables in Base)
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from .errors import ConfigError
-from .stores import DEFAULT_EXPERIMENT, MODEL_TRAINING
+from ..config.errors import ConfigError
+from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING
 
 log = logging.getLogger(__name__)
 

@@ -1,57 +1,36 @@
-"""User errors as one line: ``backprop-lab: error: <key>=<value>: <rule>``.
-
-Our own checks raise ``ConfigError``; Hydra's and OmegaConf's exceptions (unknown group, option
-or key, a wrong type, a missing preset, malformed YAML or override syntax) are translated here,
-so a user never reads a traceback for something they typed.
-"""
+"""Hydra's, OmegaConf's and YAML's exceptions in our words: one line naming the key, the value and
+the rule.  Recognised by type and attribute where they carry them; by their text here, and only
+here, where they do not (this is the module to check when Hydra or OmegaConf is upgraded)."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 
-PROG = "backprop-lab"
+import yaml
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
 
-
-class ConfigError(ValueError):
-    """A config value breaks a rule: ``ConfigError("optimizer.lr=0", "must be > 0")``, or one
-    message that already names the key, the value and the rule."""
-
-    def __init__(self, subject: str, rule: str | None = None) -> None:
-        super().__init__(subject if rule is None else f"{subject}: {rule}")
+from .errors import ConfigError, did_you_mean, one_line
+from .keys import unknown_key_rule
+from .overrides import override_value
 
 
-SYNONYMS = {"learning_rate": "lr", "rate": "lr", "layers": "depth", "n_layers": "depth", "units": "width",
-            "hidden": "hidden_sizes", "batch": "batch_size", "steps": "max_steps", "iterations": "epochs"}
+def is_composition_error(err: BaseException) -> bool:
+    """An exception Hydra or OmegaConf raises for what a user typed or wrote in a config."""
+    return isinstance(err, (HydraException, OmegaConfBaseException))
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'relu'?"`` for the closest candidate (or a common synonym), or ``""``."""
-    candidates = [str(c) for c in candidates]
-    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    if not match and SYNONYMS.get(word) in candidates:
-        match = [SYNONYMS[word]]
-    return f"; did you mean {match[0]!r}?" if match else ""
+def is_user_error(err: BaseException) -> bool:
+    return is_composition_error(err) or isinstance(err, (ConfigError, yaml.YAMLError))
 
 
-def one_line(message: str) -> str:
-    """``message`` folded onto one line (error messages from libraries run over several)."""
-    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-
-
-def _override_value(overrides: list[str], key: str) -> str | None:
-    for override in reversed(overrides):
-        k, sep, value = override.lstrip("+~").partition("=")
-        if sep and k == key:
-            return value
-    return None
+def user_error_line(err: BaseException, overrides: list[str]) -> str:
+    """The one line for a user error raised while composing ``overrides``."""
+    return yaml_error(err, overrides) if isinstance(err, yaml.YAMLError) else hydra_error(err, overrides)
 
 
 def hydra_error(err: BaseException, overrides: list[str]) -> str:
     """One line for an exception Hydra or OmegaConf raised while composing ``overrides``."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
     text, cause = str(err), err.__cause__
     if m := re.search(r"Cannot find primary config '([^']*)'", text):
         return f"--config-name={m.group(1)}: no such config; the command's config is 'config'{did_you_mean(m.group(1), ['config'])}"
@@ -66,16 +45,17 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     full_key = getattr(cause, "full_key", None) or getattr(err, "full_key", None)
     if m := re.search(r"Could not override '([^']+)'", text):
         key = m.group(1)
-        from .schema import unknown_key_rule  # schema imports this module
-
         group, _, leaf = key.rpartition(".")
-        return f"{key}={_override_value(overrides, key)}: {unknown_key_rule(group, getattr(cause, 'object_type', None), leaf)}"
+        return f"{key}={override_value(overrides, key)}: {unknown_key_rule(group, getattr(cause, 'object_type', None), leaf)}"
+    if full_key and (m := re.search(r"Invalid value '(.*)', expected one of \[(.*)\]", str(cause))):
+        choices = [c.strip() for c in m.group(2).split(",")]
+        return f"{full_key}={m.group(1)}: must be one of {' | '.join(choices)}{did_you_mean(m.group(1), choices)}"
     if full_key and "is not a valid bool" in str(cause):
-        return f"{full_key}={_override_value(overrides, full_key)}: must be a boolean (true or false)"
+        return f"{full_key}={override_value(overrides, full_key)}: must be a boolean (true or false)"
     if full_key and ("could not be converted" in str(cause) or "is not a" in str(cause)
                      or "Invalid type" in str(cause) or "Incompatible value" in str(cause)):
         expected = re.search(r"converted to (\w+)", str(cause))
-        value = _override_value(overrides, full_key)
+        value = override_value(overrides, full_key)
         rule = f"must be a {_type_word(expected.group(1))}" if expected else one_line(str(cause).split("\n")[0])
         return f"{full_key}={value}: {rule}"
     if full_key and "Missing mandatory value" in str(cause or err):
@@ -122,15 +102,3 @@ def yaml_error(err: BaseException, overrides: list[str]) -> str:
     return f"{subject}: malformed YAML in {where}: {problem}"
 
 
-class Refused(BaseException):
-    """A command refused before any work: one line on stderr, exit status 2.  A BaseException so
-    that Hydra, which turns a callback's ``Exception`` into a warning, lets it through."""
-
-
-class SweepFailed(BaseException):
-    """Some jobs of a sweep failed at run time (the others ran): exit status 1 after the summary."""
-
-
-class Crashed(BaseException):
-    """A bug inside a Hydra callback (which Hydra would reduce to a warning): re-raised by the
-    command with its traceback, the original exception being its ``__cause__``."""

@@ -1,6 +1,6 @@
 """The search space of a sampling sweeper (Optuna), checked whole before its first trial.
 
-A grid is checked job by job (``preflight.check_sweep``); a sampler draws its trials as it goes,
+A grid is checked job by job (``runner.sweep.jobs.check_sweep``); a sampler draws its trials as it goes,
 so what can be checked is every point it could start from: each ``choice()`` value, both bounds of
 each ``interval()`` and ``range()`` (Optuna's ``range`` includes its stop), the others held at their
 first value; the bounds are ordered, a ``log`` interval is positive, the direction is known.
@@ -8,10 +8,13 @@ first value; the bounds are ordered, a ``log`` interval is positive, the directi
 
 from __future__ import annotations
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError
-from .preflight import check_job, typed_overrides
+from ..config.errors import ConfigError
+from ..config.overrides import typed_overrides
+from .jobs import check_job
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -22,8 +25,6 @@ def is_sampling(config: DictConfig) -> bool:
 
 def check_search_space(config: DictConfig, loader) -> list[str]:
     """Check the sampler's direction and every point of its space; returns the keys it samples."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     sweeper = config.hydra.sweeper
     _check_directions(sweeper.get("direction"))
     params = [f"{k}={v}" for k, v in (OmegaConf.to_container(sweeper, resolve=False).get("params") or {}).items()]
@@ -44,8 +45,6 @@ def check_search_space(config: DictConfig, loader) -> list[str]:
 def points(override) -> list[str]:
     """The values of ``override`` a sampler may start from, as override text; ConfigError for a space
     it cannot sample (bounds out of order, a log interval through 0, a range of step 0, no choice)."""
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
-
     value, line = override.value(), override.input_line
     if isinstance(value, IntervalSweep):
         if not value.start < value.end:
@@ -64,8 +63,6 @@ def points(override) -> list[str]:
 
 
 def _interval_hint(override, err: ConfigError) -> str:
-    from hydra.core.override_parser.types import IntervalSweep
-
     if isinstance(override.value(), IntervalSweep) and "whole number" in str(err):
         return (f"; interval() draws real numbers: for a whole-number key write "
                 f"{override.key_or_group}=int(interval(...)) or range(...)")

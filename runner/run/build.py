@@ -1,14 +1,14 @@
 """From a composed config to the engine's objects: dataset, network, loss, optimizer, trainer.
 
 Everything a user can get wrong is checked here, before any run is opened, and reported as
-a ``ConfigError`` whose message names the key, the value and the rule.
+a ``ConfigError`` whose message names the key, the value and the rule.  A single run is built
+once: the check before any work hands its build to the run (``build_once``).
 """
 
 from __future__ import annotations
 
-import inspect
+import json
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from collections.abc import Callable
@@ -18,22 +18,23 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from backprop_core import (
-    ACTIVATIONS, BIAS_INITIALIZERS, BIAS_MODES, INITIALIZERS, LOSSES, OPTIMIZERS, Network, Trainer,
+    ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LOSSES, OPTIMIZERS, Initializer, Network, Trainer,
 )
 from backprop_core.datasets import Dataset
-from backprop_core.network import HIDDEN_DERIVATIVES
 from backprop_core.losses import Loss
-from backprop_core.registry import ParameterError
+from backprop_core.optimizers import Optimizer
+from backprop_core.registry import ParameterError, build as build_from_registry, parameters
 
-from .datasets import DATASETS
-from .errors import ConfigError
-from .schema import BIAS_PARAMS
+from ..config.errors import ConfigError
+from ..config.schema import BIAS_PARAMS
+from ..datasets import DATASETS
+from .memory import available_memory, check_memory, network_bytes
 
 MAX_LOGGED_STEPS = 1000  # per run and key: keeps MLflow's charts fast
 
 
 @dataclass
-class Experiment:
+class BuiltRun:
     """Everything one run needs, built and checked."""
 
     data: Dataset
@@ -41,7 +42,7 @@ class Experiment:
     Y_val: np.ndarray
     net: Network
     loss: Loss
-    optimizer: Any
+    optimizer: Optimizer
     trainer: Trainer
     shuffle_rng: np.random.Generator
     weight_variance: Callable[[int, int], float] | None = None  # Var(W) of a (fan_in, fan_out) layer's entries
@@ -63,20 +64,14 @@ def config_error(group: str, err: ParameterError, rename: dict[str, str] | None 
 
 def _make(key: str, name: str, registry: dict, params: dict[str, Any], *, name_key: str | None = None,
           rng: np.random.Generator | None = None, rename: dict[str, str] | None = None):
-    """``registry[name](**params)`` (plus ``rng`` where the factory takes one); an unknown name or
-    parameter, or a value the factory rejects, is a ConfigError naming the key."""
+    """``registry[name](**params)`` (plus ``rng`` where the factory takes one), built by the engine's
+    registry; an unknown name or parameter, or a value the factory rejects, is a ConfigError naming the key."""
     _check(name in registry, f"{name_key or key + '.name'}={name!r}: unknown; valid names: {', '.join(sorted(registry))}")
-    factory = registry[name]
-    accepted = inspect.signature(factory).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    for param in params:
-        if param not in accepted and not takes_any:
-            valid = ", ".join(p for p in accepted if p != "rng") or "none"
-            raise ConfigError(f"{key}.{param} is not a parameter of {name_key or key}={name!r}; its parameters: {valid}")
-    if rng is not None and "rng" in accepted:
+    accepted = parameters(registry[name])
+    if rng is not None and (accepted is None or "rng" in accepted):
         params = params | {"rng": rng}
     try:
-        return factory(**params)
+        return build_from_registry(name_key or key, name, registry, **params)
     except ParameterError as err:
         raise config_error(key, err, rename) from None
     except ConfigError:
@@ -111,7 +106,7 @@ def build_dataset(cfg: DictConfig, rng: np.random.Generator, memory_budget: floa
             raise ConfigError(f"dataset.{key}={value}", "must be a finite number")
     if "n_samples" in params:
         needed = 8 * 4 * params["n_samples"] * (params.get("n_features") or 2)  # X, splits, targets
-        _check_memory(f"dataset.n_samples={params['n_samples']}", needed, memory_budget, "the generated data")
+        check_memory(f"dataset.n_samples={params['n_samples']}", needed, memory_budget, "the generated data")
     data = _make("dataset", cfg.dataset.name, DATASETS, params, rng=rng)
     for split in ("X_train", "X_val", "y_train", "y_val"):
         values = getattr(data, split)
@@ -120,39 +115,6 @@ def build_dataset(cfg: DictConfig, rng: np.random.Generator, memory_budget: floa
             raise ConfigError(f"dataset={data.name}", f"its {split} holds NaN or inf: a data error, not a divergence "
                                                       f"(numeric parameters: {swept})")
     return data
-
-
-def available_memory() -> int:
-    """Bytes this machine can give a new allocation now (``MemAvailable``), or its physical memory."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _check_memory(subject: str, needed: float, budget: float, what: str) -> None:
-    if needed > budget:
-        raise ConfigError(subject, f"{what} would need about {_bytes(needed)}, more than the {_bytes(budget)} that "
-                                   f"trainer.max_memory_fraction allows of the {_bytes(available_memory())} available now")
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-
-
-def network_bytes(sizes: list[int], rows: int, itemsize: int, state_arrays: int) -> int:
-    """What a run keeps in memory at most: parameters, gradients, the update and the optimizer's
-    state (``state_arrays`` arrays the size of the parameters), and every layer's input, Z and A
-    for ``rows`` samples (the largest pass: a batch, the validation set or the closing record's)."""
-    n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
-    return itemsize * ((3 + state_arrays) * n_params + 3 * rows * sum(sizes))
 
 
 def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
@@ -187,7 +149,7 @@ def _bias_initializer(init: DictConfig, weight_init):
         return weight_init.biases
     _check(init.bias_init in BIAS_INITIALIZERS,
            f"init.bias_init={init.bias_init}: unknown; valid: {', '.join(BIAS_INITIALIZERS)}")
-    accepted = inspect.signature(BIAS_INITIALIZERS[init.bias_init]).parameters
+    accepted = parameters(BIAS_INITIALIZERS[init.bias_init]) or {}
     params = {}
     for key, param in BIAS_PARAMS.items():
         if init.get(key) is None:
@@ -206,72 +168,96 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def build(cfg: DictConfig) -> Experiment:
-    """Build and check every part of the experiment ``cfg`` describes; raises ConfigError."""
+def build(cfg: DictConfig) -> BuiltRun:
+    """Build and check every part of the run ``cfg`` describes; raises ConfigError."""
     _check(cfg.seed >= 0, f"seed={cfg.seed}: must be an integer >= 0")
     data_rng, init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
     budget = cfg.trainer.max_memory_fraction * available_memory()
     try:
-        trainer = build_trainer(cfg, 1)  # the trainer's own rules first; its defaults need the data
+        build_trainer(cfg, 1)  # the trainer's own rules first; its defaults need the data
         data = build_dataset(cfg, data_rng, budget)
         trainer = build_trainer(cfg, len(data.X_train))
-
         loss = _make("loss", cfg.loss.name, LOSSES, _given(cfg.loss, ("name", "output_activation")))
         hidden = _make("activation", cfg.activation.name, ACTIVATIONS, _given(cfg.activation))
         _check(hidden.elementwise, f"activation={hidden.name!r} is an output activation only (set loss.output_activation)")
         output = _make("loss", cfg.loss.output_activation, ACTIVATIONS, {}, name_key="loss.output_activation")
-
-        arch = cfg.architecture
-        n_in = data.n_features if arch.input_size is None else arch.input_size
-        _check(n_in == data.n_features,
-               f"architecture.input_size={arch.input_size}: does not match dataset {data.name!r}, "
-               f"which has {data.n_features} features")
-        n_out = data.n_outputs(one_hot=loss.name == "cross_entropy") if arch.output_size is None else arch.output_size
-        _check(n_out >= 1, f"architecture.output_size={n_out}: must be >= 1")
-        try:
-            loss.check_output(output, n_out)
-        except ValueError as err:
-            raise ConfigError(f"loss={loss.name} with loss.output_activation={output.name} and {n_out} output "
-                              f"unit(s): {err}") from None
-        if data.classification and arch.output_size is not None:
-            fits = (1, 2) if data.n_classes == 2 else (data.n_classes,)
-            _check(n_out in fits, f"architecture.output_size={n_out}: dataset {data.name!r} has {data.n_classes} "
-                                  f"classes: {' or '.join(map(str, fits))} output unit(s) (null chooses)")
-        Y_train, Y_val = data.targets(n_out)
-        if loss.name == "bce":
-            for split, Y in (("train", Y_train), ("val", Y_val)):
-                _check(bool(np.all((Y >= 0) & (Y <= 1))),
-                       f"loss=bce needs targets in [0, 1]; dataset {data.name!r} has {split} targets in "
-                       f"[{Y.min():g}, {Y.max():g}]")
-        if loss.name == "cross_entropy":  # -sum y log a is bounded below only for y >= 0
-            for split, Y in (("train", Y_train), ("val", Y_val)):
-                _check(bool(np.all(Y >= 0)), f"loss=cross_entropy needs targets >= 0; dataset {data.name!r} has "
-                                             f"{split} targets down to {Y.min():g}")
-
-        _check(arch.bias in BIAS_MODES, f"architecture.bias={arch.bias!r}: unknown; valid modes: {', '.join(BIAS_MODES)}")
+        sizes = [_input_size(cfg.architecture, data), *hidden_sizes(cfg), _output_size(cfg.architecture, data, loss, output)]
+        Y_train, Y_val = data.targets(sizes[-1])
+        check_targets(loss.name, data.name, {"train": Y_train, "val": Y_val})
         optimizer = _make("optimizer", cfg.optimizer.name, OPTIMIZERS, _given(cfg.optimizer))
-        sizes = [n_in, *hidden_sizes(cfg), n_out]
-        rows = max(len(data.X_train), len(data.X_val))  # a batch is at most the training set
         state_arrays = sum(isinstance(x, np.ndarray) for x in optimizer.init(np.zeros(1)))
-        _check_memory(_architecture_subject(arch), network_bytes(sizes, rows, np.dtype(cfg.trainer.dtype).itemsize,
-                                                                  state_arrays), budget, f"the net {sizes}")
-        _check(arch.hidden_derivative in HIDDEN_DERIVATIVES, f"architecture.hidden_derivative={arch.hidden_derivative}: "
-               f"unknown; valid: {', '.join(HIDDEN_DERIVATIVES)}")
+        rows = max(len(data.X_train), len(data.X_val))  # a batch is at most the training set
+        check_memory(_architecture_subject(cfg.architecture), network_bytes(
+            sizes, rows, np.dtype(cfg.trainer.dtype).itemsize, state_arrays), budget, f"the net {sizes}")
+        arch = cfg.architecture
         net = Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias,
                       dtype=np.dtype(cfg.trainer.dtype), hidden_derivative=arch.hidden_derivative)
-        init = cfg.init
-        weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
-        bias_init = _bias_initializer(init, weight_init)
-        try:
-            net.initialize(weight_init, init_rng, bias_init)
-        except ParameterError as err:  # explicit values that do not fit the architecture
-            raise config_error("init", err, {"values": "biases"}) from None
-        variance = bias_init.variance  # of an entry: Var(b) = sigma_b2; None for explicit values
-        bias_variance = 0.0 if arch.bias == "none" else variance(1) if variance else None
+        weight_init, bias_init = _initialize(net, cfg.init, init_rng)
     except ConfigError:
         raise
     except ValueError as err:  # the engine's own checks already name key, value and rule
         raise ConfigError(str(err)) from None
-    return Experiment(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, weight_init.variance,
-                      bias_variance)
+    bias_variance = 0.0 if arch.bias == "none" else bias_init.variance(1) if bias_init.variance else None
+    return BuiltRun(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, weight_init.variance,
+                    bias_variance)
 
+
+_kept: dict[str, BuiltRun] = {}  # at most one: the run checked last in this process, for the job that follows
+
+
+def build_once(cfg: DictConfig, keep: bool = False) -> BuiltRun:
+    """``build(cfg)``, or the build the check before any work kept for this very config (``keep``): a
+    single run is built once.  (A sweep's jobs are checked in the launching process and built again
+    where they run: keeping a build per job would hold every job's data in memory.)"""
+    key = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
+    built = _kept.pop(key, None) or build(cfg)
+    _kept.clear()
+    if keep:
+        _kept[key] = built
+    return built
+
+
+def _input_size(arch: DictConfig, data: Dataset) -> int:
+    n_in = data.n_features if arch.input_size is None else arch.input_size
+    _check(n_in == data.n_features, f"architecture.input_size={arch.input_size}: does not match dataset "
+                                    f"{data.name!r}, which has {data.n_features} features")
+    return n_in
+
+
+def _output_size(arch: DictConfig, data: Dataset, loss: Loss, output) -> int:
+    """The output units: ``architecture.output_size``, else what the data and the loss need."""
+    n_out = data.n_outputs(one_hot=loss.name == "cross_entropy") if arch.output_size is None else arch.output_size
+    _check(n_out >= 1, f"architecture.output_size={n_out}: must be >= 1")
+    try:
+        loss.check_output(output, n_out)
+    except ValueError as err:
+        raise ConfigError(f"loss={loss.name} with loss.output_activation={output.name} and {n_out} output "
+                          f"unit(s): {err}") from None
+    if data.classification and arch.output_size is not None:
+        fits = (1, 2) if data.n_classes == 2 else (data.n_classes,)
+        _check(n_out in fits, f"architecture.output_size={n_out}: dataset {data.name!r} has {data.n_classes} "
+                              f"classes: {' or '.join(map(str, fits))} output unit(s) (null chooses)")
+    return n_out
+
+
+def check_targets(loss: str, dataset: str, targets: dict[str, np.ndarray]) -> None:
+    """Targets the loss is defined on: in [0, 1] for bce, >= 0 for cross-entropy (-sum y log a is
+    bounded below only then)."""
+    for split, Y in targets.items():
+        if loss == "bce":
+            _check(bool(np.all((Y >= 0) & (Y <= 1))), f"loss=bce needs targets in [0, 1]; dataset {dataset!r} has "
+                                                       f"{split} targets in [{Y.min():g}, {Y.max():g}]")
+        if loss == "cross_entropy":
+            _check(bool(np.all(Y >= 0)), f"loss=cross_entropy needs targets >= 0; dataset {dataset!r} has "
+                                         f"{split} targets down to {Y.min():g}")
+
+
+def _initialize(net: Network, init: DictConfig, rng: np.random.Generator) -> tuple[Initializer, Initializer]:
+    """The net's weights and biases drawn; returns their initializers."""
+    weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
+    bias_init = _bias_initializer(init, weight_init)
+    try:
+        net.initialize(weight_init, rng, bias_init)
+    except ParameterError as err:  # explicit values that do not fit the architecture
+        raise config_error("init", err, {"values": "biases"}) from None
+    return weight_init, bias_init

@@ -17,11 +17,8 @@ import numpy as np
 
 from backprop_core import layer_key, theory
 
-from .build import Experiment
-
-FLOW_DECADES = 1.0  # |log10 of the gradient norm's change across the net| beyond this: vanishing / exploding
-SLOPE_TOLERANCE = (0.1, 0.1)  # agreement: |measured - predicted slope| <= 0.1 + 0.1 |predicted| (ln per layer)
-
+from ..tracking.schema import agrees, gradient_flow
+from .build import BuiltRun
 
 @dataclass(frozen=True)
 class RunTheory:
@@ -29,7 +26,7 @@ class RunTheory:
     q_measured: np.ndarray  # mean Z_l^2 over the training set at the initial weights
 
 
-def run_theory(exp: Experiment) -> RunTheory | None:
+def run_theory(exp: BuiltRun) -> RunTheory | None:
     """The prediction for ``exp`` at its initial weights, or None where the theory has nothing to say:
     no variance, no hidden layer, or a backward pass that is not backpropagation."""
     net = exp.net
@@ -49,19 +46,7 @@ def _measured_profile(first: dict[str, float], n_layers: int) -> np.ndarray:
     return np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
 
 
-def gradient_flow(measured_slope: float, n_layers: int) -> str:
-    """vanishing / stable / exploding: whether the gradient norm changes by more than
-    10**FLOW_DECADES across the net, from the measured per-layer slope of ln ||dL/dW||^2."""
-    change = measured_slope * (n_layers - 1) / 2 / math.log(10)  # log10 of the norm's change, last -> first layer
-    return "vanishing" if change < -FLOW_DECADES else "exploding" if change > FLOW_DECADES else "stable"
-
-
-def agrees(measured: float, predicted: float) -> bool:
-    absolute, relative = SLOPE_TOLERANCE
-    return abs(measured - predicted) <= absolute + relative * abs(predicted)
-
-
-def record(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict, dict, dict]:
+def compare(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict, dict, dict]:
     """``(summary metrics, profiles, tags)`` from the prediction and the step-0 record ``first``."""
     p = run.prediction
     measured = _measured_profile(first, n_layers)

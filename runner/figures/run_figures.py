@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
-import textwrap
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-import matplotlib
+from backprop_core.distributions import QUANTITIES, magnitude_histogram
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from backprop_core.distributions import QUANTITIES, magnitude_histogram, quantile_from_histogram  # noqa: E402
-
-
-MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
+from .style import (PANEL_TITLES, distribution_bands, layer_columns, plottable, plt, read_history,
+                    save_figure)
 
 
 def draw_run_figures(folder: Path, title: str) -> list[Path]:
@@ -29,33 +25,6 @@ def draw_run_figures(folder: Path, title: str) -> list[Path]:
         with np.load(folder / "distributions.npz") as arrays:
             paths.append(plot_distributions(dict(arrays), folder / "plots" / "distributions.png", title))
     return paths
-
-
-def read_history(path: Path) -> pd.DataFrame:
-    """The columns the run's figures draw, from its ``history.csv`` (thinned to about
-    ``MAX_PLOTTED_POINTS`` rows, the first and the closing record always kept)."""
-    with open(path) as file:
-        header = file.readline().strip().split(",")
-    wanted = [c for c in header if c in ("step", "train/loss", "val/loss") or c.startswith("grad_norm/grad_norm_l")]
-    history = pd.read_csv(path, usecols=wanted)
-    stride = max(1, len(history) // MAX_PLOTTED_POINTS)
-    if stride > 1:
-        keep = np.zeros(len(history), bool)
-        keep[::stride] = keep[-1] = True
-        history = history[keep].reset_index(drop=True)
-    return history
-
-
-def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
-    return sorted(c for c in history.columns if c.startswith(f"{name}/{name}_l"))
-
-
-def plottable(values) -> np.ndarray:
-    """Values a log axis can show: NaN for 0, negatives, inf and anything past 1e100 (over a few
-    hundred decades matplotlib's tick arithmetic overflows); an exploding run is drawn up to there."""
-    values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.where((values > 0) & (values < 1e100), values, np.nan)
 
 
 def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
@@ -105,17 +74,6 @@ def _wrapped(title: str) -> str:
     return "\n".join(lines[:2]) + ("..." if len(lines) > 2 else "")
 
 
-BAND_PERCENTILES = (2.28, 15.87, 50, 84.13, 97.72)  # TensorBoard's bands: median, +-1 and +-2 sigma
-PANEL_TITLES = {"grad": "|dL/dW|", "weight": "W", "act": "A (activations)"}
-
-
-def distribution_bands(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``BAND_PERCENTILES`` of each histogram in ``counts`` (shape ``(..., bins)``), shape ``(..., 5)``."""
-    flat = counts.reshape(-1, counts.shape[-1])
-    bands = [[quantile_from_histogram(c, p / 100, edges) for p in BAND_PERCENTILES] for c in flat]
-    return np.array(bands).reshape(*counts.shape[:-1], len(BAND_PERCENTILES))
-
-
 def shown_layers(n_layers: int, most: int = 4) -> list[int]:
     """Up to ``most`` layer indices (0-based), the first and the last always among them."""
     return sorted(set(np.linspace(0, n_layers - 1, min(most, n_layers)).round().astype(int).tolist()))
@@ -155,47 +113,3 @@ def plot_distributions(arrays: dict[str, np.ndarray], path: Path, title: str) ->
     fig.suptitle(f"{title}: distributions (median, +-1 and +-2 sigma bands)", fontsize="medium")
     fig.tight_layout()
     return save_figure(fig, path, margins=False)
-
-
-def save_figure(fig, path: Path, margins: bool = True) -> Path:
-    """Write ``fig`` as a PNG and close it."""
-    if margins:  # fixed margins: tight_layout would draw the figure twice (half the cost of a run's plots)
-        fig.subplots_adjust(left=0.14, right=0.97, top=0.91, bottom=0.13)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def _job_name(folder: Path) -> str:
-    """The job's name from its ``job.json`` (a sweep's job), else the folder's."""
-    import json
-
-    try:
-        return json.loads((folder / "job.json").read_text())["name"]
-    except (OSError, ValueError, KeyError):
-        return folder.name
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m runner.plots FOLDER...``: draw the own figures of every run below the folders that has
-    a ``history.csv`` and no ``plots/`` yet (a sweep's jobs leave them out unless
-    ``tracking.run_figures=always``; with MLflow, ``python -m runner.report --run-figures`` does this)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m runner.plots",
-                                     description="Draw the own figures of the runs below FOLDER that have none yet.")
-    parser.add_argument("folders", nargs="+", type=Path, help="run or sweep directories")
-    args = parser.parse_args(argv)
-    for folder in args.folders:
-        if not folder.is_dir():
-            parser.exit(2, f"{parser.prog}: error: {folder}: no such directory\n")
-    runs = sorted({path.parent for folder in args.folders for path in folder.rglob("history.csv")})
-    if not runs:
-        parser.exit(2, f"{parser.prog}: error: {' '.join(map(str, args.folders))}: no run directory below "
-                       "(none holds a history.csv)\n")
-    drawn = [run for run in runs if not (run / "plots").exists() and draw_run_figures(run, _job_name(run))]
-    print(f"plots: drew the figures of {len(drawn)} of {len(runs)} runs" + (f" (in {drawn[0]}/plots, ...)" if drawn else ""))
-
-
-if __name__ == "__main__":
-    main()

@@ -8,23 +8,18 @@ import json
 import os
 import re
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from ..config.errors import ConfigError
+from ..files import write_error
+from .schema import DEFAULT_EXPERIMENT, MAX_EXPERIMENT_NAME
 
 REACH_SECONDS = 3.0  # how long a tracking server or database may take to answer the check
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite database file
-# MLflow's limits (mlflow.utils.validation; a test checks they still are): refused before any work
-MAX_EXPERIMENT_NAME = 500
-MAX_TAG_VALUE = 8000  # a run's tag, its description (mlflow.note.content) included
-DEFAULT_EXPERIMENT = "default"  # the experiment of a run with no preset and no tracking.experiment
-# tagged on every experiment made here: a model-training one (MLflow 3's UI may read it some day)
-MODEL_TRAINING = ("mlflow.experimentKind", "custom_model_development")
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
@@ -73,6 +68,11 @@ def path_part(name: str) -> str:
     Letters, digits, ``._-`` are kept; a name that needed changing gets a short hash of itself."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:100] or "_"
     return safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def experiment_name(configured: str | None, preset: str | None) -> str:
+    """The MLflow experiment of a run: ``tracking.experiment``, else the preset's name, else ``default``."""
+    return configured or preset or DEFAULT_EXPERIMENT
 
 
 def check_experiment_name(name: str, subject: str) -> None:
@@ -129,29 +129,6 @@ def _check_sqlite(uri: str, source: str) -> None:
             if file.read(16) != SQLITE_HEADER:
                 raise ConfigError(source, f"{path} is not a sqlite database (an MLflow store is one; "
                                           "a new one is made where no file is)")
-
-
-def write_error(path: Path, folder: bool = False) -> str | None:
-    """Why ``path``, a file (or with ``folder``, a folder), cannot be written, or created with the
-    folders it lacks; None if it can.  Tried for real, as root may be refused where permissions allow."""
-    if path.exists() and path.is_dir() != folder:
-        return f"{path} is a {'file' if folder else 'folder'}"
-    if path.is_file():
-        try:
-            open(path, "ab").close()
-        except OSError as err:
-            return f"{err.strerror}: {path}"
-        return None
-    existing = path.absolute()
-    while not existing.exists():  # the folders still to create must be creatable in the first that exists
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file"
-    try:
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as err:
-        return f"{err.strerror} in {existing}"
-    return None
 
 
 def _check_server(uri: str, source: str) -> None:

@@ -1,0 +1,162 @@
+"""Checks before any work and before anything is written: every group chosen, every key taken,
+every interpolation resolvable, every number finite, the run buildable (its memory included), Hydra's
+own settings sound.  ``runner.sweep.callback`` calls them before Hydra creates a run directory, so a
+rejected command leaves nothing behind: no MLflow run, no directory."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import InterpolationKeyError, InterpolationResolutionError
+
+from ..files import write_error
+from .errors import ConfigError, one_line
+from .keys import check_keys
+from .options import option_schemas
+from .overrides import key_values, readable_key_values, typed_overrides
+from .schema import GROUPS
+
+LOG_LEVELS = ("CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    """``config`` without its ``hydra`` node: what the task function sees."""
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every check of a task config short of building the run (``runner.run.build`` checks the rest, and
+    the memory); raises ConfigError."""
+    check_groups(cfg)
+    resolved = check_resolvable(cfg)
+    check_keys(cfg)
+    for key in sorted(OmegaConf.missing_keys(cfg)):
+        group = key.split(".")[0]
+        raise ConfigError(f"{key}=???", f"{group}={cfg[group].get('name', group)} needs a value for {key}: "
+                                        "give it on the command line or in a preset")
+    check_finite(resolved)
+
+
+def check_groups(cfg: DictConfig) -> None:
+    """No required group was deleted (``~optimizer``): each has an option chosen."""
+    for group in GROUPS:
+        if OmegaConf.is_missing(cfg, group) or group not in cfg:
+            options = sorted(option for g, option in option_schemas() if g == group)
+            raise ConfigError(f"~{group}", f"{group} is a required group: choose one of its options "
+                                           f"({', '.join(options)}) instead of deleting it")
+
+
+def check_resolvable(cfg: DictConfig) -> dict:
+    """Every interpolation resolves: a key that does not exist (``${oops}``), one that refers to itself
+    (``seed=${seed}``), an environment variable that is not set (``${oc.env:UNSET}``); returns the
+    resolved config as plain values."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except (InterpolationResolutionError, InterpolationKeyError) as err:
+        key = str(err.full_key)
+        raise ConfigError(f"{key}={raw_value(cfg, key)}", f"cannot be resolved: {_resolution_rule(err)}") from None
+
+
+def _resolution_rule(err: Exception) -> str:
+    text = one_line(str(getattr(err, "msg", None) or err).split("\n")[0])
+    if "Recursive interpolation" in text:
+        return "it refers to itself"
+    if m := re.search(r"Environment variable '([^']+)' not found", text):
+        return (f"the environment variable {m.group(1)} is not set (set it, or give a default: "
+                f"${{oc.env:{m.group(1)},default}})")
+    return text[0].lower() + text[1:] if text else type(err).__name__
+
+
+def raw_value(cfg: DictConfig, key: str) -> str:
+    """The value of ``key`` as written, interpolations unresolved (``${oops}``)."""
+    node = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
+    for part in re.findall(r"[^.\[\]]+", key):
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return "?"
+    return str(node)
+
+
+def check_finite(resolved: dict) -> None:
+    """Every number of the ``resolved`` config is finite: ``optimizer.lr=inf`` or ``1e400`` is a bad input,
+    not a divergence."""
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{prefix}{key}={value}", "must be a finite number")
+
+    walk(resolved, "")
+
+
+def check_single_run(config: DictConfig) -> None:
+    """A single run's config (with its ``hydra`` node): a sweep preset needs ``-m`` unless the
+    command picks one value for each key it sweeps."""
+    swept = dict(config.hydra.sweeper.get("params") or {})
+    given = set(key_values(typed_overrides(config.hydra)))
+    unpicked = [key for key in swept if key not in given]
+    if unpicked:
+        preset = config.hydra.runtime.choices.get("experiment")
+        raise ConfigError(f"experiment={preset}",
+                          f"this preset is a sweep over {', '.join(f'{k}={swept[k]}' for k in unpicked)}; "
+                          f"run it with -m (backprop-lab -m experiment={preset}), or pick one value for "
+                          f"{', '.join(unpicked)}")
+    check_config(task_config(config))
+
+
+def check_hydra(config: DictConfig, multirun: bool) -> None:
+    """What Hydra or a plugin would otherwise fail on with a traceback once the checks passed: an
+    output folder that cannot be created, a joblib launcher of no worker, an Optuna search of no trial."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = str(OmegaConf.select(config, key))
+    if error := write_error(Path(folder), folder=True):
+        raise ConfigError(f"{key}={folder}", f"cannot be created ({error})")
+    check_logging(config)
+    if not multirun:
+        return
+    launcher = config.hydra.launcher
+    if launcher.get("_target_", "").endswith("JoblibLauncher"):
+        if launcher.n_jobs == 0:
+            raise ConfigError("hydra.launcher.n_jobs=0", "must be a number of workers >= 1, or -1 for every core")
+        for key, honoured in (("backend", (None, "loky")), ("prefer", ("processes",)), ("require", (None,))):
+            if launcher.get(key) not in honoured:
+                raise ConfigError(f"hydra.launcher.{key}={launcher.get(key)}", "Hydra's joblib launcher always runs "
+                                  "jobs in loky worker processes and would ignore it: leave it unset")
+    if config.hydra.sweeper.get("_target_", "").endswith("OptunaSweeper"):
+        for name in ("n_trials", "n_jobs"):
+            if (value := config.hydra.sweeper.get(name)) is not None and value < 1:
+                raise ConfigError(f"hydra.sweeper.{name}={value}", "must be an integer >= 1")
+
+
+def check_logging(config: DictConfig) -> None:
+    """Every level in a job's logging config is one ``logging`` knows (Hydra would fail on it after
+    creating the run directory; Hydra's own, ``hydra_logging``, is checked on the command line, as
+    Hydra applies it first: ``logging_level_problem``)."""
+    tree = OmegaConf.to_container(config.hydra.job_logging, resolve=False) or {}
+    places = [("root", tree.get("root") or {})]
+    places += [(f"{part}.{name}", entry or {}) for part in ("loggers", "handlers")
+               for name, entry in (tree.get(part) or {}).items()]
+    for place, entry in places:
+        level = entry.get("level") if isinstance(entry, dict) else None
+        if level is not None and not isinstance(level, int) and str(level).upper() not in LOG_LEVELS:
+            raise ConfigError(f"hydra.job_logging.{place}.level={level}",
+                              f"must be a logging level: {', '.join(LOG_LEVELS)}")
+
+
+def logging_level_problem(overrides: list[str]) -> str | None:
+    """A ``hydra.*_logging...level=X`` on the command line that ``logging`` does not know, as one line."""
+    for key, value in readable_key_values(overrides).items():
+        if re.fullmatch(r"hydra\.(hydra|job)_logging\..*level", key) and value.upper() not in LOG_LEVELS:
+            return f"{key}={value}: must be a logging level: {', '.join(LOG_LEVELS)}"
+    return None
+
+

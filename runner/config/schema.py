@@ -1,0 +1,109 @@
+"""The runner's own config schemas: the architectures, the trainer's runner-side keys, tracking, and
+the top level.  The schemas of the engine's registries are made from its signatures
+(``runner.config.options``); an option's YAML file extends its schema and says only what differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+from backprop_core.network import BIAS_MODES, HIDDEN_DERIVATIVES
+
+
+def _choices(name: str, values) -> type[StrEnum]:
+    """A closed choice as an Enum: Hydra refuses any other value when it composes (members are named
+    as their values, the names OmegaConf reads from YAML and the command line)."""
+    return StrEnum(name, [(value, value) for value in values], module=__name__)
+
+
+Bias = _choices("Bias", BIAS_MODES)  # per_unit | shared | none: the engine's modes
+HiddenDerivative = _choices("HiddenDerivative", HIDDEN_DERIVATIVES)  # exact | one
+DType = _choices("DType", ("float64", "float32"))
+Tracker = _choices("Tracker", ("mlflow", "none"))
+Detail = _choices("Detail", ("standard", "full"))
+RunFigures = _choices("RunFigures", ("auto", "always", "never"))
+Report = _choices("Report", ("auto", "never"))
+
+
+@dataclass
+class MLPArchitecture:
+    name: str = "mlp"
+    hidden_sizes: list[int] = field(default_factory=lambda: [16])
+    input_size: Optional[int] = None  # null: the dataset's feature count
+    output_size: Optional[int] = None  # null: from the dataset and the loss
+    bias: Bias = Bias.per_unit  # a bias per unit, one per layer, or none
+    train_bias: bool = True
+    hidden_derivative: HiddenDerivative = HiddenDerivative.exact  # one: f'(z) := 1 in the hidden layers' backward pass
+
+
+@dataclass
+class DeepArchitecture:
+    name: str = "deep"
+    depth: int = 5  # hidden layers
+    width: int = 32  # units per hidden layer
+    input_size: Optional[int] = None
+    output_size: Optional[int] = None
+    bias: Bias = Bias.per_unit
+    train_bias: bool = True
+    hidden_derivative: HiddenDerivative = HiddenDerivative.exact
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 1500
+    batch_size: Optional[int] = None  # null: full batch
+    max_steps: Optional[int] = None
+    log_every: Optional[int] = None  # null: about 1000 logged steps per run
+    shuffle: bool = True
+    clip_grad_norm: Optional[float] = None
+    clip_grad_value: Optional[float] = None
+    divergence_guard: bool = True
+    dtype: DType = DType.float64
+    log_outputs: bool = False  # output/output_uNN: output unit activations (the articles print them)
+    check_gradients: bool = False  # gradient check (central differences) at the initial weights
+    jacobian_samples: int = 0  # > 0: singular values of the input-output Jacobian at the initial weights
+    threads: Optional[int] = None  # BLAS threads; null: 1, or every core for a job alone with a large net
+    max_memory_fraction: float = 0.5  # refuse a run whose arrays would need more of the available memory
+
+
+@dataclass
+class TrackingConfig:
+    """One schema for ``mlflow`` and ``none``, so that a preset may set ``tracking.detail`` and
+    still run with ``tracking=none``; a ``uri`` or ``experiment`` given to ``none`` is refused
+    (``runner.tracking.checks``)."""
+
+    name: Tracker = Tracker.mlflow
+    uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/outputs/mlflow.db
+    experiment: Optional[str] = None  # null: the preset's name, else "default"
+    detail: Detail = Detail.standard  # full: every per-layer diagnostic, and distributions
+    histogram_every: Optional[int] = None  # full detail: distributions at every N-th logged record and the closing one (null: 10)
+    run_figures: RunFigures = RunFigures.auto  # auto: a single run draws its own figures, a sweep's job does not
+    report: Report = Report.auto  # auto: a sweep's report is written into its parent run when it ends
+
+
+@dataclass
+class Config:
+    architecture: Any = MISSING
+    activation: Any = MISSING
+    loss: Any = MISSING
+    init: Any = MISSING
+    optimizer: Any = MISSING
+    dataset: Any = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: Any = MISSING
+    seed: int = 0
+    resume: bool = False  # multirun: skip every job whose configuration already has a finished run
+    description: Optional[str] = None  # a preset's one-line summary
+
+
+GROUPS = ("architecture", "activation", "loss", "init", "optimizer", "dataset", "trainer", "tracking")
+
+# keys every init option takes besides its initializer's own parameters: the biases' initializer
+BIAS_FIELDS = [("bias_init", str, "zeros"), ("bias_value", Optional[float], None),
+               ("bias_std", Optional[float], None), ("biases", Any, None)]
+BIAS_PARAMS = {"bias_value": "value", "bias_std": "std", "biases": "values"}  # init.<key> -> factory param
+
+

@@ -1,0 +1,129 @@
+"""Compare the runs of one experiment: a summary table and figures, from MLflow.
+
+    python -m runner.report vanishing_depth                 # the latest sweep of that experiment
+    python -m runner.report vanishing_depth --all           # every run in it
+    python -m runner.report glorot2010 --uri http://127.0.0.1:5000
+    python -m runner.report vanishing_depth --run-figures   # and each run's own plots/*.png, drawn now
+
+Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``pivot_*.csv``, ``pivots.md``,
+``report.html`` (everything on one self-contained page), ``grad_profile.png``
+(gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
+and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
+them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
+else as a run named ``report`` (tag ``kind=report``) in the same experiment.
+Histories are read in bulk: per run one artifact listing and one download per file it has, never one
+request per point.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..tracking.store import open_store
+from ..tracking.stores import check_store_exists, path_part, resolve_uri
+from .load import load_artifacts, load_runs, swept_columns
+from .page import html_page
+from ..figures.style import layer_columns
+from .sweep_figures import plot_grad_distributions, plot_heatmaps, plot_losses, plot_profiles
+from .tables import markdown, pivot_tables, summary_table, verdicts
+from .theory_figures import plot_lengths, plot_phase_diagram, plot_slopes, plot_spectra
+from .to_mlflow import log_missing_run_figures, log_report
+
+USAGE = __doc__
+
+
+def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
+           log_to_mlflow: bool = True, run_figures: bool = False, sweep_id: str | None = None,
+           quiet: bool = False) -> Path:
+    """Write the report of ``experiment``'s runs (sweep ``sweep_id``, or the latest) into ``out``; log it
+    to MLflow (the sweep's parent run, its figures also as image records); returns the folder."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file is noise
+    given = uri
+    uri, _, source = resolve_uri(uri)
+    where = f"--uri={given}" if given else source if os.environ.get("MLFLOW_TRACKING_URI") else "no --uri"
+    check_store_exists(uri, where)  # a report reads a store, never creates one
+    client = open_store(uri, where, create=False)  # under the store's lock, like every command
+    runs = load_runs(client, experiment, every_sweep, sweep_id)
+    if run_figures:
+        print(f"report: drew the own figures of {log_missing_run_figures(client, runs)} of {len(runs)} runs")
+    artifacts = load_artifacts(client, runs)
+    swept = swept_columns(runs)
+    axes = [c.removeprefix("params.") for c in swept]
+    folder = out or Path("outputs") / "reports" / path_part(experiment)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = summary_table(runs, swept)
+    pivots = pivot_tables(table, axes)
+    files = _write_tables(folder, table, pivots)
+    files += [path for path in draw_figures(_figure_tasks(runs, artifacts, swept, folder)) if path is not None]
+    figures = sorted((path for path in files if path.suffix == ".png"), key=lambda p: p.name != "grad_profile.png")
+    page = folder / "report.html"
+    page.write_text(html_page(f"{experiment}: {len(runs)} runs", f"swept: {', '.join(axes) or 'nothing'}",
+                              {"summary": table.set_index("run")} | {f"pivot: {m}": p for m, p in pivots.items()},
+                              figures, verdicts(table, axes)))
+    files.append(page)
+    if log_to_mlflow:
+        log_report(client, experiment, runs, files)
+    if not quiet:
+        print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
+        print(markdown(table))
+    return folder
+
+
+def _write_tables(folder: Path, table: pd.DataFrame, pivots: dict[str, pd.DataFrame]) -> list[Path]:
+    """``summary.csv``/``.md``, and a ``pivot_<metric>.csv`` each with ``pivots.md``; returns the files."""
+    table.to_csv(folder / "summary.csv", index=False)
+    (folder / "summary.md").write_text(markdown(table))
+    files = [folder / "summary.csv", folder / "summary.md"]
+    if pivots:
+        for metric, pivot in pivots.items():
+            name = metric.replace("/", "_")
+            pivot.to_csv(folder / f"pivot_{name}.csv")
+            files.append(folder / f"pivot_{name}.csv")
+        (folder / "pivots.md").write_text("\n".join(f"### {metric}\n\n{markdown(pivot.reset_index())}"
+                                                    for metric, pivot in pivots.items()))
+        files.append(folder / "pivots.md")
+    return files
+
+
+def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[str], folder: Path) -> list[tuple]:
+    """``(function, *args)`` for every figure the runs' files allow, the longest to draw first."""
+    histories = artifacts["history.csv"]
+    tasks = [(plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"),
+             (plot_profiles, runs, histories, swept, folder / "grad_profile.png"),
+             (plot_losses, runs, histories, swept, folder / "loss_curves.png")]
+    for metric, name in (("delta_norm", "delta_profile.png"), ("act_std", "act_std_profile.png")):
+        if any(layer_columns(h, metric) for h in histories.values()):
+            tasks.append((plot_profiles, runs, histories, swept, folder / name, metric))
+    if artifacts["distributions.npz"]:
+        tasks.append((plot_grad_distributions, runs, artifacts["distributions.npz"], swept,
+                      folder / "grad_distributions.png"))
+    # the phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (trainer.jacobian_samples), the
+    # predicted against measured gradient slopes and the length map
+    tasks += [(plot_phase_diagram, runs, folder / "phase_diagram.png"), (plot_slopes, runs, folder / "grad_slopes.png")]
+    if artifacts["jacobian.npz"]:
+        tasks.append((plot_spectra, runs, artifacts["jacobian.npz"], swept, folder / "jacobian_spectra.png"))
+    if artifacts["theory.csv"]:
+        tasks.append((plot_lengths, runs, artifacts["theory.csv"], swept, folder / "length_map.png"))
+    return tasks
+
+
+def draw_figures(tasks: list[tuple]) -> list[Path | None]:
+    """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
+    is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
+    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them)."""
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_draw_task(task) for task in tasks]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
+        return list(pool.imap(_draw_task, tasks, chunksize=1))
+
+
+def _draw_task(task: tuple) -> Path | None:
+    function, *args = task
+    return function(*args)
+
+

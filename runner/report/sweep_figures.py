@@ -1,0 +1,132 @@
+"""The sweep's figures: gradient profiles, loss curves, gradient distributions and heatmaps, faceted by
+the swept axes (``runner.report.small_multiples``)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from backprop_core.distributions import magnitude_histogram
+
+from ..figures.style import distribution_bands, layer_columns, plottable, plt
+from .small_multiples import curve, run_label, small_multiples
+from .tables import as_numbers, as_text, ordered_axis
+
+HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
+
+
+def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
+    """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step.  An
+    activation statistic is drawn over the hidden layers only: the output layer's (the prediction's
+    spread, near 0 when the outputs agree) would read as the signal dying."""
+    hidden_only = metric in HIDDEN_ONLY
+
+    def draw(ax, items, colour, label):
+        columns = layer_columns(items[0], metric)[:-1 if hidden_only else None]
+        layers = np.arange(1, len(columns) + 1)
+        curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
+        curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    histories = {k: h for k, h in histories.items() if not h.empty}
+    xlabel = "hidden layer (the output layer left out)" if hidden_only else "layer (1 = input side)"
+    return small_multiples(runs, histories, swept, path, draw, xlabel, f"{metric} (solid: step 0, dashed: closing)")
+
+
+def plot_losses(runs, histories, swept, path: Path) -> Path:
+    """Loss over steps, one line per run: training solid, validation dotted."""
+    def draw(ax, items, colour, label):
+        curve(ax, items[0]["step"], [h["train/loss"].to_numpy(float) for h in items], colour, label)
+        if "val/loss" in items[0]:
+            curve(ax, items[0]["step"], [h["val/loss"].to_numpy(float) for h in items], colour,
+                   linestyle=":", alpha=0.7)
+
+    histories = {k: h for k, h in histories.items() if not h.empty}
+    return small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
+
+
+def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
+    """|dL/dW| against layer at step 0 from the runs' histograms: median line, 16-84 % band."""
+    def draw(ax, items, colour, label):
+        bands = [distribution_bands(*magnitude_histogram(d["grad"][0])) for d in items]
+        layers = np.arange(1, len(bands[0]) + 1)
+        curve(ax, layers, [b[:, 2] for b in bands], colour, label, marker=".")
+        low, high = plottable(np.mean([b[:, 1] for b in bands], axis=0)), plottable(np.mean([b[:, 3] for b in bands], axis=0))
+        ax.fill_between(layers, low, high, color=colour, alpha=0.15, linewidth=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    return small_multiples(runs, distributions, swept, path, draw, "layer (1 = input side)",
+                            "|dL/dW| at step 0: median, 16-84 % band")
+
+
+def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
+    """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale: a
+    column per value of the first swept axis (depth, in a depth sweep), a row per combination of the others."""
+    maps = {}
+    for run_id, history in histories.items():
+        if not history.empty:
+            maps[run_id] = np.log10(plottable(history[layer_columns(history, "grad_norm")]))
+    finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()] or [np.zeros(1)])
+    low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    grid = heatmap_grid(runs, swept)
+    rows, cols = grid.shape
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1.6, 2.2 * rows + 0.6), squeeze=False)
+    # fixed spacing: a constrained layout of 100 panels takes longer than drawing them
+    fig.subplots_adjust(left=0.7 / (2.6 * cols + 1.6), right=0.86, bottom=0.55 / (2.2 * rows + 0.6),
+                        top=1 - 0.45 / (2.2 * rows + 0.6), hspace=0.6, wspace=0.3)
+    image = None
+    for (r, c), i in np.ndenumerate(grid):
+        ax = axes[r, c]
+        if i < 0:
+            ax.axis("off")
+            continue
+        run_id = runs["run_id"].iloc[i]
+        ax.set_title("\n".join(textwrap.wrap(run_label(runs, i, swept), 34)), fontsize=6)
+        ax.tick_params(labelsize=5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if r == rows - 1:
+            ax.set_xlabel("step", fontsize=6)
+        if c == 0:
+            ax.set_ylabel("layer", fontsize=6)
+        if run_id not in maps:
+            continue
+        steps = histories[run_id]["step"]
+        layers = maps[run_id].shape[1]
+        image = ax.imshow(maps[run_id].T, aspect="auto", origin="lower", cmap="magma", vmin=low, vmax=high,
+                          interpolation="nearest",
+                          extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
+    if image is not None:
+        fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
+    """Run indices (-1: no run) in a grid: a column per value of the first swept axis, in numeric order
+    where it is numeric, a row per combination of the other axes; runs of an unswept report in rows of 6."""
+    if not swept:
+        n, cols = len(runs), min(len(runs), 6)
+        return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
+    def order(column):
+        values = as_text(runs[column])
+        numbers = as_numbers(values)
+        return values if numbers is None else numbers
+    column_axis = ordered_axis(runs, swept) or swept[0]  # depth across, as the profiles' colours
+    row_axes = [c for c in swept if c != column_axis]
+    column_values = sorted(order(column_axis).unique())
+    keys = runs[row_axes].astype(str).agg("|".join, axis=1) if row_axes else pd.Series([""] * len(runs))
+    by_rows = pd.DataFrame({c: order(c) for c in row_axes}).sort_values(row_axes).index if row_axes else keys.index
+    row_values = list(dict.fromkeys(keys.loc[by_rows]))
+    grid = -np.ones((len(row_values), len(column_values)), dtype=int)
+    for i, (value, key) in enumerate(zip(order(column_axis), keys)):
+        cell = row_values.index(key), column_values.index(value)
+        if grid[cell] >= 0:  # two runs in one cell (seeds, an axis not swept): a panel each, in rows of 6
+            return heatmap_grid(runs, [])
+        grid[cell] = i
+    return grid

@@ -1,0 +1,60 @@
+"""What the report writes into MLflow: itself (into the sweep's parent run, or a run of its own), and
+the runs' own figures where their jobs left them out.  Nothing else: the report only reads runs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from ..figures.run_figures import draw_run_figures
+from ..tracking.runs import sweep_run
+from ..tracking.schema import KIND
+from ..tracking.writer import log_image
+
+
+def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
+    """Each run's own figures (``plots/*.png`` and their images) where its job left them out, as a sweep's
+    jobs do unless ``tracking.run_figures=always``: drawn from the run's ``history.csv`` (and
+    ``distributions.npz``) and logged to the run.  Returns how many runs got them."""
+    drawn = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id, name in zip(runs["run_id"], runs["run_name"]):
+            files = {f.path for f in client.list_artifacts(run_id)}
+            if "plots" in files or "history.csv" not in files:
+                continue
+            folder = Path(tmp) / run_id
+            for file in files & {"history.csv", "distributions.npz"}:
+                client.download_artifacts(run_id, file, str(folder))
+            paths = draw_run_figures(folder, name)
+            last_step = int(pd.read_csv(folder / "history.csv", usecols=["step"])["step"].iloc[-1]) if paths else 0
+            for path in paths:
+                client.log_artifact(run_id, str(path), "plots")
+                log_image(client, run_id, path, last_step)
+            drawn += bool(paths)
+    return drawn
+
+
+def log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path]) -> None:
+    """Into the sweep's parent run when the report covers one sweep (folder ``report``); otherwise
+    into a run of its own named ``report`` (tag ``kind=report``)."""
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    sweeps = runs["sweep_id"].dropna().unique()
+    parent = sweep_run(client, experiment_id, sweeps[0]) if len(sweeps) == 1 and runs["sweep_id"].notna().all() \
+        else None
+    if parent is not None:
+        for path in files:
+            client.log_artifact(parent.info.run_id, str(path), "report")
+            if path.suffix == ".png":  # the chart view's image grid shows them
+                log_image(client, parent.info.run_id, path, 0)
+        return
+    run = client.create_run(experiment_id, run_name="report", tags={"kind": "report", "runs": str(len(runs))})
+    status = "FAILED"
+    try:
+        for path in files:
+            client.log_artifact(run.info.run_id, str(path), "report")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)

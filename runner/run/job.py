@@ -1,0 +1,108 @@
+"""Who a job is (from Hydra's runtime config), how it ended, and its ``job.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from backprop_core import FitResult
+
+from ..config.overrides import key_values, typed_overrides
+from ..processes import VARYING_KEYS
+from ..tracking.schema import JobStatus, sweep_id_of
+from .records import write_job_file
+
+MAX_RUN_NAME = 120  # MLflow's runs table shows about this much of a name
+NOT_IN_NAME = ("experiment", "resume", "description")  # and tracking.*: they do not decide the result
+
+
+@dataclass
+class Job:
+    """Who this job is, from Hydra's runtime config."""
+
+    name: str
+    preset: str | None
+    overrides: list[str]
+    multirun: bool
+    num: int
+    out_dir: Path
+    sweep_id: str | None
+    choices: dict[str, str | None]
+    alone: bool = True  # no other job of its sweep runs beside it (a single run, or the basic launcher)
+    cwd: Path | None = None  # where the command was started (the job may run in its own directory)
+
+    @classmethod
+    def current(cls) -> Job:
+        hydra_cfg = HydraConfig.get()
+        choices = dict(hydra_cfg.runtime.choices)
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        overrides = typed_overrides(hydra_cfg)
+        alone = not multirun or "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
+        named = key_values(overrides)
+        if multirun and VARYING_KEYS in os.environ:  # set by the sweep's launching process
+            varying = set(json.loads(os.environ[VARYING_KEYS]))
+            named = {key: value for key, value in named.items() if key in varying} or named
+        return cls(run_name(named, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
+                   hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
+                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd))
+
+
+@dataclass
+class Outcome:
+    status: JobStatus
+    result: FitResult | None = None
+    summary: dict | None = None
+    seconds: float = 0.0
+    run_id: str | None = None
+    detail: str = ""
+
+    @property
+    def objective(self) -> float:
+        """What a sweeper minimises: the final validation loss; +inf unless the run finished with a finite one
+        (with ``trainer.divergence_guard=false`` a run finishes its updates through NaN)."""
+        if self.status not in (JobStatus.finished, JobStatus.skipped) or not self.summary:
+            return math.inf
+        loss = float(self.summary.get("final/val_loss", math.inf))
+        return loss if math.isfinite(loss) else math.inf
+
+    @property
+    def explanation(self) -> str:
+        if self.status == JobStatus.diverged and self.result is not None:
+            return f"at step {self.result.diverged_at_step}"
+        return self.detail
+
+
+def run_name(overrides: dict[str, str], preset: str | None) -> str:
+    """``activation=relu,init=he_normal,depth=8`` from the job's overrides (keys shortened to their leaf)."""
+    parts = [f"{key.rsplit('.', 1)[-1]}={shortest(value)}" for key, value in overrides.items()
+             if key not in NOT_IN_NAME and not key.startswith("tracking")]
+    name = ",".join(parts) or preset or "default"
+    return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 3] + "..."  # the whole is the overrides tag
+
+
+def shortest(value: str) -> str:
+    """A number in its shortest form to 12 significant digits (``range()`` sums its steps: it gives
+    ``0.15000000000000002``, named ``0.15``); anything else, and a number typed shorter, as typed."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    short = format(number, ".12g")
+    return short if len(short) < len(value) else value
+
+
+def record_job(job: Job, outcome: Outcome) -> None:
+    """A sweep's job leaves ``job.json`` in its directory: the sweep's summary reads them back."""
+    if not job.multirun:
+        return
+    write_job_file(job.out_dir, {
+        "job_num": job.num, "name": job.name, "overrides": job.overrides, "status": str(outcome.status),
+        "steps": outcome.result.steps if outcome.result else 0, "seconds": round(outcome.seconds, 3),
+        "summary": outcome.summary or {}, "run_id": outcome.run_id, "detail": outcome.explanation,
+    })

@@ -1,0 +1,83 @@
+"""How a sweep ends: its summary from the jobs' ``job.json`` (counts, the jobs that diverged or
+failed), its parent run closed (``runner.sweep.parent_run``); or, interrupted, what finished kept."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ..config.errors import SweepFailed
+from ..run.records import read_job_files
+from ..tracking.schema import JobStatus
+from .composed_once import ComposedOnce
+from .search_space import is_sampling
+
+
+@dataclass
+class Sweep:
+    """A sweep this process launches: what its end needs."""
+
+    sweep_id: str
+    n_jobs: int  # planned (a sampler's trials)
+    directory: str
+    compositions: ComposedOnce
+    parent: object | None  # a ParentRun with tracking=mlflow (its module imports MLflow), else None
+    started: float
+
+    def close(self, config: DictConfig) -> None:
+        """The closing summary, printed and written into the parent run; failed jobs raise ``SweepFailed``."""
+        self.compositions.discard()
+        records = read_job_files(Path(self.directory))
+        counts: dict[str, int] = {"jobs": self.n_jobs}  # planned, as in an interrupted sweep's counts
+        for record in records:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+        if len(records) < self.n_jobs and not is_sampling(config):  # a job ended without its file (killed -9)
+            counts["missing"] = self.n_jobs - len(records)
+        jobs = f"{self.n_jobs} job{'s' * (self.n_jobs != 1)}"
+        lines = [f"sweep {self.sweep_id}: {jobs} in {time.perf_counter() - self.started:.1f}s "
+                 f"({listed_counts(counts) or 'none recorded'})"]
+        lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
+                  + (f" - {record['detail']}" if record.get("detail") else "")
+                  for record in records if record["status"] in ("diverged", "failed", "skipped")]
+        print("\n".join(lines))
+        if self.parent:
+            self.parent.close(counts, "\n".join(lines) + "\n")
+        if config.tracking.run_figures == "auto" and records:
+            command = self.parent.run_figures_command() if self.parent else \
+                f"{shlex.quote(sys.executable)} -m runner.figures {shlex.quote(self.directory)}"
+            print(f"Each run's own figures (left out of a sweep's jobs): {command}")
+        if counts.get(JobStatus.failed):
+            raise SweepFailed(f"{counts[JobStatus.failed]} of {self.n_jobs} jobs failed")
+
+    def close_interrupted(self, reason: str) -> str:
+        """Ctrl-C or SIGTERM stopped the sweep: its runs are closed as killed; returns what was done."""
+        self.compositions.discard()
+        if not self.parent:
+            return "the sweep stopped"
+        seconds = time.perf_counter() - self.started
+        return self.parent.close_interrupted(self.n_jobs, lambda counts: (
+            f"sweep {self.sweep_id}: {self.n_jobs} jobs, interrupted ({reason}) after {seconds:.1f}s "
+            f"({listed_counts(counts)})\n"))
+
+
+def listed_counts(counts: dict[str, int]) -> str:
+    """``2 finished, 1 killed``: the statuses counted, without the total."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "jobs")
+
+
+_launching: list[Sweep] = []  # the sweep this process is launching, until it ends (Ctrl-C closes it)
+
+
+def launching(sweep: Sweep | None) -> None:
+    _launching[:] = [sweep] if sweep else []
+
+
+def close_interrupted_sweep(reason: str) -> str | None:
+    """After Ctrl-C or SIGTERM in this process: close the sweep it was launching, if any; None when it
+    launched none."""
+    return _launching.pop().close_interrupted(reason) if _launching else None

@@ -1,0 +1,92 @@
+"""A sweep's jobs, expanded as Hydra's basic sweeper expands them, each composed and checked
+before the first starts; and the keys whose value varies between them (what a run's name says)."""
+
+from __future__ import annotations
+
+import re
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, RangeSweep
+from omegaconf import DictConfig, OmegaConf
+
+from ..config.checks import check_config, task_config
+from ..config.errors import ConfigError
+from ..config.hydra_errors import hydra_error, is_composition_error
+from ..config.overrides import key_values, typed_overrides
+from ..run.build import build_once
+
+
+def check_sweep_dirs(config: DictConfig, n_jobs: int) -> None:
+    """Jobs of one sweep get folders of their own: a ``hydra.sweep.subdir`` that is the same for
+    every job would have them write over each other's history and records."""
+    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+    if n_jobs > 1 and not any(part in subdir for part in ("hydra.job.num", "hydra.job.id", "hydra.job.override_dirname")):
+        raise ConfigError(f"hydra.sweep.subdir={subdir}", f"is the same for all {n_jobs} jobs, which would write into "
+                          "one folder: include ${hydra.job.num} (the default)")
+
+
+def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:
+    """The override list of every job the sweep will launch, as Hydra's basic sweeper expands it
+    (``glob()`` lists the group's options through ``loader``).  Other sweepers (Optuna) draw their
+    jobs as they go: then only the fixed overrides are known."""
+    basic = config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()] if basic else []
+    parser = OverridesParser.create(config_loader=loader)
+    overrides = parser.parse_overrides(params + typed_overrides(config.hydra))
+    if not basic:
+        return BasicSweeper.split_arguments([o for o in overrides if not o.is_sweep_override()], None)[0]
+    for override in overrides:
+        _check_basic_sweep(override, loader)
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def _check_basic_sweep(override, loader) -> None:
+    """A sweep the basic sweeper can expand into at least one value (it would fail on an
+    ``interval()``, compose a glob listed among values as a dict, and run nothing for an empty one)."""
+    value, key = override.value(), override.key_or_group
+    if isinstance(value, IntervalSweep):
+        raise ConfigError(override.input_line, "interval() is drawn from by a sampling sweeper "
+                          "(hydra/sweeper=optuna); the basic sweeper takes a,b,c, range() and glob()")
+    if isinstance(value, ChoiceSweep) and any(isinstance(v, Glob) for v in value.list):
+        raise ConfigError(override.input_line, "a glob() is a whole sweep, not one value among others: "
+                          f"put every pattern in one, {key}=glob([a*,b,...])")
+    if isinstance(value, RangeSweep) and value.step == 0:
+        raise ConfigError(override.input_line, "a range() needs a step other than 0")
+    if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+        options = loader.get_group_options(key) if isinstance(value, Glob) else []
+        rule = f"matches no option of {key} ({', '.join(options)})" if options else "sweeps over no value"
+        raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
+
+
+def check_sweep(config: DictConfig, loader) -> list[list[str]]:
+    """Compose and check every job of the sweep before the first starts; returns each job's overrides.
+    The first invalid job is a ConfigError naming its number and overrides."""
+    jobs = sweep_jobs(config, loader)
+    for num, overrides in enumerate(jobs):
+        typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
+        check_job(config, loader, list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
+    return jobs
+
+
+def varying_keys(jobs: list[list[str]]) -> list[str]:
+    """The keys whose value differs between the jobs: what a job's run name needs to say."""
+    per_job = [key_values(overrides) for overrides in jobs]
+    keys = dict.fromkeys(key for job in per_job for key in job)
+    return [key for key in keys if len({job.get(key) for job in per_job}) > 1]
+
+
+def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> None:
+    """Compose the job of ``overrides`` and check it; a ConfigError ends with ``[where]``."""
+    try:
+        task = task_config(loader.load_sweep_config(config, overrides))
+        check_config(task)
+        build_once(task)
+    except ConfigError as err:
+        raise ConfigError(f"{err} [{where}]") from None
+    except Exception as err:  # Hydra's or OmegaConf's composition errors
+        if not is_composition_error(err):
+            raise
+        raise ConfigError(f"{hydra_error(err, overrides)} [{where}]") from None
+
+

@@ -1,0 +1,107 @@
+"""A sweep's parent run in MLflow: opened once before the first job, closed with the sweep's counts,
+its report attached and the links that open on the answer printed; or closed as killed.  (Imported
+only with ``tracking=mlflow``: see ``runner.sweep.callback``.)"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ..config.errors import ConfigError
+from ..config.overrides import typed_overrides
+from ..config.recorded import description_of
+from ..report.make import report
+from ..tracking.checks import original_cwd
+from ..tracking.links import chart_url, run_url, runs_url, ui_command
+from ..tracking.runs import close_orphans, finish_sweep_run, show_in_note, start_sweep_run, sweep_job_statuses, \
+    sweep_run_ids
+from ..tracking.schema import JobStatus
+from ..tracking.store import TrackedExperiment, open_experiment
+
+log = logging.getLogger("runner")
+REPORT_FIGURE = "report/grad_profile.png"
+
+
+@dataclass
+class ParentRun:
+    tracked: TrackedExperiment
+    run_id: str
+    sweep_id: str
+    directory: str  # the sweep directory: the report goes into its report/
+    report_mode: str  # tracking.report
+
+    @classmethod
+    def open(cls, config: DictConfig, sweep_id: str) -> ParentRun:
+        """The store and experiment made once, here, before parallel jobs race to; runs orphaned by killed
+        commands closed; the parent run opened (every job's run is its child)."""
+        preset = config.hydra.runtime.choices.get("experiment")
+        tracked = open_experiment(config.tracking.uri, original_cwd(config), config.tracking.experiment, preset,
+                                  description_of(config))
+        close_orphans(tracked.client)
+        overrides = typed_overrides(config.hydra)
+        shown = [o for o in overrides if not o.startswith("experiment=")]
+        name = f"{preset or 'sweep'}" + (f" [{' '.join(shown)}]" if shown else "")
+        run_id = start_sweep_run(tracked.client, tracked.experiment_id, name, sweep_id,
+                                 "backprop-lab -m " + " ".join(overrides), description_of(config))
+        return cls(tracked, run_id, sweep_id, str(config.hydra.sweep.dir), config.tracking.report)
+
+    def close(self, counts: dict[str, int], summary: str) -> None:
+        """Closed with the sweep's counts and summary, its report attached first (``tracking.report=auto``)."""
+        attached = self.attach_report() if self.report_mode == "auto" else None
+        finish_sweep_run(self.tracked.client, self.run_id, counts, summary)
+        self.print_links(attached)
+
+    def attach_report(self) -> Path | None:
+        """The sweep's report (tables, figures, ``report.html``), written into the sweep directory and this
+        run; None (with a warning) when it cannot be written: the sweep's runs stand anyway."""
+        started, name = time.perf_counter(), self.tracked.name
+        try:
+            folder = report(name, self.tracked.uri, Path(self.directory) / "report", sweep_id=self.sweep_id,
+                            quiet=True)
+        except ConfigError as err:
+            log.warning("no report for this sweep: %s", err)
+            return None
+        except Exception as err:  # a figure that fails must not fail a finished sweep
+            log.warning("the sweep's report failed (%s: %s); python -m runner.report %s draws it again",
+                        type(err).__name__, err, name)
+            return None
+        show_in_note(self.tracked.client, self.run_id, REPORT_FIGURE,
+                     "Gradient norm against layer, every run of this sweep (solid: step 0; dashed: the end)")
+        print(f"report of the sweep ({time.perf_counter() - started:.1f}s): {folder / 'report.html'}")
+        return folder
+
+    def print_links(self, report_folder: Path | None) -> None:
+        """The command that serves the store, and the UI links that open on the answer."""
+        tracked = self.tracked
+        print(f"MLflow: open the UI with:  {ui_command(tracked.uri)}")
+        print(f"  the sweep's runs:      {runs_url(tracked.experiment_id)}")
+        if report_folder is not None:
+            print(f"  its report's figure:   {run_url(tracked.experiment_id, self.run_id, REPORT_FIGURE)}")
+        run_ids = sweep_run_ids(tracked.client, tracked.experiment_id, self.sweep_id)
+        if run_ids:
+            print(f"  gradient profiles:     {chart_url(tracked.experiment_id, run_ids, 'profile/log10_grad_norm_init')}")
+
+    def run_figures_command(self) -> str:
+        return (f"{shlex.quote(sys.executable)} -m runner.report {shlex.quote(self.tracked.name)} --run-figures "
+                f"--uri {shlex.quote(self.tracked.uri)}")
+
+    def close_interrupted(self, n_jobs: int, summary_of) -> str:
+        """The runs the stopped workers left RUNNING and this run closed as killed now, not at the next
+        command, with the report of what finished; ``summary_of(counts)`` is the summary's text."""
+        client = self.tracked.client
+        close_orphans(client, self.sweep_id, wait_seconds=5.0)
+        counts = sweep_job_statuses(client, self.tracked.experiment_id, self.sweep_id) | {"jobs": n_jobs}
+        finish_sweep_run(client, self.run_id, counts, summary_of(counts), status=JobStatus.killed)
+        closed = f"the sweep's parent run {self.run_id} and its stopped jobs' runs are closed as killed"
+        if self.report_mode == "auto" and counts.get(JobStatus.finished, 0) + counts.get(JobStatus.diverged, 0):
+            try:  # with what finished; a second Ctrl-C skips it
+                self.attach_report()
+            except KeyboardInterrupt:
+                return f"{closed}; the report was skipped"
+        return closed

@@ -1,0 +1,43 @@
+"""Where to look: the command that serves a store in MLflow's UI, and UI addresses that open on the
+answer (the runs table, a run's figure, the sweep's runs on one chart)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+
+def ui_command(uri: str) -> str:
+    """The command that opens ``uri`` in MLflow's UI, runnable from a fresh shell (no venv needed)."""
+    beside = Path(sys.executable).parent / "mlflow"
+    program = shlex.quote(str(beside)) if beside.exists() else f"{shlex.quote(sys.executable)} -m mlflow"
+    return f"{program} ui --backend-store-uri {shlex.quote(uri)}"
+
+
+UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves by default
+
+
+def runs_url(experiment_id: str) -> str:
+    """The experiment's runs table (MLflow 3 opens a bare ``#/experiments/<id>`` on its GenAI overview)."""
+    return f"{UI}/#/experiments/{experiment_id}/runs"
+
+
+def run_url(experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """A run's page, or with ``artifact`` its artifact view opened on that file."""
+    page = f"{UI}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{page}/artifacts/{artifact}" if artifact else page
+
+
+def chart_url(experiment_id: str, run_ids: list[str], metric: str) -> str:
+    """MLflow's metric page: ``metric`` of every run in ``run_ids`` on one chart (the URL its own
+    "plot chart" link builds); a profile metric's step is the layer index."""
+    runs, keys = json.dumps(run_ids, separators=(",", ":")), json.dumps([metric])
+    query = (f"runs={runs}&metric={quote(json.dumps(metric))}&experiments={json.dumps([experiment_id])}"
+             f"&plot_metric_keys={quote(keys)}&plot_layout={{}}&x_axis=step&y_axis_scale=linear"
+             "&line_smoothness=1&show_point=true&deselected_curves=[]&last_linear_y_axis_range=[]")
+    return f"{UI}/#/metric?{query}"
+
+

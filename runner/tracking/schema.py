@@ -1,0 +1,87 @@
+"""The run schema: what a run records in MLflow, declared once.  Job statuses, the tags every run
+carries, the metric keys of the per-layer quantities, MLflow's limits.  (No MLflow import: the checks
+and the sweep's bookkeeping read these without paying for it.)"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """A job's outcome, the run's ``status`` tag (MLflow's own status says less: see ``mlflow_status``)."""
+
+    running = "running"
+    finished = "finished"
+    diverged = "diverged"  # a non-finite loss or gradient: a result, not an error
+    failed = "failed"
+    killed = "killed"
+    skipped = "skipped"  # resume=true: an earlier run of the same configuration is reused
+
+    @property
+    def mlflow_status(self) -> str:
+        """MLflow's run status: FINISHED for a run that produced its result (diverged included)."""
+        return {"failed": "FAILED", "killed": "KILLED", "running": "RUNNING"}.get(self.value, "FINISHED")
+
+    @property
+    def has_result(self) -> bool:
+        return self in (JobStatus.finished, JobStatus.diverged)
+
+
+COUNTED = ("jobs", "finished", "diverged", "failed", "skipped", "killed")  # a sweep's sweep/<key> metrics
+
+def sweep_id_of(sweep_dir: str) -> str:
+    """One id (the ``sweep_id`` tag) for every job of a multirun, from its sweep directory as configured.
+
+    Hydra resolves ``hydra.sweep.dir`` (with its timestamp) once and hands every job the same
+    value, in the launching process or a worker on another machine, so no state needs passing.
+    """
+    return hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:12]
+
+
+# tags (besides MLflow's own mlflow.*)
+KIND = "kind"  # job | sweep | report
+STATUS = "status"  # a JobStatus
+SWEEP_ID, JOB_NUM, PREVIOUS_SWEEP_ID = "sweep_id", "job_num", "previous_sweep_id"
+CONFIG_HASH, OVERRIDES, PRESET = "config_hash", "overrides", "preset"
+HOST, PID, PID_START = "host", "pid", "pid_start"  # who wrote the run: a later command tells an orphan
+NOTE, PARENT_RUN = "mlflow.note.content", "mlflow.parentRunId"
+
+# metric keys
+STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")  # what tracking.detail=standard sends
+DECADES = ("grad_norm/", "delta_norm/", "update_ratio/")  # per-layer quantities that span decades: log10 too
+PROFILES = ("grad_norm", "delta_norm", "act_std", "saturation")  # profile/<name>_init and _final
+LOG10_PROFILES = ("grad_norm", "delta_norm")  # also profile/log10_<name>_init and _final
+
+
+def log10_key(key: str) -> str:
+    """``grad_norm/grad_norm_l01`` -> ``log10_grad_norm/log10_grad_norm_l01`` (a section of its own, and a
+    chart card that says what it shows); ``profile/grad_norm_init`` -> ``profile/log10_grad_norm_init``."""
+    section, _, leaf = key.partition("/")
+    return f"profile/log10_{leaf}" if section == "profile" else f"log10_{section}/log10_{leaf}"
+
+
+# MLflow's limits (mlflow.utils.validation; a test checks they still are): refused before any work
+MAX_EXPERIMENT_NAME = 500
+MAX_TAG_VALUE = 8000  # a run's tag, its description (mlflow.note.content) included
+DEFAULT_EXPERIMENT = "default"  # the experiment of a run with no preset and no tracking.experiment
+# tagged on every experiment made here: a model-training one (MLflow 3's UI may read it some day)
+MODEL_TRAINING = ("mlflow.experimentKind", "custom_model_development")
+
+
+# the rules behind the tags gradient_flow and theory_agrees
+FLOW_DECADES = 1.0  # |log10 of the gradient norm's change across the net| beyond this: vanishing / exploding
+SLOPE_TOLERANCE = (0.1, 0.1)  # agreement: |measured - predicted slope| <= 0.1 + 0.1 |predicted| (ln per layer)
+
+
+def gradient_flow(measured_slope: float, n_layers: int) -> str:
+    """vanishing / stable / exploding: whether the gradient norm changes by more than
+    10**FLOW_DECADES across the net, from the measured per-layer slope of ln ||dL/dW||^2."""
+    change = measured_slope * (n_layers - 1) / 2 / math.log(10)  # log10 of the norm's change, last -> first layer
+    return "vanishing" if change < -FLOW_DECADES else "exploding" if change > FLOW_DECADES else "stable"
+
+
+def agrees(measured: float, predicted: float) -> bool:
+    absolute, relative = SLOPE_TOLERANCE
+    return abs(measured - predicted) <= absolute + relative * abs(predicted)

@@ -1,0 +1,96 @@
+"""Opening the tracking store (a sqlite store made whole or found whole, under an inter-process lock)
+and the experiment a command writes into, created once however many commands race to."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+# bounded retries for an HTTP store: MLflow's defaults (7 retries, 120 s timeout) hang for minutes
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+from filelock import FileLock  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from .schema import MODEL_TRAINING, NOTE  # noqa: E402
+from .sqlite_store import ensure_whole  # noqa: E402
+from .stores import experiment_name, path_part, resolve_uri  # noqa: E402
+
+
+class TrackedExperiment(NamedTuple):
+    """The MLflow experiment a command writes into, and its store."""
+
+    client: MlflowClient
+    experiment_id: str
+    name: str
+    uri: str
+
+
+def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: str | None, preset: str | None,
+                    description: str | None) -> TrackedExperiment:
+    """The store in force opened (made whole if new) and its experiment found or created: the one way
+    a run and a sweep open what they write into."""
+    uri, artifact_root, source = resolve_uri(configured_uri, cwd)
+    client = open_store(uri, source, artifact_root=artifact_root)
+    name = experiment_name(experiment, preset)
+    return TrackedExperiment(client, ensure_experiment(client, name, artifact_root, description), name, uri)
+
+
+def open_store(uri: str, source: str | None = None, create: bool = True,
+               artifact_root: str | None = None) -> MlflowClient:
+    """A client of the store at ``uri``; a sqlite store is made whole or found whole, under an
+    inter-process lock (``runner.sqlite_store``), else ConfigError naming ``source``.  With
+    ``create=False`` (a command that only reads) a store that is not whole is refused, never changed.
+
+    MLflow creates a fresh sqlite store by running its migrations; several processes doing so at
+    once fail (``duplicate column name``), and one killed among them leaves the store unusable.
+    MLflow caches the store per process, so only the first use in each process needs the lock.
+    """
+    if uri in _OPENED:
+        return MlflowClient(uri)
+    with store_lock(uri):  # the client itself may open the store: create it under the lock too
+        if uri.startswith("sqlite:///"):
+            ensure_whole(Path(uri.removeprefix("sqlite:///")), source or f"tracking.uri={uri}", create, artifact_root)
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    _OPENED.add(uri)
+    return client
+
+
+_OPENED: set[str] = set()  # the stores this process has opened (and so found or made whole)
+
+
+def store_lock(uri: str):
+    """An inter-process lock beside a sqlite store (``mlflow.db.lock``); a no-op for a server."""
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{path}.lock", timeout=300)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None,
+                      description: str | None = None) -> str:
+    """The id of experiment ``name``, created if needed (under the store's lock: concurrent
+    commands create it once)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        with store_lock(client.tracking_uri):
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                location = f"{artifact_root}/{path_part(name)}" if artifact_root else None
+                tags = dict([MODEL_TRAINING]) | ({NOTE: description} if description else {})
+                try:
+                    return client.create_experiment(name, artifact_location=location, tags=tags)
+                except MlflowException:  # a server's other client created it first
+                    experiment = client.get_experiment_by_name(name)
+                    if experiment is None:
+                        raise
+    return experiment.experiment_id
+
+
