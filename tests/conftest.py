@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_limits
@@ -52,3 +53,14 @@ def output_loss_pairs(n_outputs: int = 3) -> list[tuple[str, str]]:
                 continue
             pairs.append((output, loss))
     return pairs
+
+
+def assert_drawn(path, min_size=(400, 300)):
+    """``path`` is a PNG with something drawn on it: large enough, and more than a blank canvas (many
+    colours, pixels that differ from the background)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= min_size[0] and image.height >= min_size[1], path
+        pixels = np.asarray(image.convert("L"), dtype=float)
+    assert len(np.unique(pixels)) > 20 and (pixels < 250).mean() > 0.01, f"{path} is (almost) blank"

@@ -31,70 +31,103 @@ def engine_history(overrides):
     return pd.DataFrame(list(result.history))
 
 
-def test_a_run_is_tracked_completely(tmp_path):
-    overrides = ["architecture.depth=3", "architecture.width=8", "trainer.epochs=30", "trainer.log_every=4",
-                 "tracking.detail=full", "seed=5"]
-    done = run_cli(tmp_path, *overrides)
+OVERRIDES = ["architecture.depth=3", "architecture.width=8", "trainer.epochs=30", "trainer.log_every=4",
+             "tracking.detail=full", "seed=5"]
+STEPS = [0, 4, 8, 12, 16, 20, 24, 28, 29, 30]  # every 4th update, the last (29), the closing record (30)
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """One single run with full detail, through the installed command; its MLflow run; what the engine
+    computes for the same composition without the runner."""
+    cwd = tmp_path_factory.mktemp("tracked")
+    done = run_cli(cwd, *OVERRIDES)
     assert done.returncode == 0, done.stderr
-    assert f"mlflow ui --backend-store-uri {store_uri(tmp_path)}" in done.stdout
+    client, runs = runs_of(cwd)
+    assert len(runs) == 1
+    return cwd, done, client, runs[0], engine_history(OVERRIDES)
+
+
+def test_a_run_says_where_to_look_and_nothing_of_mlflow_s_own(tracked):
+    cwd, done, *_ = tracked
+    assert f"mlflow ui --backend-store-uri {store_uri(cwd)}" in done.stdout
     assert "mlflow" not in done.stderr  # a fresh store's creation is no news (MLflow's INFO lines stay out)
 
-    client, runs = runs_of(tmp_path)
-    assert len(runs) == 1
-    run = runs[0]
+
+def test_a_run_is_named_tagged_and_its_params_say_the_choice_once(tracked):
+    _, _, client, run, _ = tracked
     assert run.info.status == "FINISHED" and run.info.run_name == "depth=3,width=8,epochs=30,log_every=4,seed=5"
     tags = run.data.tags
     assert tags["status"] == "finished" and tags["preset"] == "none" and tags["job_num"] == "0"
-    assert tags["overrides"] == " ".join(overrides) and "sweep_id" not in tags
+    assert tags["overrides"] == " ".join(OVERRIDES) and "sweep_id" not in tags
+    assert tags["config_hash"] and tags["pid"] and tags["host"]
     params = run.data.params
     assert params["activation"] == "sigmoid" and params["init"] == "glorot_uniform" and params["loss"] == "bce"
     assert params["optimizer.lr"] == "0.1" and params["architecture.depth"] == "3" and params["seed"] == "5"
+    assert "activation.name" not in params and "init.name" not in params  # the choice, said once
     assert client.get_experiment(run.info.experiment_id).name == "default"
 
-    expected = engine_history(overrides)
-    steps = [0, 4, 8, 12, 16, 20, 24, 28, 29, 30]  # every 4th update, the last (29), the closing record (30)
-    assert expected["step"].tolist() == steps
-    for key in ("train/loss", "val/loss", "train/accuracy", "grad_norm/grad_norm_l01", "grad_norm/grad_norm_l04",
-                "bias_grad_norm/bias_grad_norm_l02", "weight_norm/weight_norm_l03", "update_ratio/update_ratio_l01", "act_mean/act_mean_l01", "act_std/act_std_l03",
-                "saturation/saturation_l02"):
-        history = client.get_metric_history(run.info.run_id, key)
-        logged = expected.dropna(subset=[key])  # update_ratio: no update follows the closing record
-        assert [m.step for m in history] == logged["step"].tolist(), key
-        np.testing.assert_allclose([m.value for m in history], logged[key], rtol=1e-12, err_msg=key)
 
+@pytest.mark.parametrize("key", ["train/loss", "val/loss", "train/accuracy", "grad_norm/grad_norm_l01",
+                                 "grad_norm/grad_norm_l04", "bias_grad_norm/bias_grad_norm_l02",
+                                 "weight_norm/weight_norm_l03", "update_ratio/update_ratio_l01",
+                                 "act_mean/act_mean_l01", "act_std/act_std_l03", "saturation/saturation_l02"])
+def test_every_logged_record_is_the_engine_s(tracked, key):
+    _, _, client, run, expected = tracked
+    assert expected["step"].tolist() == STEPS
+    history = client.get_metric_history(run.info.run_id, key)
+    logged = expected.dropna(subset=[key])  # update_ratio: no update follows the closing record
+    assert [m.step for m in history] == logged["step"].tolist()
+    np.testing.assert_allclose([m.value for m in history], logged[key], rtol=1e-12)
+
+
+def test_the_summary_metrics_are_the_closing_record_s(tracked):
+    _, done, _, run, expected = tracked
     metrics = run.data.metrics
     assert metrics["final/train_loss"] == expected["train/loss"].iloc[-1]  # the closing record's
     assert f"train loss {metrics['final/train_loss']:.4g}" in done.stdout
     assert 0 <= metrics["final/val_accuracy"] <= 1
     assert metrics["grad_ratio_first_last"] == pytest.approx(
         expected["grad_norm/grad_norm_l01"][0] / expected["grad_norm/grad_norm_l04"][0], rel=1e-12)
+    assert metrics["log10_grad_ratio_first_last"] == pytest.approx(np.log10(metrics["grad_ratio_first_last"]))
     assert "diverged_at_step" not in metrics
 
-    artifacts = {a.path: a for a in client.list_artifacts(run.info.run_id)}
+
+def test_the_artifacts_and_the_image_records_are_all_there(tracked):
+    _, _, client, run, _ = tracked
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     # full detail: the distributions too; glorot_uniform has a variance: the theory's table
-    assert {"config.yaml", "history.csv", "plots", "distributions.npz", "theory.csv"} <= set(artifacts)
+    assert {"config.yaml", "history.csv", "plots", "distributions.npz", "theory.csv"} <= artifacts
     plots = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "plots")}
     assert set(plots) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png", "plots/distributions.png"}
     assert all(size > 1000 for size in plots.values())
     images = {a.path.split("/")[1].split("+step+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
     assert images == {"loss", "grad_norms", "grad_profile", "distributions"}  # the UI's image grid shows them
-    local = client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path))
-    history = pd.read_csv(local)
-    assert history["step"].tolist() == steps and "delta_norm/delta_norm_l02" in history
+
+
+def test_history_csv_holds_every_record_at_full_precision(tracked):
+    cwd, _, client, run, expected = tracked
+    history = pd.read_csv(client.download_artifacts(run.info.run_id, "history.csv", str(cwd)))
+    assert history["step"].tolist() == STEPS and "delta_norm/delta_norm_l02" in history
     assert "dead_fraction/dead_fraction_l02" not in history  # sigmoid has no zero-derivative region: no dead units
-    np.testing.assert_array_equal(history["grad_norm/grad_norm_l02"], expected["grad_norm/grad_norm_l02"])  # full precision
-    assert run.data.tags["config_hash"] and run.data.tags["pid"] and run.data.tags["host"]
-    assert "activation.name" not in params and "init.name" not in params  # the choice, said once
-    # profiles as charts: step = layer index, at step 0 and at the closing record
-    for name, step in (("grad_norm_init", 0), ("grad_norm_final", 30), ("delta_norm_init", 0), ("act_std_final", 30)):
-        profile = client.get_metric_history(run.info.run_id, f"profile/{name}")
-        quantity = name.rsplit("_", 1)[0]
-        assert [m.step for m in profile] == [1, 2, 3, 4], name
-        np.testing.assert_array_equal([m.value for m in profile],
-                                      [history.loc[history["step"] == step, f"{quantity}/{quantity}_l0{k}"].item() for k in (1, 2, 3, 4)])
-    assert metrics["log10_grad_ratio_first_last"] == pytest.approx(np.log10(metrics["grad_ratio_first_last"]))
-    # each artifact is stored once: in MLflow, not also in the run directory
-    run_dir = next((tmp_path / "outputs" / "runs").glob("*/*"))
+    np.testing.assert_array_equal(history["grad_norm/grad_norm_l02"], expected["grad_norm/grad_norm_l02"])
+
+
+@pytest.mark.parametrize("name,step", [("grad_norm_init", 0), ("grad_norm_final", 30), ("delta_norm_init", 0),
+                                       ("act_std_final", 30)])
+def test_profiles_have_the_layer_as_their_step(tracked, name, step):
+    _, _, client, run, expected = tracked
+    profile = client.get_metric_history(run.info.run_id, f"profile/{name}")
+    quantity = name.rsplit("_", 1)[0]
+    assert [m.step for m in profile] == [1, 2, 3, 4]
+    at_step = expected[expected["step"] == step]
+    np.testing.assert_array_equal([m.value for m in profile], [at_step[f"{quantity}/{quantity}_l0{k}"].item()
+                                                               for k in (1, 2, 3, 4)])
+
+
+def test_each_artifact_is_stored_once_in_mlflow(tracked):
+    cwd, done, *_ = tracked
+    run_dir = next((cwd / "outputs" / "runs").glob("*/*"))
     assert not (run_dir / "history.csv").exists() and not (run_dir / "plots").exists()
     assert f"run directory: {run_dir}" in done.stdout and (run_dir / "app.log").read_text().count("finished") == 1
 

@@ -39,7 +39,7 @@ def test_four_workers_on_a_fresh_store_record_what_a_serial_sweep_records(tmp_pa
     assert sum(len(p) for m in got.values() for p in m.values()) > 4 * 40 * 10
 
 
-def test_blas_threads_are_chosen_by_the_net_and_never_inherited(monkeypatch):
+def test_blas_threads_are_chosen_by_the_net(monkeypatch):
     from runner.run import threads
 
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
@@ -48,3 +48,35 @@ def test_blas_threads_are_chosen_by_the_net_and_never_inherited(monkeypatch):
     assert threads.blas_threads(None, big, 256, alone=True) == 2
     assert threads.blas_threads(None, big, 256, alone=False) == 1  # beside other jobs of a sweep: one
     assert threads.blas_threads(3, [2, 32, 1], 8, alone=False) == 3  # trainer.threads decides
+
+
+def test_a_job_trains_with_the_threads_it_chose_never_those_it_inherited(tmp_path, monkeypatch):
+    """A process whose BLAS was given 2 threads (the default of OpenBLAS on this machine, or a user's
+    setting) trains a small net with 1: the limit is set around the fit, whatever came before."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import runner.run.train
+    from conftest import CONF
+
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["trainer.epochs=2", "tracking=none"], return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    seen = []
+    real_fit = runner.run.train.fit
+
+    def fit_that_looks(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(runner.run.train, "fit", fit_that_looks)
+    with threadpool_limits(limits=2, user_api="blas"):
+        runner.run.train.train(cfg)
+        assert seen == [{1}]
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {2}  # restored

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 import runner.report.cli
 
-from conftest import run_cli, store_uri
+from conftest import run_cli, store_uri, assert_drawn
 
 
 def test_report_of_a_sweep(tmp_path):
@@ -32,7 +32,7 @@ def test_report_of_a_sweep(tmp_path):
     md = (folder / "summary.md").read_text()
     assert md.count("\n") == 6 and md.startswith("| run |")
     for figure in ("grad_profile.png", "loss_curves.png", "grad_heatmaps.png"):
-        assert (folder / figure).stat().st_size > 5000, figure
+        assert_drawn(folder / figure)
     page = (folder / "report.html").read_text()  # self-contained: every figure inline, the tables as HTML
     assert page.count("src='data:image/png;base64,") == len(list(folder.glob("*.png")))
     assert page.count("<tr>") > 4 and "src='http" not in page
@@ -103,7 +103,7 @@ def test_report_pivots_the_swept_axes_and_aggregates_seeds(tmp_path):
             expected = f"{statistics.mean(losses):.4g} ± {statistics.stdev(losses):.2g}"  # by hand: mean, sample std
             assert pivot.loc[depth, f"activation={activation}"] == expected
     assert "### log10_grad_ratio_first_last" in (folder / "pivots.md").read_text()
-    assert (folder / "grad_distributions.png").stat().st_size > 5000  # full detail: the histograms drawn
+    assert_drawn(folder / "grad_distributions.png")  # full detail: the histograms drawn
 
 
 def test_seed_band_is_the_geometric_mean_and_std_of_log10():
@@ -129,7 +129,7 @@ def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
     assert report.returncode == 0, report.stderr
     folder = tmp_path / "outputs" / "reports" / "phase"
     for figure in ("phase_diagram.png", "grad_slopes.png", "jacobian_spectra.png", "length_map.png"):
-        assert (folder / figure).stat().st_size > 5000, figure
+        assert_drawn(folder / figure)
 
 
 def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():

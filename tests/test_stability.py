@@ -29,7 +29,8 @@ def test_activation_is_finite_at_the_extremes(name, dtype):
     dL_dZ = activation.backward(Zd, A, np.ones_like(A))
     assert A.dtype == dtype and dL_dZ.dtype == dtype
     assert np.all(np.isfinite(A)) and np.all(np.isfinite(dL_dZ))
-    activation.saturated(Zd, A)
+    saturated = activation.saturated(Zd, A)  # the saturation rule too holds at the extremes: a mask, no NaN
+    assert saturated.dtype == bool and saturated.shape == A.shape
 
 
 @pytest.mark.parametrize("output,loss_name", output_loss_pairs(2))

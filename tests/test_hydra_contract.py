@@ -1,0 +1,46 @@
+"""What ``runner.sweep`` relies on in Hydra beyond its documented API, pinned: if an upgrade of Hydra
+or of its joblib launcher changes any of it, these fail before a sweep does."""
+
+import inspect
+
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
+
+
+def test_the_basic_sweeper_expands_sweeps_as_a_cartesian_product_in_order():
+    """``runner.sweep.jobs.sweep_jobs`` lists the jobs the basic sweeper will launch with it."""
+    overrides = OverridesParser.create().parse_overrides(["a=1,2", "b=x,y", "c=3"])
+    (batch,) = BasicSweeper.split_arguments(overrides, None)
+    assert batch == [["a=1", "b=x", "c=3"], ["a=1", "b=y", "c=3"], ["a=2", "b=x", "c=3"], ["a=2", "b=y", "c=3"]]
+    assert len(BasicSweeper.split_arguments(overrides, 3)) == 2  # batches of at most 3 jobs
+
+
+def test_every_launcher_composes_a_job_through_the_loaders_load_sweep_config():
+    """``ComposedOnce`` replaces ``load_sweep_config`` on the loader instance: the launchers must call it
+    by that name on ``hydra_context.config_loader``, with the master config and the job's overrides."""
+    assert list(inspect.signature(ConfigLoaderImpl.load_sweep_config).parameters) == [
+        "self", "master_config", "sweep_overrides"]
+    for source in (inspect.getsource(BasicLauncher.launch), inspect.getsource(joblib_core.execute_job)):
+        assert "hydra_context.config_loader.load_sweep_config(" in source
+
+
+def test_the_composed_once_loader_is_what_a_launcher_calls(tmp_path):
+    """Installed on a loader, ``ComposedOnce`` answers the launchers' call and composes each job once."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from runner.config.options import register
+    from runner.sweep.composed_once import ComposedOnce
+
+    register()
+    with initialize_config_module(config_module="runner.conf", version_base="1.3"):
+        master = compose("config", overrides=[f"hydra.sweep.dir={tmp_path}"], return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        composed = ComposedOnce.install(loader)
+        assert loader.load_sweep_config is composed and ComposedOnce.install(loader) is composed
+        first = loader.load_sweep_config(master, ["activation=relu"])
+        again = loader.load_sweep_config(master, ["activation=relu"])
+        assert first.activation.name == "relu" and first is not again and len(composed.compositions) == 1
