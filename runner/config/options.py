@@ -68,7 +68,7 @@ def option_schema(group: str, option: str, factory, extra: list[tuple[str, Any, 
 
 
 def __getattr__(name: str) -> type:
-    """The generated schema classes by name (``runner.schema.TanhActivation``), for pickle."""
+    """The generated schema classes by name (``runner.config.options.TanhActivation``), for pickle."""
     for schema in option_schemas().values():
         if schema.__name__ == name:
             return schema

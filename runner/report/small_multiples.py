@@ -1,6 +1,6 @@
 """Small multiples over a sweep: one panel per swept group choice, lines coloured along the
 ordered axis, seeds folded into a mean and a band, one legend outside the panels.  Shared by the
-report's figures (``runner.report``) and the theory's (``runner.theory_figures``)."""
+report's figures (``runner.report.sweep_figures``) and the theory's (``runner.report.theory_figures``)."""
 
 from __future__ import annotations
 

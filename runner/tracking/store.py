@@ -44,7 +44,7 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
 def open_store(uri: str, source: str | None = None, create: bool = True,
                artifact_root: str | None = None) -> MlflowClient:
     """A client of the store at ``uri``; a sqlite store is made whole or found whole, under an
-    inter-process lock (``runner.sqlite_store``), else ConfigError naming ``source``.  With
+    inter-process lock (``runner.tracking.sqlite_store``), else ConfigError naming ``source``.  With
     ``create=False`` (a command that only reads) a store that is not whole is refused, never changed.
 
     MLflow creates a fresh sqlite store by running its migrations; several processes doing so at
