@@ -203,7 +203,7 @@ def teacher(
     noise: float = 0.0,
     val_fraction: float = 0.25,
 ) -> Dataset:
-    """Targets from a random "teacher" MLP on Gaussian inputs (seed 002's experiment): a
+    """Targets from a random "teacher" MLP on Gaussian inputs (the experiment of Prasad 2021, "What's Happening in Backpropagation?"): a
     student of another shape can learn them, so the attainable loss is known to be ~0."""
     _check_samples(n_samples)
     _check_scale("noise", noise)

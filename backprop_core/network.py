@@ -84,7 +84,7 @@ class Network:
     train_bias : False freezes the biases (their gradients are still computed)
     dtype : float64 (default) or float32
     hidden_derivative : ``exact`` (backpropagation) or ``one``: the hidden activations' derivative
-        replaced by 1 in the backward pass, the shortcut seed 002 asks about.  ``grads`` are then
+        replaced by 1 in the backward pass, the shortcut Prasad 2021 ("What's Happening in Backpropagation?") asks about.  ``grads`` are then
         *not* the gradient (the gradient check says so); the output layer's delta stays exact.
     """
 

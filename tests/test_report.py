@@ -1,5 +1,6 @@
 """python -m runner.report reads a sweep back from MLflow and writes tables and figures."""
 
+import os
 import subprocess
 import sys
 
@@ -152,3 +153,22 @@ def test_the_verdicts_say_what_the_numbers_say():
         "it vanishes (depth=2: 10^-0.9; depth=16: 10^-13.4).",
         "activation=relu: the first layer's gradient is 10^0.4 of the last layer's at step 0 at depth=16: "
         "it holds within a decade (depth=2: 10^0.2; depth=16: 10^0.4)."]
+
+
+def _stuck_in_a_child(parent: int, path):
+    """A figure task whose forked child never comes back (as a child that inherited a held lock would not)."""
+    import time
+
+    if os.getpid() != parent:
+        time.sleep(60)
+    path.write_text("drawn")
+    return path
+
+
+def test_a_figure_stuck_in_its_process_is_drawn_in_the_report_s_own(tmp_path, caplog):
+    from runner.report.make import draw_figures
+
+    tasks = [(_stuck_in_a_child, os.getpid(), tmp_path / f"figure{i}.png") for i in range(3)]
+    assert draw_figures(tasks, timeout=2) == [tmp_path / f"figure{i}.png" for i in range(3)]
+    assert all(path.read_text() == "drawn" for _, _, path in tasks)
+    assert "did not come back from its process within 2 s: the 3 left are drawn in this process" in caplog.text

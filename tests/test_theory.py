@@ -224,7 +224,7 @@ def test_initializer_variances_are_their_distributions(name, params, fan_in, fan
     assert fan_in * np.var(draws) == pytest.approx(sigma_w2, rel=0.03)
 
 
-# ---------------------------------------------------------------- seed 002's shortcut: f'(z) := 1
+# ------------------------------------ Prasad 2021's shortcut ("What's Happening in Backpropagation?"): f'(z) := 1
 def test_hidden_derivative_one_is_the_shortcut_and_not_the_gradient():
     from backprop_core import gradient_check
 

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import InterpolationKeyError, InterpolationResolutionError
 
 from ..files import write_error
-from .errors import ConfigError, one_line
+from .errors import ConfigError
+from .hydra_errors import resolution_rule
 from .keys import check_keys
 from .options import option_schemas
 from .overrides import key_values, readable_key_values, typed_overrides
@@ -61,17 +62,7 @@ def check_resolvable(cfg: DictConfig) -> dict:
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except (InterpolationResolutionError, InterpolationKeyError) as err:
         key = str(err.full_key)
-        raise ConfigError(f"{key}={raw_value(cfg, key)}", f"cannot be resolved: {_resolution_rule(err)}") from None
-
-
-def _resolution_rule(err: Exception) -> str:
-    text = one_line(str(getattr(err, "msg", None) or err).split("\n")[0])
-    if "Recursive interpolation" in text:
-        return "it refers to itself"
-    if m := re.search(r"Environment variable '([^']+)' not found", text):
-        return (f"the environment variable {m.group(1)} is not set (set it, or give a default: "
-                f"${{oc.env:{m.group(1)},default}})")
-    return text[0].lower() + text[1:] if text else type(err).__name__
+        raise ConfigError(f"{key}={raw_value(cfg, key)}", f"cannot be resolved: {resolution_rule(err)}") from None
 
 
 def raw_value(cfg: DictConfig, key: str) -> str:

@@ -96,9 +96,18 @@ def yaml_error(err: BaseException, overrides: list[str]) -> str:
     if mark is not None:
         path = mark.name.replace("\\", "/")
         group, option = path.rsplit("/", 2)[-2], path.rsplit("/", 1)[-1].removesuffix(".yaml")
-        subject = next((o for o in overrides if o.lstrip("+~").partition("=")[::2] == (group, option)),
-                       f"{group}={option}")
+        subject = f"{group}={override_value(overrides, group)}" if override_value(overrides, group) == option \
+            else f"{group}={option}"
     problem = getattr(err, "problem", None) or one_line(str(err))
     return f"{subject}: malformed YAML in {where}: {problem}"
 
 
+def resolution_rule(err: Exception) -> str:
+    """Why an interpolation cannot be resolved, from OmegaConf's message."""
+    text = one_line(str(getattr(err, "msg", None) or err).split("\n")[0])
+    if "Recursive interpolation" in text:
+        return "it refers to itself"
+    if m := re.search(r"Environment variable '([^']+)' not found", text):
+        return (f"the environment variable {m.group(1)} is not set (set it, or give a default: "
+                f"${{oc.env:{m.group(1)},default}})")
+    return text[0].lower() + text[1:] if text else type(err).__name__

@@ -31,17 +31,17 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
                        if client.search_runs([e.experiment_id], max_results=1))
         known = f"experiments with runs: {', '.join(names) or 'none'}{did_you_mean(experiment, names)}"
         raise ConfigError(f"experiment={experiment}", f"not in the store {client.tracking_uri}; {known}")
-    query = f"tags.sweep_id = '{sweep_id}'" if sweep_id else ""
+    query = f"tags.{SWEEP_ID} = '{sweep_id}'" if sweep_id else ""
     runs = [r for r in client.search_runs([found.experiment_id], query, max_results=50000)
-            if r.data.tags.get("kind") not in ("report", "sweep")]  # the jobs' runs, not parents or reports
+            if r.data.tags.get(KIND) not in ("report", "sweep")]  # the jobs' runs, not parents or reports
     if not runs:
         raise ConfigError(f"experiment={experiment}", "has no runs to compare")
     rows = []
     for run in runs:
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "start_time": run.info.start_time,
                "artifact_uri": run.info.artifact_uri,
-               "status": run.data.tags.get("status", "?"), "sweep_id": run.data.tags.get("sweep_id"),
-               "job_num": int(run.data.tags.get("job_num", 0))}
+               "status": run.data.tags.get(STATUS, "?"), "sweep_id": run.data.tags.get(SWEEP_ID),
+               "job_num": int(run.data.tags.get(JOB_NUM, 0))}
         row |= {f"params.{k}": v for k, v in run.data.params.items()}
         row |= {f"metrics.{k}": v for k, v in run.data.metrics.items()}
         rows.append(row)

@@ -17,6 +17,7 @@ request per point.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from pathlib import Path
@@ -34,6 +35,8 @@ from .theory_figures import plot_lengths, plot_phase_diagram, plot_slopes, plot_
 from .to_mlflow import log_missing_run_figures, log_report
 
 USAGE = __doc__
+FIGURE_SECONDS = 120.0  # a figure of a thousand runs takes seconds; none takes minutes
+log = logging.getLogger(__name__)
 
 
 def report(experiment: str, uri: str | None = None, out: Path | None = None, every_sweep: bool = False,
@@ -111,15 +114,26 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
     return tasks
 
 
-def draw_figures(tasks: list[tuple]) -> list[Path | None]:
+def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS) -> list[Path | None]:
     """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
     is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
-    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them)."""
+    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).  A figure
+    not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
+    held) ends the pool, and the figures not yet drawn are drawn here, one after the other."""
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [_draw_task(task) for task in tasks]
+    drawn: list[Path | None] = []
     with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
-        return list(pool.imap(_draw_task, tasks, chunksize=1))
+        pending = [pool.apply_async(_draw_task, (task,)) for task in tasks]
+        try:
+            for result in pending:
+                drawn.append(result.get(timeout))
+        except multiprocessing.TimeoutError:
+            log.warning("a report figure did not come back from its process within %.0f s: the %d left are "
+                        "drawn in this process", timeout, len(tasks) - len(drawn))
+            pool.terminate()
+    return drawn + [_draw_task(task) for task in tasks[len(drawn):]]
 
 
 def _draw_task(task: tuple) -> Path | None:

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..tracking.schema import JobStatus
+
 SUMMARY_METRICS = ("final/train_loss", "final/val_loss", "final/val_accuracy", "grad_ratio_first_last",
                    "log10_grad_ratio_first_last", "diverged_at_step")
 PIVOTED = ("log10_grad_ratio_first_last", "final/val_loss")  # what a sweep on vanishing gradients asks
@@ -27,7 +29,7 @@ def summary_table(runs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
     if table["log10_grad_ratio_first_last"].isna().all():  # runs logged before the log10 summary existed
         with np.errstate(divide="ignore", invalid="ignore"):
             table["log10_grad_ratio_first_last"] = np.log10(table["grad_ratio_first_last"].astype(float))
-    table["diverged"] = runs["status"].eq("diverged")
+    table["diverged"] = runs["status"].eq(JobStatus.diverged)
     return table
 
 

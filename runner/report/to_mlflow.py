@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from ..figures.run_figures import draw_run_figures
 from ..tracking.runs import sweep_run
-from ..tracking.schema import KIND
+from ..tracking.schema import KIND, JobStatus
 from ..tracking.writer import log_image
 
 
@@ -50,11 +50,11 @@ def log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files:
             if path.suffix == ".png":  # the chart view's image grid shows them
                 log_image(client, parent.info.run_id, path, 0)
         return
-    run = client.create_run(experiment_id, run_name="report", tags={"kind": "report", "runs": str(len(runs))})
-    status = "FAILED"
+    run = client.create_run(experiment_id, run_name="report", tags={KIND: "report", "runs": str(len(runs))})
+    status = JobStatus.failed
     try:
         for path in files:
             client.log_artifact(run.info.run_id, str(path), "report")
-        status = "FINISHED"
+        status = JobStatus.finished
     finally:
-        client.set_terminated(run.info.run_id, status)
+        client.set_terminated(run.info.run_id, status.mlflow_status)

@@ -6,6 +6,10 @@ from tqdm.auto import tqdm
 
 from backprop_core import Callback
 
+# no monitor thread: a sweep's launching process forks the report's figure workers, and a fork must not
+# inherit a lock another thread holds
+tqdm.monitor_interval = 0
+
 
 class ProgressBar(Callback):
     def __init__(self, description: str, disable: bool | None = None) -> None:

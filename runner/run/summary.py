@@ -13,7 +13,7 @@ log = logging.getLogger("runner")
 
 def log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int) -> None:
     """One line whose numbers all stand in the history (the closing record's), and where to look."""
-    summary, result = outcome.summary or {}, outcome.result
+    result = outcome.result
     if outcome.status == JobStatus.skipped:
         log.info("%s: skipped (resume=true): %s", job.name, outcome.detail)
         return

@@ -43,7 +43,7 @@ class Sweep:
                  f"({listed_counts(counts) or 'none recorded'})"]
         lines += [f"  {record['status']}: #{record['job_num']} {record['name']}"
                   + (f" - {record['detail']}" if record.get("detail") else "")
-                  for record in records if record["status"] in ("diverged", "failed", "skipped")]
+                  for record in records if record["status"] in (JobStatus.diverged, JobStatus.failed, JobStatus.skipped)]
         print("\n".join(lines))
         if self.parent:
             self.parent.close(counts, "\n".join(lines) + "\n")
