@@ -14,6 +14,11 @@ import pandas as pd  # noqa: E402
 
 from backprop_core.distributions import quantile_from_histogram  # noqa: E402
 
+# a title at a fixed height: matplotlib otherwise places each title anew at every draw, measuring every
+# axis of the figure (half the time of a 36-panel report figure went there)
+plt.rcParams["axes.titley"] = 1.0
+plt.rcParams["axes.titlepad"] = 4.0
+
 __all__ = ["plt", "read_history", "layer_columns", "plottable", "distribution_bands", "save_figure"]
 MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
 
@@ -60,6 +65,6 @@ def save_figure(fig, path: Path, margins: bool = True) -> Path:
     """Write ``fig`` as a PNG and close it."""
     if margins:  # fixed margins: tight_layout would draw the figure twice (half the cost of a run's plots)
         fig.subplots_adjust(left=0.14, right=0.97, top=0.91, bottom=0.13)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})  # a tenth larger, a third faster to write
     plt.close(fig)
     return path

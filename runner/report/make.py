@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,7 @@ from ..figures.style import layer_columns
 from .sweep_figures import plot_grad_distributions, plot_heatmaps, plot_losses, plot_profiles
 from .tables import markdown, pivot_tables, summary_table, verdicts
 from .theory_figures import plot_lengths, plot_phase_diagram, plot_slopes, plot_spectra
-from .to_mlflow import log_missing_run_figures, log_report
+from .to_mlflow import image_logger, log_missing_run_figures, log_report, parent_run_of
 
 USAGE = __doc__
 FIGURE_SECONDS = 120.0  # a figure of a thousand runs takes seconds; none takes minutes
@@ -61,7 +62,9 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
     table = summary_table(runs, swept)
     pivots = pivot_tables(table, axes)
     files = _write_tables(folder, table, pivots)
-    files += [path for path in draw_figures(_figure_tasks(runs, artifacts, swept, folder)) if path is not None]
+    parent = parent_run_of(client, experiment, runs) if log_to_mlflow else None
+    drawn = draw_figures(_figure_tasks(runs, artifacts, swept, folder), on_drawn=image_logger(client, parent))
+    files += [path for path in drawn if path is not None]
     figures = sorted((path for path in files if path.suffix == ".png"), key=lambda p: p.name != "grad_profile.png")
     page = folder / "report.html"
     page.write_text(html_page(f"{experiment}: {len(runs)} runs", f"swept: {', '.join(axes) or 'nothing'}",
@@ -69,7 +72,7 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
                               figures, verdicts(table, axes)))
     files.append(page)
     if log_to_mlflow:
-        log_report(client, experiment, runs, files)
+        log_report(client, experiment, runs, files, parent)
     if not quiet:
         print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
         print(markdown(table))
@@ -114,26 +117,33 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
     return tasks
 
 
-def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS) -> list[Path | None]:
+def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
+                 on_drawn: Callable[[Path], None] | None = None) -> list[Path | None]:
     """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
     is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
-    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).  A figure
+    data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).
+    ``on_drawn(path)`` runs here for each figure as it comes back, while the others are drawn.  A figure
     not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
     held) ends the pool, and the figures not yet drawn are drawn here, one after the other."""
     workers = min(len(tasks), os.cpu_count() or 1)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_draw_task(task) for task in tasks]
     drawn: list[Path | None] = []
-    with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
-        pending = [pool.apply_async(_draw_task, (task,)) for task in tasks]
-        try:
-            for result in pending:
-                drawn.append(result.get(timeout))
-        except multiprocessing.TimeoutError:
-            log.warning("a report figure did not come back from its process within %.0f s: the %d left are "
-                        "drawn in this process", timeout, len(tasks) - len(drawn))
-            pool.terminate()
-    return drawn + [_draw_task(task) for task in tasks[len(drawn):]]
+    if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
+            pending = [pool.apply_async(_draw_task, (task,)) for task in tasks]
+            try:
+                for result in pending:
+                    drawn.append(_handed(result.get(timeout), on_drawn))
+            except multiprocessing.TimeoutError:
+                log.warning("a report figure did not come back from its process within %.0f s: the %d left are "
+                            "drawn in this process", timeout, len(tasks) - len(drawn))
+                pool.terminate()
+    return drawn + [_handed(_draw_task(task), on_drawn) for task in tasks[len(drawn):]]
+
+
+def _handed(path: Path | None, on_drawn: Callable[[Path], None] | None) -> Path | None:
+    if path is not None and on_drawn is not None:
+        on_drawn(path)
+    return path
 
 
 def _draw_task(task: tuple) -> Path | None:

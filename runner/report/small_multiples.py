@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import LogLocator, NullFormatter
+from matplotlib.ticker import LogLocator, NullLocator
 
 from ..figures.style import plottable, plt, save_figure
 from .tables import as_text, ordered_axis
@@ -139,9 +139,11 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
                 draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
         ax.set_yscale(yscale)
         low, high = ax.get_ylim()
-        if yscale == "log" and low > 0 and high / low > 100:  # decades only: labelled minor ticks are costly
-            ax.yaxis.set_major_locator(LogLocator(numticks=6))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+        if yscale == "log" and low > 0 and high / low > 100:  # decades only: each minor tick is an object
+            ax.yaxis.set_major_locator(LogLocator(numticks=6))  # to draw (8 a decade: most of a figure's time)
+            ax.yaxis.set_minor_locator(NullLocator())
+        elif yscale == "log":  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
+            ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         ax.set_title("\n".join(textwrap.wrap(title, 40)), fontsize="medium")  # never into its neighbour
         ax.tick_params(labelsize="small")
     for ax in axes[-1]:

@@ -88,7 +88,8 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
         run_id = runs["run_id"].iloc[i]
         ax.set_title("\n".join(textwrap.wrap(run_label(runs, i, swept), 34)), fontsize=6)
         ax.tick_params(labelsize=5)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))  # few ticks: each is an object to draw
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
         if r == rows - 1:
             ax.set_xlabel("step", fontsize=6)
         if c == 0:
@@ -102,7 +103,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
     if image is not None:
         fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return path
 

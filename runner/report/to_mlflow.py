@@ -37,19 +37,33 @@ def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
     return drawn
 
 
-def log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path]) -> None:
-    """Into the sweep's parent run when the report covers one sweep (folder ``report``); otherwise
-    into a run of its own named ``report`` (tag ``kind=report``)."""
+def parent_run_of(client: MlflowClient, experiment: str, runs: pd.DataFrame) -> str | None:
+    """The sweep's parent run when the report covers one sweep, else None."""
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     sweeps = runs["sweep_id"].dropna().unique()
-    parent = sweep_run(client, experiment_id, sweeps[0]) if len(sweeps) == 1 and runs["sweep_id"].notna().all() \
-        else None
+    if len(sweeps) != 1 or not runs["sweep_id"].notna().all():
+        return None
+    parent = sweep_run(client, experiment_id, sweeps[0])
+    return parent.info.run_id if parent is not None else None
+
+
+def image_logger(client: MlflowClient, parent: str | None):
+    """What to do with each figure as it is drawn: with a parent run, log it as an image record (the chart
+    view's image grid shows them), while the other figures are still being drawn."""
+    if parent is None:
+        return None
+    return lambda path: log_image(client, parent, path, 0)
+
+
+def log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path],
+               parent: str | None) -> None:
+    """The report's files into the sweep's ``parent`` run (folder ``report``); without one, into a run of
+    its own named ``report`` (tag ``kind=report``)."""
     if parent is not None:
         for path in files:
-            client.log_artifact(parent.info.run_id, str(path), "report")
-            if path.suffix == ".png":  # the chart view's image grid shows them
-                log_image(client, parent.info.run_id, path, 0)
+            client.log_artifact(parent, str(path), "report")
         return
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
     run = client.create_run(experiment_id, run_name="report", tags={KIND: "report", "runs": str(len(runs))})
     status = JobStatus.failed
     try:
