@@ -44,3 +44,20 @@ def test_the_composed_once_loader_is_what_a_launcher_calls(tmp_path):
         first = loader.load_sweep_config(master, ["activation=relu"])
         again = loader.load_sweep_config(master, ["activation=relu"])
         assert first.activation.name == "relu" and first is not again and len(composed.compositions) == 1
+
+
+def test_what_composing_once_per_choice_relies_on():
+    """``ComposedOnce`` sorts overrides as Hydra's defaults list does (a config group not given a dict
+    shapes it), applies the rest with Hydra's own ``_apply_overrides_to_config`` and names the job's
+    directory with ``get_overrides_dirname`` (``tests/test_composition.py`` proves the result equal)."""
+    from hydra._internal import defaults_list
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    assert list(inspect.signature(ConfigLoaderImpl._apply_overrides_to_config).parameters) == ["overrides", "cfg"]
+    assert "repo.group_exists(override.key_or_group)" in inspect.getsource(defaults_list.Overrides.__init__)
+    assert "is_dict or not is_group" in inspect.getsource(defaults_list.Overrides.__init__)
+    assert list(inspect.signature(get_overrides_dirname).parameters) == ["overrides", "exclude_keys", "item_sep",
+                                                                         "kv_sep"]
+    source = inspect.getsource(ConfigLoaderImpl._load_configuration_impl)
+    assert "ConfigLoaderImpl._apply_overrides_to_config(config_overrides, cfg)" in source
+    assert "cfg.hydra.job.override_dirname = get_overrides_dirname(" in source

@@ -312,8 +312,19 @@ def test_an_interrupted_parallel_sweep_closes_its_runs_and_its_parent_before_it_
     assert parent.data.metrics["sweep/jobs"] == 3 and parent.data.metrics["sweep/killed"] == 2
 
 
+class _EveryKeyAGroup:
+    """A config repository in which every override chooses an option: each job is composed whole."""
+
+    @staticmethod
+    def group_exists(key):
+        return True
+
+
 class CountingLoader:
-    """Stands in for Hydra's config loader: counts compositions."""
+    """Stands in for Hydra's config loader: counts compositions (each job's own: see _EveryKeyAGroup;
+    composing once per choice is proven against Hydra's loader in test_composition.py)."""
+
+    repository = _EveryKeyAGroup()
 
     def __init__(self):
         self.calls = 0

@@ -2,6 +2,11 @@
 sweeper (to validate the batch), again in the basic launcher, and again in every worker of a
 parallel launcher.  The launching process composes it once and hands the result to all of them.
 
+And Hydra composes only what differs in the defaults list: the jobs that choose the same options
+(``activation=relu``) share one composition, to which each job's values (``architecture.depth=8``)
+are applied with Hydra's own override semantics; ``tests/test_composition.py`` proves the result
+equal to Hydra's composition of the whole job, key by key.
+
 This replaces the config loader's ``load_sweep_config`` on the instance: Hydra's sweepers and
 launchers call it by that name (``tests/test_hydra_contract.py`` pins it).
 """
@@ -17,6 +22,8 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from ..processes import process_alive
@@ -38,6 +45,7 @@ class ComposedOnce:
         self.loader = loader
         self.master: DictConfig | None = None  # the sweep's config the compositions below are of
         self.compositions: dict[tuple[str, ...], DictConfig] = {}
+        self.bases: dict[tuple[str, ...], DictConfig] = {}  # Hydra's composition of each distinct choice
         self.shared: str | None = None  # the file that hands them to workers, once written
         self.digest: str | None = None  # its sha256: a worker reads only that file
 
@@ -50,11 +58,39 @@ class ComposedOnce:
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
             self.discard()
-            self.master, self.compositions = master_config, {}
+            self.master, self.compositions, self.bases = master_config, {}, {}
         key = tuple(sweep_overrides)
         if key not in self.compositions:
-            self.compositions[key] = type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)
+            self.compositions[key] = self._compose(master_config, list(sweep_overrides))
         return copy.deepcopy(self.compositions[key])
+
+    def _compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        """Hydra's composition of the overrides that shape the defaults list (group choices, packages,
+        ``hydra.*``), made once per distinct set; then the job's value overrides applied to a copy, as
+        Hydra applies them after composing, and the job's own entries in the ``hydra`` node."""
+        parsed = OverridesParser.create().parse_overrides(sweep_overrides)
+        shaping = [self._shapes_defaults(o) for o in parsed]
+        values = [o for o, shapes in zip(parsed, shaping) if not shapes]
+        compose = type(self.loader).load_sweep_config
+        if not values:
+            return compose(self.loader, master_config, sweep_overrides)
+        key = tuple(o.input_line for o, shapes in zip(parsed, shaping) if shapes)
+        if key not in self.bases:
+            self.bases[key] = compose(self.loader, master_config, list(key))
+        config = copy.deepcopy(self.bases[key])
+        ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        task = [o for o in parsed if not o.is_hydra_override()]
+        config.hydra.overrides.task = [o.input_line for o in task]
+        dirname = config.hydra.job.config.override_dirname
+        config.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
+        return config
+
+    def _shapes_defaults(self, override) -> bool:
+        """Whether Hydra reads ``override`` while building the defaults list (as its ``Overrides`` class
+        sorts them: a config group not given a dict), or it is Hydra's own, or names a package."""
+        return override.is_hydra_override() or override.package is not None or (
+            self.loader.repository.group_exists(override.key_or_group) and not isinstance(override.value(), dict))
 
     def discard(self) -> None:
         """Remove the file that hands the compositions to workers (at the end of the sweep)."""

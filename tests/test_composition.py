@@ -1,0 +1,116 @@
+"""A sweep's jobs are composed once per distinct choice of options, their values applied after
+(``runner.sweep.composed_once``): proven equal to Hydra's own composition of each whole job, key by
+key, the ``hydra`` node included, for every job of every sweep preset and for random override sets."""
+
+import random
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import OmegaConf, open_dict
+
+from runner.config.options import register
+from runner.sweep.composed_once import ComposedOnce
+from runner.sweep.jobs import sweep_jobs
+
+PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml")
+                 if "sweeper:" in p.read_text())
+
+
+@pytest.fixture(scope="module")
+def hydra_loader():
+    register()
+    with initialize_config_module(config_module="runner.conf", version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def master_config(overrides, sweep_dir):
+    config = compose("config", overrides=[*overrides, f"hydra.sweep.dir={sweep_dir}"], return_hydra_config=True)
+    return config
+
+
+def hydra_s_own(loader, master, overrides):
+    return type(loader).load_sweep_config(loader, master, overrides)
+
+
+def assert_same(ours, theirs):
+    """Equal as written (interpolations unresolved) and, the task part, as resolved."""
+    assert OmegaConf.to_container(ours, resolve=False) == OmegaConf.to_container(theirs, resolve=False)
+    HydraConfig.instance().set_config(theirs)
+    resolved = []
+    for config in (ours, theirs):
+        task = OmegaConf.to_container(config, resolve=False)
+        task.pop("hydra")
+        with open_dict(config):
+            plain = {key: OmegaConf.to_container(config[key], resolve=True) if OmegaConf.is_config(config[key])
+                     else config[key] for key in task}
+        resolved.append(plain)
+    assert resolved[0] == resolved[1]
+
+
+def check_preset(loader, preset, sweep_dir, most=None):
+    master = master_config([f"experiment={preset}"], sweep_dir)
+    jobs = sweep_jobs(master, loader)
+    composed = ComposedOnce(loader)
+    for overrides in jobs[:most]:
+        assert_same(composed(master, list(overrides)), hydra_s_own(loader, master, list(overrides)))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_first_jobs_of_every_sweep_preset_are_hydra_s_composition(hydra_loader, preset, tmp_path):
+    check_preset(hydra_loader, preset, tmp_path, most=6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_job_of_every_sweep_preset_is_hydra_s_composition(hydra_loader, preset, tmp_path):
+    check_preset(hydra_loader, preset, tmp_path)
+
+
+CHOICES = {"activation": ["relu", "tanh", "sigmoid", "gelu", "leaky_relu"], "init": ["normal", "he_normal", "orthogonal",
+           "mean_field"], "optimizer": ["sgd", "adam", "momentum"], "architecture": ["deep", "mlp"],
+           "dataset": ["moons", "circles", "xor"]}
+VALUES = {"optimizer.lr": ["0.1", "1e-3", "0.15000000000000002"], "seed": ["0", "7"], "trainer.epochs": ["3", "40"],
+          "trainer.batch_size": ["null", "16"], "description": ["'a, b'", "${activation.name}"],
+          "trainer.clip_grad_norm": ["1.0", "null"], "tracking.detail": ["full", "standard"]}
+
+
+@pytest.mark.parametrize("draw", range(8))
+def test_random_override_sets_are_hydra_s_composition(hydra_loader, draw, tmp_path):
+    rng = random.Random(draw)
+    master = master_config(["hydra/launcher=joblib"] if draw % 3 == 0 else [], tmp_path)
+    composed = ComposedOnce(hydra_loader)
+    for _ in range(6):
+        overrides = [f"{group}={rng.choice(options)}" for group, options in CHOICES.items() if rng.random() < 0.5]
+        overrides += [f"{key}={rng.choice(options)}" for key, options in VALUES.items() if rng.random() < 0.5]
+        if "architecture=mlp" in overrides:
+            overrides.append("architecture.hidden_sizes=[4,3]")
+        elif rng.random() < 0.5:
+            overrides.append(f"architecture.depth={rng.randint(1, 9)}")
+        if any(o.startswith("init=normal") for o in overrides) and rng.random() < 0.5:
+            overrides.append("init.std=0.3")
+        rng.shuffle(overrides)
+        assert_same(composed(master, overrides), hydra_s_own(hydra_loader, master, overrides))
+
+
+@pytest.mark.parametrize("bad", [["architecture.depth=abc"], ["activation=relu", "activation.beta=2"],
+                                 ["architecture=mlp", "architecture.depth=3"], ["optimizer.nesterov=maybe"]])
+def test_a_bad_value_fails_as_hydra_fails_it(hydra_loader, bad, tmp_path):
+    master = master_config([], tmp_path)
+    with pytest.raises(HydraException) as theirs:
+        hydra_s_own(hydra_loader, master, bad)
+    with pytest.raises(type(theirs.value)) as ours:
+        ComposedOnce(hydra_loader)(master, bad)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_jobs_that_choose_the_same_options_share_one_composition(hydra_loader, tmp_path):
+    master = master_config([], tmp_path)
+    composed = ComposedOnce(hydra_loader)
+    for depth in range(1, 6):
+        for activation in ("relu", "tanh"):
+            composed(master, [f"architecture.depth={depth}", f"activation={activation}"])
+    assert len(composed.compositions) == 10 and len(composed.bases) == 2
