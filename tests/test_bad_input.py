@@ -271,6 +271,10 @@ def existing_store(tmp_path_factory):
     (["+architecture.hidden_sizes=[64,64]"], "architecture.hidden_sizes=[64,64]: not a parameter"),
     (["activation=rleu"], "did you mean 'relu'?"),
     (["-m", "optimizer.lr=0.1,0,0.2"], "optimizer.lr=0.0: must be > 0"),
+    (["-m", "architecture.depth=range(1,100000000)", "activation=relu,tanh"],
+     "max_jobs=10000: this sweep would be 199999998 jobs (architecture.depth=range(1,100000000) x "
+     "activation=relu,tanh); raise max_jobs to run it, e.g. max_jobs=199999998"),
+    (["-m", "seed=range(0,30)", "max_jobs=20"], "max_jobs=20: this sweep would be 30 jobs (seed=range(0,30))"),
     (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
 ])
 def test_the_installed_command_refuses_in_one_line_and_adds_no_run(existing_store, overrides, message):

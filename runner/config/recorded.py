@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-NOT_DECIDING = ("tracking", "resume", "description")  # keys that do not change what a run computes
+NOT_DECIDING = ("tracking", "resume", "description", "max_jobs")  # keys that do not change what a run computes
 NOT_DECIDING_TRAINER = ("max_memory_fraction",)  # a guard, not a setting of the computation
 
 

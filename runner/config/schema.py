@@ -96,6 +96,7 @@ class Config:
     tracking: Any = MISSING
     seed: int = 0
     resume: bool = False  # multirun: skip every job whose configuration already has a finished run
+    max_jobs: int = 10_000  # multirun: a grid of more jobs is refused before it starts (raise it to run one)
     description: Optional[str] = None  # a preset's one-line summary
 
 

@@ -19,7 +19,7 @@ from ..tracking.schema import JobStatus, sweep_id_of
 from .records import write_job_file
 
 MAX_RUN_NAME = 120  # MLflow's runs table shows about this much of a name
-NOT_IN_NAME = ("experiment", "resume", "description")  # and tracking.*: they do not decide the result
+NOT_IN_NAME = ("experiment", "resume", "description", "max_jobs")  # and tracking.*: they do not decide the result
 
 
 @dataclass

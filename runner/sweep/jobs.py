@@ -3,12 +3,14 @@ before the first starts; and the keys whose value varies between them (what a ru
 
 from __future__ import annotations
 
+import math
 import re
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, RangeSweep
 from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
 
 from ..config.checks import check_config, task_config
 from ..config.errors import ConfigError
@@ -38,7 +40,25 @@ def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:
         return BasicSweeper.split_arguments([o for o in overrides if not o.is_sweep_override()], None)[0]
     for override in overrides:
         _check_basic_sweep(override, loader)
+    _check_size(overrides, config.max_jobs)
     return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def _check_size(overrides, max_jobs: int) -> None:
+    """A grid of more than ``max_jobs`` jobs is refused before it is expanded: counted from its sweeps'
+    lengths (a ``range()`` by arithmetic), so ``range(1,100000000)`` is refused at once."""
+    sizes = {o.input_line: _length(o) for o in overrides if o.is_sweep_override()}
+    count = math.prod(sizes.values())
+    if count > max_jobs:
+        raise ConfigError(f"max_jobs={max_jobs}", f"this sweep would be {count} jobs ({' x '.join(sizes)}); "
+                                                  "raise max_jobs to run it, e.g. max_jobs=" + str(count))
+
+
+def _length(override) -> int:
+    value = override.value()
+    if isinstance(value, RangeSweep):
+        return max(0, math.ceil((value.stop - value.start) / value.step))
+    return sum(1 for _ in override.sweep_string_iterator())
 
 
 def _check_basic_sweep(override, loader) -> None:
@@ -63,7 +83,8 @@ def check_sweep(config: DictConfig, loader) -> list[list[str]]:
     """Compose and check every job of the sweep before the first starts; returns each job's overrides.
     The first invalid job is a ConfigError naming its number and overrides."""
     jobs = sweep_jobs(config, loader)
-    for num, overrides in enumerate(jobs):
+    # a bar once the checks take over a second (and only on a terminal, as tqdm decides)
+    for num, overrides in enumerate(tqdm(jobs, desc="checking the sweep's jobs", unit="job", delay=1.0, leave=False)):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
         check_job(config, loader, list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
     return jobs
@@ -79,7 +100,7 @@ def varying_keys(jobs: list[list[str]]) -> list[str]:
 def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> None:
     """Compose the job of ``overrides`` and check it; a ConfigError ends with ``[where]``."""
     try:
-        task = task_config(loader.load_sweep_config(config, overrides))
+        task = task_config(loader.load_sweep_config(config, overrides), owned=True)  # a fresh copy: ours
         check_config(task)
         build_once(task)
     except ConfigError as err:
