@@ -61,7 +61,7 @@ def check_preset(loader, preset, sweep_dir, most=None):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_the_first_jobs_of_every_sweep_preset_are_hydra_s_composition(hydra_loader, preset, tmp_path):
-    check_preset(hydra_loader, preset, tmp_path, most=6)
+    check_preset(hydra_loader, preset, tmp_path, most=3)
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ VALUES = {"optimizer.lr": ["0.1", "1e-3", "0.15000000000000002"], "seed": ["0", 
           "trainer.clip_grad_norm": ["1.0", "null"], "tracking.detail": ["full", "standard"]}
 
 
-@pytest.mark.parametrize("draw", range(8))
+@pytest.mark.parametrize("draw", range(5))
 def test_random_override_sets_are_hydra_s_composition(hydra_loader, draw, tmp_path):
     rng = random.Random(draw)
     master = master_config(["hydra/launcher=joblib"] if draw % 3 == 0 else [], tmp_path)

@@ -1,0 +1,67 @@
+"""A sweep's cost per job against Hydra's own floor, measured side by side in one run: the no-op Hydra
+app (``noop_app.py``) and backprop-lab with ``tracking=none`` and one update per job, both swept over
+N jobs with the basic launcher, in fresh directories, alternating.  Also each command's time to its
+first job (backprop-lab: until its "job(s) checked" line).  Prints a Markdown table; ratios, not
+absolute times, are what carries to another machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(command: list[str], marker: str | None) -> tuple[float, float | None]:
+    """(wall seconds, seconds until a line containing ``marker`` was printed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"OPENBLAS_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory() as cwd:
+        started, first = time.perf_counter(), None
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        for line in process.stdout:
+            if marker and first is None and marker in line:
+                first = time.perf_counter() - started
+        if process.wait() != 0:
+            raise RuntimeError(f"{' '.join(command)} failed")
+        return time.perf_counter() - started, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=360)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    sweep = f"range(0,{args.jobs})"
+    commands = {
+        "no-op Hydra app": ([sys.executable, str(HERE / "noop_app.py"), "-m", f"+x={sweep}"], None),
+        "no-op, no output files": ([sys.executable, str(HERE / "noop_app.py"), "-m", f"+x={sweep}",
+                                    "hydra.output_subdir=null", "hydra/job_logging=none"], None),
+        "backprop-lab, tracking=none": ([sys.executable, "-m", "runner", "-m", f"seed={sweep}", "tracking=none",
+                                         "trainer.epochs=1", "tracking.report=never"], "job(s) checked"),
+    }
+    walls = {name: [] for name in commands}
+    firsts = {name: [] for name in commands}
+    for _ in range(args.repeats):
+        for name, (command, marker) in commands.items():
+            wall, first = timed(command, marker)
+            walls[name].append(wall)
+            if first is not None:
+                firsts[name].append(first)
+    floor = statistics.median(walls["no-op Hydra app"])
+    print(f"| {args.jobs} jobs, basic launcher | wall (median of {args.repeats}) | per job | vs no-op app | to first job |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in commands:
+        wall = statistics.median(walls[name])
+        first = f"{statistics.median(firsts[name]):.1f} s" if firsts[name] else ""
+        print(f"| {name} | {wall:.1f} s | {1000 * wall / args.jobs:.0f} ms | {wall / floor:.2f}x | {first} |")
+
+
+if __name__ == "__main__":
+    main()
