@@ -73,7 +73,7 @@ def _check_basic_sweep(override, loader) -> None:
                           f"put every pattern in one, {key}=glob([a*,b,...])")
     if isinstance(value, RangeSweep) and value.step == 0:
         raise ConfigError(override.input_line, "a range() needs a step other than 0")
-    if override.is_sweep_override() and not list(override.sweep_string_iterator()):
+    if override.is_sweep_override() and next(iter(override.sweep_string_iterator()), None) is None:
         options = loader.get_group_options(key) if isinstance(value, Glob) else []
         rule = f"matches no option of {key} ({', '.join(options)})" if options else "sweeps over no value"
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
