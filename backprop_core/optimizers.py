@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from .diagnostics import sum_of_squares
 from .registry import ParameterError, build
 
 __all__ = [
@@ -151,9 +152,7 @@ def get_optimizer(name: str, **params):
 def clip_by_global_norm(grads: np.ndarray, max_norm: float, norm: float | None = None) -> np.ndarray:
     """Scale ``grads`` by ``max_norm / ||grads||`` when the norm exceeds ``max_norm`` (a non-finite
     norm leaves them as they are: the divergence guard, not the clipping, deals with them)."""
-    if norm is None:
-        wide = grads.astype(np.float64, copy=False)  # float32 squares overflow from 1.8e19 on
-        norm = math.sqrt(float(np.vdot(wide, wide)))
+    norm = math.sqrt(sum_of_squares(grads)) if norm is None else norm
     return grads * (max_norm / norm) if math.isfinite(norm) and norm > max_norm else grads
 
 
@@ -162,30 +161,34 @@ def clip_by_value(grads: np.ndarray, max_value: float) -> np.ndarray:
     return np.clip(grads, -max_value, max_value)
 
 
+class _Stateless:
+    """A gradient transform without state: ``apply`` maps the gradients."""
+
+    def init(self, params: np.ndarray) -> EmptyState:
+        return EmptyState()
+
+    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
+        return self.apply(grads), state
+
+
 @dataclass(frozen=True)
-class ClipByGlobalNorm:
+class ClipByGlobalNorm(_Stateless):
     """Gradients scaled to a global norm of at most ``max_norm`` (PyTorch's ``clip_grad_norm_``)."""
 
     max_norm: float
 
-    def init(self, params: np.ndarray) -> EmptyState:
-        return EmptyState()
-
-    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
-        return clip_by_global_norm(grads, self.max_norm), state
+    def apply(self, grads: np.ndarray) -> np.ndarray:
+        return clip_by_global_norm(grads, self.max_norm)
 
 
 @dataclass(frozen=True)
-class ClipByValue:
+class ClipByValue(_Stateless):
     """Every gradient component clipped into ``[-max_value, max_value]``."""
 
     max_value: float
 
-    def init(self, params: np.ndarray) -> EmptyState:
-        return EmptyState()
-
-    def update(self, grads: np.ndarray, state: EmptyState) -> tuple[np.ndarray, EmptyState]:
-        return clip_by_value(grads, self.max_value), state
+    def apply(self, grads: np.ndarray) -> np.ndarray:
+        return clip_by_value(grads, self.max_value)
 
 
 @dataclass(frozen=True)

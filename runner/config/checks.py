@@ -90,9 +90,9 @@ def check_finite(resolved: dict) -> None:
     walk(resolved, "")
 
 
-def check_single_run(config: DictConfig) -> None:
+def check_single_run(config: DictConfig) -> DictConfig:
     """A single run's config (with its ``hydra`` node): a sweep preset needs ``-m`` unless the
-    command picks one value for each key it sweeps."""
+    command picks one value for each key it sweeps; returns the task config it checked."""
     swept = dict(config.hydra.sweeper.get("params") or {})
     given = set(key_values(typed_overrides(config.hydra)))
     unpicked = [key for key in swept if key not in given]
@@ -102,7 +102,9 @@ def check_single_run(config: DictConfig) -> None:
                           f"this preset is a sweep over {', '.join(f'{k}={swept[k]}' for k in unpicked)}; "
                           f"run it with -m (backprop-lab -m experiment={preset}), or pick one value for "
                           f"{', '.join(unpicked)}")
-    check_config(task_config(config))
+    task = task_config(config)
+    check_config(task)
+    return task
 
 
 def check_hydra(config: DictConfig, multirun: bool) -> None:

@@ -26,7 +26,7 @@ def is_user_error(err: BaseException) -> bool:
 
 def user_error_line(err: BaseException, overrides: list[str]) -> str:
     """The one line for a user error raised while composing ``overrides``."""
-    return yaml_error(err, overrides) if isinstance(err, yaml.YAMLError) else hydra_error(err, overrides)
+    return yaml_error(err) if isinstance(err, yaml.YAMLError) else hydra_error(err, overrides)
 
 
 def hydra_error(err: BaseException, overrides: list[str]) -> str:
@@ -63,7 +63,7 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     if m := re.search(r"Missing mandatory value: ([\w.]+)", text):
         return f"{m.group(1)}=???: is required by the chosen option; give it on the command line or in a preset"
     if cause is not None and type(cause).__module__.startswith("yaml"):
-        return yaml_error(cause, overrides)
+        return yaml_error(cause)
     first = one_line(text.split("\n")[0])
     detail = f" ({one_line(str(cause).split(chr(10))[0])})" if cause is not None and str(cause) not in text else ""
     return f"{first}{detail}"
@@ -88,7 +88,7 @@ def _missing_option(err: BaseException, text: str, overrides: list[str]) -> str:
     return f"{group}={option}: unknown option; {group} options: {shown}{did_you_mean(option, options)}"
 
 
-def yaml_error(err: BaseException, overrides: list[str]) -> str:
+def yaml_error(err: BaseException) -> str:
     """``experiment=broken: malformed YAML in .../broken.yaml, line 3: expected ',' or ']'``."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
@@ -96,8 +96,7 @@ def yaml_error(err: BaseException, overrides: list[str]) -> str:
     if mark is not None:
         path = mark.name.replace("\\", "/")
         group, option = path.rsplit("/", 2)[-2], path.rsplit("/", 1)[-1].removesuffix(".yaml")
-        subject = f"{group}={override_value(overrides, group)}" if override_value(overrides, group) == option \
-            else f"{group}={option}"
+        subject = f"{group}={option}"
     problem = getattr(err, "problem", None) or one_line(str(err))
     return f"{subject}: malformed YAML in {where}: {problem}"
 

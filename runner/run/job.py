@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -36,6 +36,7 @@ class Job:
     choices: dict[str, str | None]
     alone: bool = True  # no other job of its sweep runs beside it (a single run, or the basic launcher)
     cwd: Path | None = None  # where the command was started (the job may run in its own directory)
+    values: dict[str, str] = field(default_factory=dict)  # the overrides as key -> value, as typed
 
     @classmethod
     def current(cls) -> Job:
@@ -44,13 +45,14 @@ class Job:
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         overrides = typed_overrides(hydra_cfg)
         alone = not multirun or "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
-        named = key_values(overrides)
+        values = named = key_values(overrides)
         if multirun and VARYING_KEYS in os.environ:  # set by the sweep's launching process
             varying = set(json.loads(os.environ[VARYING_KEYS]))
-            named = {key: value for key, value in named.items() if key in varying} or named
+            named = {key: value for key, value in values.items() if key in varying} or values
         return cls(run_name(named, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
-                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd))
+                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd),
+                   values)
 
 
 @dataclass

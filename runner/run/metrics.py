@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 
 from backprop_core import FitResult, layer_key
 
-from ..config.overrides import key_values
 from ..config.recorded import as_recorded
 from ..tracking.schema import LOG10_PROFILES, PROFILES
 
@@ -35,11 +34,11 @@ def params_of(cfg: DictConfig, choices: dict[str, str | None]) -> dict[str, str]
     return params | {k: str(v) for k, v in flat.items() if not (k.endswith(".name") and k[:-5] in params)}
 
 
-def swept_values(overrides: list[str]) -> dict[str, float]:
-    """The job's numeric overrides as metrics, ``swept/optimizer.lr``: MLflow's runs table sorts params
-    as text (``1e-3`` after ``0.1``) but metrics as numbers."""
+def swept_values(overrides: dict[str, str]) -> dict[str, float]:
+    """The job's numeric overrides (key -> value as typed) as metrics, ``swept/optimizer.lr``: MLflow's
+    runs table sorts params as text (``1e-3`` after ``0.1``) but metrics as numbers."""
     values = {}
-    for key, value in key_values(overrides).items():
+    for key, value in overrides.items():
         try:
             number = float(value)
         except ValueError:

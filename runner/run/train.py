@@ -105,7 +105,7 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Ou
     is closed: finished, diverged, failed (with its error) or killed."""
     if tracker:
         tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker), description_of(cfg))
-    outcome = Outcome(JobStatus.failed, summary=swept_values(job.overrides))
+    outcome = Outcome(JobStatus.failed, summary=swept_values(job.values))
     recording = steps.Recording.of(cfg, job)
     started = time.perf_counter()
     try:

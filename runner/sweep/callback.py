@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ..config.checks import check_hydra, check_single_run, task_config
+from ..config.checks import check_hydra, check_single_run
 from ..config.errors import ConfigError, Crashed, Refused
 from ..processes import LAUNCHER_PID, VARYING_KEYS
 from ..run.build import build_once
@@ -41,8 +41,7 @@ class ChecksAndSweep(Callback):
         is kept for the run."""
         with _refusals():
             check_hydra(config, multirun=False)
-            check_single_run(config)
-            build_once(task_config(config), keep=True)
+            build_once(check_single_run(config), keep=True)
             check_tracking(config)
             if config.tracking.name == "mlflow":  # made whole (or refused) before Hydra writes anything
                 # imported here: MLflow takes ~1.9 s to import (measured), which tracking=none never pays

@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
+from ..config.overrides import parsed as parse
 from ..processes import process_alive
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class ComposedOnce:
         """Hydra's composition of the overrides that shape the defaults list (group choices, packages,
         ``hydra.*``), made once per distinct set; then the job's value overrides applied to a copy, as
         Hydra applies them after composing, and the job's own entries in the ``hydra`` node."""
-        parsed = OverridesParser.create().parse_overrides(sweep_overrides)
+        parsed = parse(sweep_overrides)
         shaping = [self._shapes_defaults(o) for o in parsed]
         values = [o for o, shapes in zip(parsed, shaping) if not shapes]
         compose = type(self.loader).load_sweep_config
