@@ -14,7 +14,7 @@ from .losses import LOSSES, Loss, get_loss
 from .network import BIAS_MODES, Network
 from .optimizers import OPTIMIZERS, Optimizer, chain, clip_by_global_norm, clip_by_value, get_optimizer
 from .registry import ParameterError
-from .training import Callback, FitResult, History, Trainer, accuracy, fit
+from .training import Callback, FitResult, History, StopTraining, Trainer, accuracy, fit
 
 __all__ = [
     "ACTIVATIONS", "SATURATION_EPS", "Activation", "get_activation",
@@ -24,7 +24,7 @@ __all__ = [
     "BIAS_MODES", "Network",
     "DIAGNOSTICS", "layer_diagnostics", "layer_key", "DistributionRecorder",
     "GradCheckResult", "gradient_check",
-    "Callback", "FitResult", "History", "Trainer", "accuracy", "fit",
+    "Callback", "FitResult", "History", "StopTraining", "Trainer", "accuracy", "fit",
     "ParameterError",
     "datasets",
 ]

@@ -7,6 +7,10 @@ norms are the gradients update 0 applies.  After the last update one closing rec
 logged at step ``S`` = the number of updates: a forward and backward pass of the trained
 weights over the whole training set.  So a history holds both the initial and the final
 state, and "the loss after 10 000 updates" is ``train/loss`` at step 10000.
+
+A callback may end the run early by raising ``StopTraining`` from ``on_step`` (a pruner that judges
+the record hopeless): the record that raised it is kept, the update of that step is not applied, and
+no closing record follows (``FitResult.stopped_at_step`` and ``stop_reason`` say so).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .network import Network
 from .optimizers import ClipByGlobalNorm, ClipByValue, Optimizer, chain
 from .registry import ParameterError
 
-__all__ = ["Trainer", "Callback", "FitResult", "History", "fit", "accuracy"]
+__all__ = ["Trainer", "Callback", "FitResult", "History", "StopTraining", "fit", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,18 @@ class Trainer:
         return min(total, self.max_steps) if self.max_steps is not None else total
 
 
+class StopTraining(Exception):
+    """Raised by a callback's ``on_step`` to end the run at that record; its message is the reason."""
+
+
 class Callback:
     """Receives the loop's records; override what you need."""
 
     def on_fit_start(self, net: Network, total_steps: int) -> None: ...
 
     def on_step(self, record: dict[str, float]) -> None:
-        """Called with every logged record; may add keys to it (never change or remove one)."""
+        """Called with every logged record; may add keys to it (never change or remove one), or raise
+        ``StopTraining`` to end the run there."""
 
     def on_fit_end(self, result: FitResult) -> None: ...
 
@@ -82,11 +91,17 @@ class FitResult:
     history: History = field(default_factory=History)  # one record per logged step, the closing one last
     steps: int = 0  # updates applied
     diverged_at_step: int | None = None
+    stopped_at_step: int | None = None  # a callback raised StopTraining at this step's record
+    stop_reason: str = ""
     final: dict[str, float] = field(default_factory=dict)  # losses of the trained network
 
     @property
     def diverged(self) -> bool:
         return self.diverged_at_step is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at_step is not None
 
 
 def accuracy(A: np.ndarray, Y: np.ndarray) -> float:
@@ -165,9 +180,11 @@ class _Logger:
             record |= self.diagnostics.record(updates)
         if self.validation is not None:
             record |= _evaluate(self.net, self.loss, *self.validation, "val", self.classification)
-        for callback in self.callbacks:  # a callback may add keys: the later ones and the history see them
-            callback.on_step(record)
-        self.history.append(record)
+        try:
+            for callback in self.callbacks:  # a callback may add keys: the later ones and the history see them
+                callback.on_step(record)
+        finally:  # kept when a callback stops the run here
+            self.history.append(record)
 
 
 def fit(
@@ -202,9 +219,12 @@ def fit(
     # with the guard on, overflow is caught and reported as divergence: NumPy's warnings would only repeat it
     quiet = np.errstate(over="ignore", invalid="ignore") if trainer.divergence_guard else contextlib.nullcontext()
     with quiet:
-        _update(net, loss, chain(*trainer.clipping(), optimizer), X, Y, trainer, rng, log, result)
-        if not result.diverged:
-            _close(net, loss, X, Y, trainer, log, result)
+        try:
+            _update(net, loss, chain(*trainer.clipping(), optimizer), X, Y, trainer, rng, log, result)
+            if not result.diverged:
+                _close(net, loss, X, Y, trainer, log, result)
+        except StopTraining as stop:
+            result.stopped_at_step, result.stop_reason = result.steps, str(stop)
     for callback in callbacks:
         callback.on_fit_end(result)
     return result

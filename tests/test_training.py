@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from backprop_core import (
-    ACTIVATIONS, DIAGNOSTICS, LOSSES, Callback, Network, Trainer, datasets, fit, get_activation,
+    ACTIVATIONS, DIAGNOSTICS, LOSSES, Callback, Network, StopTraining, Trainer, datasets, fit, get_activation,
     get_initializer, get_loss, get_optimizer, layer_key,
 )
 
@@ -228,6 +228,24 @@ def test_callbacks_see_every_record_and_the_result():
     fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y,
         trainer=Trainer(epochs=3), rng=rng, callbacks=[Spy()])
     assert seen == [("start", 3), ("step", 0), ("step", 1), ("step", 2), ("step", 3), ("end", 3)]
+
+
+def test_a_callback_stops_the_run_at_a_record_which_is_kept_and_whose_update_is_not_applied():
+    class StopAtFour(Callback):
+        def on_step(self, record):
+            if record["step"] == 4:
+                raise StopTraining("judged hopeless")
+
+    net, data, Y, _, rng = problem()
+    fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y, trainer=Trainer(epochs=4), rng=rng)
+    after_four = net.trainable.copy()
+    net, data, Y, _, rng = problem()
+    result = fit(net, get_loss("bce"), get_optimizer("sgd", lr=0.1), data.X_train, Y, trainer=Trainer(epochs=10),
+                 rng=rng, callbacks=[StopAtFour()], keep_history="all")
+    assert (result.stopped, result.stopped_at_step, result.stop_reason, result.steps) == (True, 4, "judged hopeless", 4)
+    assert result.history.column("step").tolist() == [0, 1, 2, 3, 4]  # the stopping record kept, no closing record
+    assert not result.diverged
+    np.testing.assert_array_equal(net.trainable, after_four)  # updates 0..3 applied, update 4 not
 
 
 def test_library_trains_xor():
