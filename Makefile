@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Hydra's own Optuna plugin (optuna 2.10), left by an older checkout, would shadow hydra/sweeper=optuna
+	$(BIN)/python -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -20,6 +20,7 @@ from .config.options import register
 from .config.overrides import readable_key_values
 from .config.schema import GROUPS
 from .processes import Interrupted, interrupted_by_sigterm
+from .run.job import JobResult
 from .run.train import train
 from .sweep.closing import close_interrupted_sweep
 
@@ -27,7 +28,7 @@ register()  # the config schemas, before Hydra composes anything
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def hydra_app(cfg: DictConfig) -> float:
+def hydra_app(cfg: DictConfig) -> JobResult:
     return train(cfg)
 
 

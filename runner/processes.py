@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -81,3 +82,17 @@ def stop_with_launcher(poll_seconds: float = 1.0) -> None:
         os._exit(143)
 
     threading.Thread(target=watch, name="stop-with-launcher", daemon=True).start()
+
+
+def this_process() -> str:
+    """``host:pid:start``: this process, as a later command can tell whether it still runs (``alive``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_start_time(os.getpid())}"
+
+
+def alive(process: str) -> bool:
+    """Whether the process ``this_process()`` named still runs; one on another host is taken to."""
+    host, _, rest = process.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    return process_alive(int(pid), None if start == "None" else start)

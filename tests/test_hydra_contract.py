@@ -61,3 +61,22 @@ def test_what_composing_once_per_choice_relies_on():
     source = inspect.getsource(ConfigLoaderImpl._load_configuration_impl)
     assert "ConfigLoaderImpl._apply_overrides_to_config(config_overrides, cfg)" in source
     assert "cfg.hydra.job.override_dirname = get_overrides_dirname(" in source
+
+
+def test_hydra_finds_our_optuna_sweeper_and_no_other():
+    """Hydra instantiates a sweeper only from the ``hydra_plugins`` package, found by walking its folders
+    (an editable install must give it ours: pyproject lists ``hydra_plugins`` as a package). Hydra's own
+    Optuna plugin, left by an older checkout, would shadow ``hydra/sweeper=optuna`` with optuna 2.10."""
+    from importlib.metadata import distributions, version
+
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    from runner.config.schema import OPTUNA_SWEEPER
+
+    found = [f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(Sweeper)]
+    assert OPTUNA_SWEEPER in found and not any("hydra_optuna_sweeper" in name for name in found)
+    assert int(version("optuna").split(".")[0]) >= 4
+    pins = [f"{d.metadata['Name']}: {r}" for d in distributions() for r in (d.requires or [])
+            if r.lower().startswith("optuna") and "<3" in r.replace(" ", "")]
+    assert pins == []  # nothing installed pins an optuna from before 2023

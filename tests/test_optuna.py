@@ -1,38 +1,182 @@
-"""Bayesian search with Hydra's Optuna sweeper: trials return their objective; divergence is a bad value."""
+"""Bayesian search on Optuna's ask/tell (``hydra/sweeper=optuna``): a stored study, trials told how they
+ended (a diverged one pruned), the best trial and Optuna's figures in the parent run, resume after
+``kill -9`` without repeating a trial, pruning, and optuna-dashboard serving the study."""
 
-import yaml
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import run_cli, store_uri
+from servers import free_port, stop_group
+from test_store_reliability import start, stop
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+TINY = ["tracking.report=never", "architecture.depth=2", "architecture.width=8", "trainer.epochs=30"]
 
 
-def test_optuna_trials_return_objectives_and_a_diverged_trial_is_a_bad_one(tmp_path):
-    done = run_cli(tmp_path, "-m", "tracking.report=never", "experiment=optuna_deep_tanh", "hydra.sweeper.n_trials=4", "activation=relu",
-                   "optimizer.lr=choice(0.01,50)", "init.std=choice(0.3)", "trainer.epochs=60")
+def study_of(cwd: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'outputs' / 'optuna.db'}")
+
+
+def runs_of(cwd: Path, experiment: str) -> list:
+    client = MlflowClient(store_uri(cwd))
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A 4-trial search over two learning rates of a ReLU net: 50 diverges, 0.01 trains."""
+    cwd = tmp_path_factory.mktemp("search")
+    done = run_cli(cwd, "-m", "experiment=optuna_deep_tanh", "hydra.sweeper.n_trials=4", "activation=relu",
+                   "optimizer.lr=choice(0.01,50)", "init.std=choice(0.3)", "trainer.epochs=60", "tracking.report=never")
     assert done.returncode == 0, done.stderr
-    (results,) = (tmp_path / "outputs" / "multirun").glob("*/*/optimization_results.yaml")
-    best = yaml.safe_load(results.read_text())
-    assert best["best_params"] == {"optimizer.lr": 0.01, "init.std": 0.3}
+    return cwd, done.stdout
 
-    client = MlflowClient(store_uri(tmp_path))
-    experiment = client.get_experiment_by_name("optuna_deep_tanh")
-    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'job'")
-    assert len(runs) == 4 and len({r.data.tags["sweep_id"] for r in runs}) == 1
-    by_lr = {}
-    for run in runs:
-        by_lr.setdefault(float(run.data.params["optimizer.lr"]), set()).add(run.data.tags["status"])
-    assert by_lr == {50.0: {"diverged"}, 0.01: {"finished"}}  # TPE with seed 0 tries both
-    finished = [r for r in runs if r.data.tags["status"] == "finished"]
-    assert best["best_value"] == finished[0].data.metrics["final/val_loss"]
+
+def test_trials_are_told_how_they_ended_and_a_diverged_one_is_pruned(searched):
+    cwd, _ = searched
+    study = study_of(cwd, "optuna_deep_tanh")
+    assert len(study.trials) == 4
+    states = {trial.params["optimizer.lr"]: set() for trial in study.trials}
+    for trial in study.trials:
+        states[trial.params["optimizer.lr"]].add(trial.state.name)
+    assert states == {50: {"PRUNED"}, 0.01: {"COMPLETE"}}  # TPE (seed 0) tries both
+    assert study.best_params == {"optimizer.lr": 0.01, "init.std": 0.3}
+
+    jobs = [r for r in runs_of(cwd, "optuna_deep_tanh") if r.data.tags["kind"] == "job"]
+    by_trial = {int(r.data.tags["optuna.trial"]): r for r in jobs}
+    assert sorted(by_trial) == [0, 1, 2, 3] and len(jobs) == 4
+    for trial in study.trials:
+        run = by_trial[trial.number]
+        assert run.data.tags["optuna.state"] == trial.state.name
+        assert run.data.tags["optuna.study"] == "optuna_deep_tanh"
+        if trial.state.name == "COMPLETE":  # the objective is the run's own final validation loss
+            assert (run.info.status, run.data.tags["status"]) == ("FINISHED", "finished")
+            assert trial.value == run.data.metrics["final/val_loss"]
+            assert len(trial.intermediate_values) == 60 // 5 + 2  # every logged record and the closing one
+        else:
+            assert (run.info.status, run.data.tags["status"]) == ("FINISHED", "diverged")  # as in any sweep
+
+
+def test_the_parent_run_holds_the_best_trial_and_optunas_figures(searched):
+    cwd, stdout = searched
+    study = study_of(cwd, "optuna_deep_tanh")
+    (parent,) = [r for r in runs_of(cwd, "optuna_deep_tanh") if r.data.tags["kind"] == "sweep"]
+    assert parent.data.tags["optuna.study"] == "optuna_deep_tanh"
+    assert parent.data.params == {"best.optimizer.lr": "0.01", "best.init.std": "0.3"}
+    assert parent.data.metrics["best/objective"] == study.best_value
+    assert parent.data.metrics["best/trial"] == study.best_trial.number
+    assert parent.data.metrics["sweep/pruned"] == 0 and parent.data.metrics["sweep/jobs"] == 4
+    client = MlflowClient(store_uri(cwd))
+    figures = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "study")}
+    assert figures == {"optimization_history.png", "slice.png"}  # one parameter varies: a slice, no contour
+    images = {Path(a.path).name.split("+")[0] for a in client.list_artifacts(parent.info.run_id, "images")}
+    assert {"optimization_history", "slice"} <= images
+    assert f"optuna-dashboard sqlite:///{cwd / 'outputs' / 'optuna.db'}" in stdout
+    assert f"best of 4 trials: #{study.best_trial.number} optimizer.lr=0.01 init.std=0.3" in stdout
+
+
+def test_optuna_dashboard_serves_the_stored_study(searched):
+    cwd, _ = searched
+    port = free_port()
+    dashboard = Path(sys.executable).parent / "optuna-dashboard"
+    server = subprocess.Popen([str(dashboard), f"sqlite:///{cwd / 'outputs' / 'optuna.db'}", "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "optuna-dashboard did not start"
+                time.sleep(0.5)
+        (study,) = studies
+        assert study["study_name"] == "optuna_deep_tanh"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=10) as response:
+            trials = json.load(response)["trials"]
+        assert sorted(t["number"] for t in trials) == [0, 1, 2, 3]
+    finally:
+        stop_group(server)
+
+
+def test_a_new_search_is_a_new_study_and_resume_continues_the_latest(tmp_path):
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.seed=1", "optimizer.lr=tag(log,interval(0.01,1))", *TINY]
+    for n_trials in (1, 2):
+        assert run_cli(tmp_path, *args, f"hydra.sweeper.n_trials={n_trials}").returncode == 0
+    resumed = run_cli(tmp_path, *args, "hydra.sweeper.n_trials=3", "resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "study 'default-2' in" in resumed.stdout and "2 trials ended, 1 to run" in resumed.stdout
+    assert [len(study_of(tmp_path, name).trials) for name in ("default", "default-2")] == [1, 3]
+
+
+@pytest.mark.parametrize("launcher", [pytest.param([], marks=pytest.mark.slow),
+                                      ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
+def test_a_search_killed_with_kill_9_resumes_without_repeating_a_trial(tmp_path, launcher):
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=12", "hydra.sweeper.seed=0",
+            "optimizer.lr=tag(log,interval(0.01,1))", "init=normal", "init.std=tag(log,interval(0.05,1))",
+            *TINY, "trainer.epochs=400", *launcher]
+    search = start(tmp_path, *args)
+    deadline = time.monotonic() + 240
+    def started_and_ended():  # job folders are made as jobs start, job.json written as they end
+        return len(list(tmp_path.glob("outputs/multirun/*/*/*/"))), len(list(tmp_path.glob("outputs/multirun/*/*/*/job.json")))
+
+    while not (started_and_ended()[1] >= 5 and started_and_ended()[0] > started_and_ended()[1]):
+        assert search.poll() is None and time.monotonic() < deadline, "the search ended before it was killed"
+        time.sleep(0.1)
+    stop(search, signal.SIGKILL)
+    killed = study_of(tmp_path, "default")
+    ended = sum(t.state.is_finished() for t in killed.trials)
+    assert 4 <= ended < 12 and any(t.state.name == "RUNNING" for t in killed.trials)
+    left_running = {t.number: t.params for t in killed.trials if t.state.name == "RUNNING"}
+
+    resumed = run_cli(tmp_path, *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+    study = study_of(tmp_path, "default")
+    assert [t.number for t in study.trials] == list(range(12))  # 12 trials, none asked twice
+    assert {t.state.name for t in study.trials} == {"COMPLETE"}
+    assert {n: study.trials[n].params for n in left_running} == left_running  # run again as they were
+    assert len({tuple(t.params.values()) for t in study.trials}) == 12  # the resumed sampler draws on
+    finished = [r for r in runs_of(tmp_path, "default")
+                if r.data.tags["kind"] == "job" and r.info.status == "FINISHED"]
+    assert sorted(int(r.data.tags["optuna.trial"]) for r in finished) == list(range(12))  # one FINISHED run each
+
+
+def test_the_median_pruner_stops_hopeless_trials_at_a_record(tmp_path):
+    done = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=10", "hydra.sweeper.sampler=random",
+                   "hydra.sweeper.seed=0", "hydra.sweeper.pruner=median", "hydra.sweeper.warmup_steps=20",
+                   "optimizer.lr=choice(0.3,0.0001)", *TINY, "trainer.epochs=100", "trainer.log_every=10")
+    assert done.returncode == 0, done.stderr
+    study = study_of(tmp_path, "default")
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned and {t.params["optimizer.lr"] for t in pruned} == {0.0001}
+    runs = {int(r.data.tags["optuna.trial"]): r for r in runs_of(tmp_path, "default") if r.data.tags["kind"] == "job"}
+    for trial in pruned:
+        run = runs[trial.number]
+        assert (run.info.status, run.data.tags["status"], run.data.tags["optuna.state"]) == ("KILLED", "pruned", "PRUNED")
+        last = max(trial.intermediate_values)
+        assert 20 <= last < 100  # stopped at a record after the warm-up, before the end
+        assert "final/val_loss" not in run.data.metrics or run.data.metrics["final/val_loss"] > 0
+    assert f"{len(pruned)} pruned" in done.stdout
 
 
 def test_a_sweepers_objective_is_inf_unless_the_run_finished_with_a_finite_loss():
-    import math
-
     from runner.run.job import Outcome
 
     assert Outcome("finished", summary={"final/val_loss": 0.25}).objective == 0.25
     assert Outcome("skipped", summary={"final/val_loss": 0.5}).objective == 0.5  # a reused run's
     assert Outcome("finished", summary={"final/val_loss": math.nan}).objective == math.inf  # divergence_guard=false
     assert Outcome("diverged", summary={"final/val_loss": 0.1}).objective == math.inf
+    assert Outcome("pruned", summary={"final/val_loss": 0.1}).objective == math.inf
     assert Outcome("failed").objective == math.inf

@@ -63,6 +63,8 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
         return (f"no config group or key {key!r}{did_you_mean(key, known)}"
                 f" (a new key with +{key}=... is refused too: nothing reads it)")
     option = schema_option(schema)
+    if group.startswith("hydra.") and dataclasses.is_dataclass(schema):  # a Hydra node with a schema: hydra.sweeper
+        return f"{group} has no key {key!r}{did_you_mean(key, [f.name for f in dataclasses.fields(schema)])}"
     top = group.split(".")[0]
     known = [f.name for f in dataclasses.fields(Config)]
     if option is None and top not in known:

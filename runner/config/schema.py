@@ -26,6 +26,9 @@ Tracker = _choices("Tracker", ("mlflow", "none"))
 Detail = _choices("Detail", ("standard", "full"))
 RunFigures = _choices("RunFigures", ("auto", "always", "never"))
 Report = _choices("Report", ("auto", "never"))
+Direction = _choices("Direction", ("minimize", "maximize"))
+Sampler = _choices("Sampler", ("tpe", "random", "qmc"))  # Optuna's samplers that need no other package
+Pruner = _choices("Pruner", ("none", "median", "halving"))  # Optuna's MedianPruner, SuccessiveHalvingPruner
 
 
 @dataclass
@@ -108,3 +111,23 @@ BIAS_FIELDS = [("bias_init", str, "zeros"), ("bias_value", Optional[float], None
 BIAS_PARAMS = {"bias_value": "value", "bias_std": "std", "biases": "values"}  # init.<key> -> factory param
 
 
+OPTUNA_SWEEPER = "hydra_plugins.backprop_lab_sweepers.optuna_sweeper.OptunaSweeper"  # Hydra finds plugins there only
+
+
+@dataclass
+class OptunaSweeperConfig:
+    """``hydra/sweeper=optuna``: a Bayesian search on Optuna's ask/tell interface (``runner.sweep.search``),
+    its study stored beside the tracking store, so ``resume=true`` continues it after a kill."""
+
+    _target_: str = OPTUNA_SWEEPER
+    params: dict[str, str] = field(default_factory=dict)  # key: choice(...) | interval(...) | range(...) | tag(log, ...)
+    n_trials: int = 20  # the study's size: the search ends when it holds this many ended trials
+    n_jobs: Optional[int] = None  # trials run at once; null: the joblib launcher's n_jobs, else 1
+    direction: Direction = Direction.minimize  # of the objective, the final validation loss
+    sampler: Sampler = Sampler.tpe
+    seed: Optional[int] = None  # the sampler's seed
+    pruner: Pruner = Pruner.none  # stops hopeless trials at their logged records; a diverged trial is always pruned
+    warmup_steps: int = 0  # the median pruner judges no trial before this training step
+    study_name: Optional[str] = None  # null: the experiment's name (name-2, name-3, ... for each new study)
+    storage: Optional[str] = None  # null: optuna.db beside the embedded MLflow store (sqlite:///...)
+    trial: Optional[int] = None  # set by the sweeper in each job's overrides: the trial the job runs

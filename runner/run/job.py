@@ -55,6 +55,16 @@ class Job:
                    values)
 
 
+@dataclass(frozen=True)
+class JobResult:
+    """What a job returns to its sweeper (small, it crosses process boundaries): how it ended, and the
+    objective a sampling sweeper minimises."""
+
+    status: JobStatus
+    objective: float
+    run_id: str | None = None
+
+
 @dataclass
 class Outcome:
     status: JobStatus
@@ -72,6 +82,10 @@ class Outcome:
             return math.inf
         loss = float(self.summary.get("final/val_loss", math.inf))
         return loss if math.isfinite(loss) else math.inf
+
+    @property
+    def returned(self) -> JobResult:
+        return JobResult(self.status, self.objective, self.run_id)
 
     @property
     def explanation(self) -> str:

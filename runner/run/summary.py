@@ -33,6 +33,8 @@ def _parts(job: Job, outcome: Outcome, n_layers: int, n_val: int) -> list[str]:
     summary, result = outcome.summary or {}, outcome.result
     if result.diverged:
         head = f"{job.name}: diverged at step {result.diverged_at_step} (a non-finite loss or gradient)"
+    elif result.stopped:
+        head = f"{job.name}: {result.stop_reason}"
     else:
         head = f"{job.name}: finished {result.steps} update{'s' * (result.steps != 1)}"
     parts = [f"{head} in {outcome.seconds:.1f}s"]
@@ -40,7 +42,7 @@ def _parts(job: Job, outcome: Outcome, n_layers: int, n_val: int) -> list[str]:
         ("final/train_loss", "train loss"), ("final/val_loss", "val loss")) if key in summary]
     if "final/val_accuracy" in summary:
         final.append(f"val accuracy {summary['final/val_accuracy']:.4g} (of {n_val})")
-    if final and not result.diverged:
+    if final and not (result.diverged or result.stopped):
         parts.append(f"at step {result.steps}: " + ", ".join(final))
     if "grad_ratio_first_last" in summary:
         parts.append(f"|grad l1| / |grad l{n_layers}| at step 0 = {summary['grad_ratio_first_last']:.3g}")

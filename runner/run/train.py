@@ -20,16 +20,18 @@ from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRI
                                PREVIOUS_SWEEP_ID, STATUS, SWEEP_ID, JobStatus)
 from . import steps, theory_check
 from .build import BuiltRun, build_once
-from .job import Job, Outcome, record_job
+from .job import Job, JobResult, Outcome, record_job
 from .metrics import params_of, profile_metrics, summary_metrics, swept_values
 from .summary import log_summary
 from .threads import blas_threads
+from .trial import TrialOfSearch
 
 log = logging.getLogger("runner")
 
 
-def train(cfg: DictConfig) -> float:
-    """Train the composition ``cfg``; returns the final validation loss (inf unless it finished)."""
+def train(cfg: DictConfig) -> JobResult:
+    """Train the composition ``cfg``; returns how it ended and its objective for a sweeper (the final
+    validation loss, inf unless it finished)."""
     job = Job.current()
     log.info("run directory: %s", job.out_dir)
     with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm():  # never inherited
@@ -37,7 +39,7 @@ def train(cfg: DictConfig) -> float:
             stop_with_launcher()
         built = _build(cfg, job)
         if built is None:
-            return math.inf
+            return JobResult(JobStatus.failed, math.inf)
         tracker = steps.open_tracker(cfg, job)
         reused = _reusable_run(cfg, job, tracker)
         threads = blas_threads(cfg.trainer.threads, built.net.sizes,
@@ -47,7 +49,7 @@ def train(cfg: DictConfig) -> float:
             outcome = reused or _train_and_record(cfg, built, job, tracker)
     record_job(job, outcome)
     log_summary(job, outcome, tracker, built.net.n_layers, len(built.data.X_val))
-    return outcome.objective
+    return outcome.returned
 
 
 def _build(cfg: DictConfig, job: Job) -> BuiltRun | None:
@@ -71,8 +73,9 @@ def _build(cfg: DictConfig, job: Job) -> BuiltRun | None:
 
 def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
     """With ``resume=true``, a finished or diverged run of the same configuration is reused: it
-    joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained."""
-    if not cfg.resume or tracker is None:  # the checks refuse resume=true with tracking=none
+    joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained.  Not in a
+    search: there ``resume=true`` continues the study, and each trial has a run of its own."""
+    if not cfg.resume or tracker is None or TrialOfSearch.current():  # the checks refuse resume with tracking=none
         return None
     from ..tracking.runs import reusable_run  # imported here: MLflow (~1.9 s to import) only with tracking=mlflow
 
@@ -90,9 +93,11 @@ def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
                    detail=f"reuses run {run.info.run_id} ({run.data.tags.get(STATUS)})")
 
 
-def _run_tags(cfg: DictConfig, job: Job, tracker) -> dict[str, str]:
+def _run_tags(cfg: DictConfig, job: Job, tracker, trial: TrialOfSearch | None) -> dict[str, str]:
     tags = {KIND: "job", JOB_NUM: str(job.num), OVERRIDES: " ".join(job.overrides)[:MAX_TAG_VALUE],
             STATUS: JobStatus.running, PRESET: job.preset or "none", CONFIG_HASH: config_hash(cfg)}
+    if trial:
+        tags |= trial.tags
     if job.sweep_id:
         tags[SWEEP_ID] = job.sweep_id
         if tracker.parent_run_id:
@@ -103,24 +108,28 @@ def _run_tags(cfg: DictConfig, job: Job, tracker) -> dict[str, str]:
 def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Outcome:
     """The run's steps, with the history streamed to ``history.csv``; whatever happens, the MLflow run
     is closed: finished, diverged, failed (with its error) or killed."""
+    trial = TrialOfSearch.current() if job.multirun else None
     if tracker:
-        tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker), description_of(cfg))
+        tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial), description_of(cfg))
     outcome = Outcome(JobStatus.failed, summary=swept_values(job.values))
     recording = steps.Recording.of(cfg, job)
     started = time.perf_counter()
     try:
         outcome.summary |= steps.checks_at_init(cfg, built, job.out_dir)
         prediction = theory_check.run_theory(built)  # before the fit: it reads the initial weights
+        callbacks = recording.callbacks + ([tracker] if tracker else []) + ([trial.reporter()] if trial else [])
         result = fit(built.net, built.loss, built.optimizer, built.data.X_train, built.Y_train,
                      trainer=built.trainer, rng=built.shuffle_rng, validation=(built.data.X_val, built.Y_val),
                      classification=built.data.classification,
-                     callbacks=recording.callbacks + ([tracker] if tracker else []), keep_history="ends")
+                     callbacks=callbacks, keep_history="ends")
         outcome.seconds, outcome.result = time.perf_counter() - started, result
         outcome.summary |= summary_metrics(result, built.net.n_layers)
         recording.profiles = profile_metrics(result, built.net.n_layers) if result.history else {}
         recording.artifacts = steps.write_artifacts(cfg, job, recording)
         steps.add_theory(prediction, result, built.net.n_layers, job.out_dir, outcome, recording)
-        outcome.status = JobStatus.diverged if result.diverged else JobStatus.finished
+        outcome.status = JobStatus.diverged if result.diverged else JobStatus.pruned if result.stopped \
+            else JobStatus.finished
+        outcome.detail = result.stop_reason
     except (KeyboardInterrupt, Interrupted):
         outcome.status = JobStatus.killed
         raise
@@ -130,5 +139,7 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Ou
             raise
         log.error("%s: job failed: %s\n%s", job.name, outcome.detail, traceback.format_exc())
     finally:
+        if trial:  # before the run is closed: see runner.run.trial
+            recording.tags |= trial.tell(outcome.status, outcome.objective)
         steps.close(tracker, job, outcome, recording)
     return outcome

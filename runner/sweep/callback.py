@@ -99,6 +99,10 @@ def _check_jobs(config: DictConfig, loader) -> tuple[int, list[str]]:
     check_hydra(config, multirun=True)
     jobs = check_sweep(config, loader)
     if is_sampling(config):  # the jobs planned: its trials
+        # imported here: Optuna takes ~0.3 s to import (measured), which only a search pays
+        from .study import study_name, study_storage
+
+        study_name(config, study_storage(config))  # resume=true needs a study to continue
         return config.hydra.sweeper.get("n_trials") or len(jobs), check_search_space(config, loader)
     check_sweep_dirs(config, len(jobs))
     return len(jobs), varying_keys(jobs)

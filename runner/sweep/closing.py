@@ -77,6 +77,11 @@ def launching(sweep: Sweep | None) -> None:
     _launching[:] = [sweep] if sweep else []
 
 
+def current() -> Sweep | None:
+    """The sweep this process is launching (a sweeper reads its parent run), if any."""
+    return _launching[0] if _launching else None
+
+
 def close_interrupted_sweep(reason: str) -> str | None:
     """After Ctrl-C or SIGTERM in this process: close the sweep it was launching, if any; None when it
     launched none."""

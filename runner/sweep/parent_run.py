@@ -11,18 +11,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow.entities import Metric, Param
 from omegaconf import DictConfig
 
 from ..config.errors import ConfigError
 from ..config.overrides import typed_overrides
 from ..config.recorded import description_of
 from ..report.make import report
+from ..report.study_figures import draw_study
 from ..tracking.checks import original_cwd
 from ..tracking.links import chart_url, run_url, runs_url, ui_command
 from ..tracking.runs import close_orphans, finish_sweep_run, show_in_note, start_sweep_run, sweep_job_statuses, \
     sweep_run_ids
-from ..tracking.schema import JobStatus
+from ..tracking.schema import OPTUNA_STORAGE, OPTUNA_STUDY, JobStatus
 from ..tracking.store import TrackedExperiment, open_experiment
+from ..tracking.writer import log_image
 
 log = logging.getLogger("runner")
 REPORT_FIGURE = "report/grad_profile.png"
@@ -75,6 +78,21 @@ class ParentRun:
                      "Gradient norm against layer, every run of this sweep (solid: step 0; dashed: the end)")
         print(f"report of the sweep ({time.perf_counter() - started:.1f}s): {folder / 'report.html'}")
         return folder
+
+    def attach_study(self, study, url: str, folder: Path, activation: str | None, sigma_b2: float | None) -> None:
+        """An Optuna search's study: its name and storage as tags, the best trial's parameters and objective,
+        and the study's figures (folder ``study``, also as image records)."""
+        client = self.tracked.client
+        client.set_tag(self.run_id, OPTUNA_STUDY, study.study_name)
+        client.set_tag(self.run_id, OPTUNA_STORAGE, url)
+        if any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+            best = study.best_trial
+            client.log_batch(self.run_id, params=[Param(f"best.{k}", str(v)) for k, v in best.params.items()],
+                             metrics=[Metric("best/objective", best.value, int(time.time() * 1000), 0),
+                                      Metric("best/trial", best.number, int(time.time() * 1000), 0)])
+        for path in draw_study(study, folder, activation, sigma_b2):
+            client.log_artifact(self.run_id, str(path), "study")
+            log_image(client, self.run_id, path, 0)
 
     def print_links(self, report_folder: Path | None) -> None:
         """The command that serves the store, and the UI links that open on the answer."""

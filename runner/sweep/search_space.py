@@ -3,7 +3,8 @@
 A grid is checked job by job (``runner.sweep.jobs.check_sweep``); a sampler draws its trials as it goes,
 so what can be checked is every point it could start from: each ``choice()`` value, both bounds of
 each ``interval()`` and ``range()`` (Optuna's ``range`` includes its stop), the others held at their
-first value; the bounds are ordered, a ``log`` interval is positive, the direction is known.
+first value; the bounds are ordered, a ``log`` interval is positive (the direction and the sampler are
+closed choices of the sweeper's schema, refused by Hydra when it composes).
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from ..config.errors import ConfigError
 from ..config.overrides import typed_overrides
 from .jobs import check_job
 
-DIRECTIONS = ("minimize", "maximize")
-
-
 def is_sampling(config: DictConfig) -> bool:
     return not config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
 
 
 def check_search_space(config: DictConfig, loader) -> list[str]:
-    """Check the sampler's direction and every point of its space; returns the keys it samples."""
+    """Check every point of the sampler's space; returns the keys it samples."""
     sweeper = config.hydra.sweeper
-    _check_directions(sweeper.get("direction"))
     params = [f"{k}={v}" for k, v in (OmegaConf.to_container(sweeper, resolve=False).get("params") or {}).items()]
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + typed_overrides(config.hydra))
     fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
@@ -67,11 +64,3 @@ def _interval_hint(override, err: ConfigError) -> str:
         return (f"; interval() draws real numbers: for a whole-number key write "
                 f"{override.key_or_group}=int(interval(...)) or range(...)")
     return ""
-
-
-def _check_directions(direction) -> None:
-    given = OmegaConf.to_container(direction) if OmegaConf.is_config(direction) else direction
-    for one in given if isinstance(given, list) else [given]:
-        name = getattr(one, "name", one)
-        if str(name).lower() not in DIRECTIONS:
-            raise ConfigError(f"hydra.sweeper.direction={name}", f"must be {' or '.join(DIRECTIONS)}")

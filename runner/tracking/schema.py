@@ -18,18 +18,20 @@ class JobStatus(StrEnum):
     failed = "failed"
     killed = "killed"
     skipped = "skipped"  # resume=true: an earlier run of the same configuration is reused
+    pruned = "pruned"  # a trial of a search stopped early by the study's pruner
 
     @property
     def mlflow_status(self) -> str:
         """MLflow's run status: FINISHED for a run that produced its result (diverged included)."""
-        return {"failed": "FAILED", "killed": "KILLED", "running": "RUNNING"}.get(self.value, "FINISHED")
+        return {"failed": "FAILED", "killed": "KILLED", "pruned": "KILLED", "running": "RUNNING"}.get(self.value,
+                                                                                                     "FINISHED")
 
     @property
     def has_result(self) -> bool:
         return self in (JobStatus.finished, JobStatus.diverged)
 
 
-COUNTED = ("jobs", "finished", "diverged", "failed", "skipped", "killed")  # a sweep's sweep/<key> metrics
+COUNTED = ("jobs", "finished", "diverged", "pruned", "failed", "skipped", "killed")  # a sweep's sweep/<key> metrics
 
 def sweep_id_of(sweep_dir: str) -> str:
     """One id (the ``sweep_id`` tag) for every job of a multirun, from its sweep directory as configured.
@@ -47,6 +49,8 @@ SWEEP_ID, JOB_NUM, PREVIOUS_SWEEP_ID = "sweep_id", "job_num", "previous_sweep_id
 CONFIG_HASH, OVERRIDES, PRESET = "config_hash", "overrides", "preset"
 HOST, PID, PID_START = "host", "pid", "pid_start"  # who wrote the run: a later command tells an orphan
 NOTE, PARENT_RUN = "mlflow.note.content", "mlflow.parentRunId"
+OPTUNA_STUDY, OPTUNA_TRIAL, OPTUNA_STATE = "optuna.study", "optuna.trial", "optuna.state"  # a search's trial
+OPTUNA_STORAGE = "optuna.storage"  # a search's parent run: where its study is
 
 # metric keys
 STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")  # what tracking.detail=standard sends

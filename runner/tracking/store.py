@@ -3,7 +3,6 @@ and the experiment a command writes into, created once however many commands rac
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -13,13 +12,12 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
-from filelock import FileLock  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from .schema import MODEL_TRAINING, NOTE  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
-from .stores import experiment_name, path_part, resolve_uri  # noqa: E402
+from .stores import experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
 
 
 class TrackedExperiment(NamedTuple):
@@ -63,15 +61,6 @@ def open_store(uri: str, source: str | None = None, create: bool = True,
 
 
 _OPENED: set[str] = set()  # the stores this process has opened (and so found or made whole)
-
-
-def store_lock(uri: str):
-    """An inter-process lock beside a sqlite store (``mlflow.db.lock``); a no-op for a server."""
-    if not uri.startswith("sqlite:///"):
-        return contextlib.nullcontext()
-    path = Path(uri.removeprefix("sqlite:///"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(f"{path}.lock", timeout=300)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from filelock import FileLock
+
 from ..config.errors import ConfigError
 from ..files import write_error
 from .schema import DEFAULT_EXPERIMENT, MAX_EXPERIMENT_NAME
@@ -20,6 +23,16 @@ from .schema import DEFAULT_EXPERIMENT, MAX_EXPERIMENT_NAME
 REACH_SECONDS = 3.0  # how long a tracking server or database may take to answer the check
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite database file
+
+
+def store_lock(uri: str):
+    """An inter-process lock beside a sqlite database (``mlflow.db.lock``, ``optuna.db.lock``): the
+    commands that would create its tables at once create them one after the other; a no-op for a server."""
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{path}.lock", timeout=300)
 
 
 def embedded_store(cwd: Path | None = None) -> tuple[str, str]:
@@ -34,10 +47,10 @@ def resolve_uri(configured: str | None, cwd: Path | None = None) -> tuple[str, s
     sqlite path, and the embedded store, are taken from ``cwd``: the folder the command was started
     in (a job that Hydra moved into its run directory, ``hydra.job.chdir=true``, passes it)."""
     if configured:
-        uri, source = _absolute(configured, cwd), f"tracking.uri={configured}"
+        uri, source = absolute_uri(configured, cwd), f"tracking.uri={configured}"
     elif os.environ.get("MLFLOW_TRACKING_URI"):
         given = os.environ["MLFLOW_TRACKING_URI"]
-        uri, source = _absolute(given, cwd), f"MLFLOW_TRACKING_URI={given}"
+        uri, source = absolute_uri(given, cwd), f"MLFLOW_TRACKING_URI={given}"
     else:
         uri, artifacts = embedded_store(cwd)
         return uri, artifacts, f"tracking.uri=null (the embedded store {uri})"
@@ -52,7 +65,7 @@ def _beside(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
 
 
-def _absolute(uri: str, cwd: Path | None) -> str:
+def absolute_uri(uri: str, cwd: Path | None) -> str:
     """``sqlite:///relative.db`` as ``sqlite:////<cwd>/relative.db``; any other URI as given."""
     if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////") or _in_memory(uri) or uri == "sqlite:///":
         return uri

@@ -1,0 +1,106 @@
+"""A job that is a trial of an Optuna search (``hydra/sweeper=optuna``): it reports its validation loss
+at every logged record, so the study's pruner can stop it there (``StopTraining``), tells the study how
+it ended before its run is closed (a search killed meanwhile loses no result: a resumed one would
+otherwise run the trial again), and its run carries the trial's study, number and state.  The sweeper
+names the trial in the job's overrides (``hydra.sweeper.trial``, ``study_name``, ``storage``); Optuna
+is imported only by such jobs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from backprop_core import Callback, StopTraining
+
+from ..tracking.schema import OPTUNA_STATE, OPTUNA_STUDY, OPTUNA_TRIAL, JobStatus
+
+OBJECTIVE_RECORD = "val/loss"  # the record a trial reports: the objective (final/val_loss) at every logged step
+
+
+def make_pruner(settings: DictConfig):
+    """The study's pruner from the sweeper's settings (``pruner``, ``warmup_steps``); Optuna's no-op one
+    for ``none``."""
+    import optuna  # here, as below: Optuna takes ~0.3 s to import (measured), which only a trial's job pays
+
+    if settings.pruner == "median":
+        return optuna.pruners.MedianPruner(n_warmup_steps=settings.warmup_steps)
+    if settings.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+@dataclass(frozen=True)
+class TrialOfSearch:
+    study_name: str
+    storage: str
+    number: int
+
+    @classmethod
+    def current(cls) -> TrialOfSearch | None:
+        """The trial this job runs, when an Optuna search launched it."""
+        if not HydraConfig.initialized():
+            return None
+        sweeper = HydraConfig.get().sweeper
+        if sweeper.get("trial") is None:
+            return None
+        return cls(sweeper.study_name, sweeper.storage, int(sweeper.trial))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {OPTUNA_STUDY: self.study_name, OPTUNA_TRIAL: str(self.number)}
+
+    def _trial(self):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        settings = HydraConfig.get().sweeper
+        storage = optuna.storages.RDBStorage(self.storage)
+        study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=make_pruner(settings))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(self.study_name),
+                                                                   self.number)
+        return optuna.trial.Trial(study, trial_id)
+
+    def reporter(self) -> Callback:
+        return PruningReporter(self._trial(), HydraConfig.get().sweeper.pruner)
+
+    def tell(self, status: JobStatus, objective: float) -> dict[str, str]:
+        """Tell the study how the trial ended (``state_of``); returns the run's tag of the state.  A killed
+        job tells nothing: its trial stays RUNNING, and a resumed search runs it again."""
+        if status == JobStatus.killed:
+            return {}
+        import optuna
+
+        state = state_of(status, objective)
+        trial = self._trial()
+        trial.study.tell(trial, objective if state == "COMPLETE" else None, state=optuna.trial.TrialState[state],
+                         skip_if_finished=True)
+        return {OPTUNA_STATE: state}
+
+
+def state_of(status: JobStatus, objective: float) -> str:
+    """The trial's state for a job's outcome: COMPLETE with a finite objective; PRUNED when the pruner
+    stopped it or it diverged (or finished in NaN with the guard off): hopeless; FAIL when it failed."""
+    if status in (JobStatus.finished, JobStatus.skipped) and math.isfinite(objective):
+        return "COMPLETE"
+    if status in (JobStatus.finished, JobStatus.skipped, JobStatus.pruned, JobStatus.diverged):
+        return "PRUNED"
+    return "FAIL"
+
+
+class PruningReporter(Callback):
+    """``trial.report(val/loss, step)`` at every logged record; the run stops where the pruner says so."""
+
+    def __init__(self, trial, pruner: str) -> None:
+        self.trial, self.pruner = trial, pruner
+
+    def on_step(self, record: dict[str, float]) -> None:
+        value = record.get(OBJECTIVE_RECORD)
+        if value is None or not math.isfinite(value):  # a diverging step: the run's guard ends it
+            return
+        step = int(record["step"])
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise StopTraining(f"pruned by the {self.pruner} pruner at step {step} (val loss {value:.4g})")
