@@ -2,9 +2,11 @@
 ended (a diverged one pruned), the best trial and Optuna's figures in the parent run, resume after
 ``kill -9`` without repeating a trial, pruning, and optuna-dashboard serving the study."""
 
+import contextlib
 import json
 import math
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -112,13 +114,28 @@ def test_optuna_dashboard_serves_the_stored_study(searched):
 
 
 def test_a_new_search_is_a_new_study_and_resume_continues_the_latest(tmp_path):
-    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.seed=1", "optimizer.lr=tag(log,interval(0.01,1))", *TINY]
-    for n_trials in (1, 2):
-        assert run_cli(tmp_path, *args, f"hydra.sweeper.n_trials={n_trials}").returncode == 0
-    resumed = run_cli(tmp_path, *args, "hydra.sweeper.n_trials=3", "resume=true")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "study 'default-2' in" in resumed.stdout and "2 trials ended, 1 to run" in resumed.stdout
-    assert [len(study_of(tmp_path, name).trials) for name in ("default", "default-2")] == [1, 3]
+    from omegaconf import OmegaConf
+
+    from runner.sweep.study import study_name, study_storage
+
+    def config(resume, study=None, experiment=None):
+        return OmegaConf.create({"resume": resume, "tracking": {"name": "mlflow", "uri": None, "experiment": experiment},
+                                 "hydra": {"sweeper": {"storage": None, "study_name": study},
+                                           "runtime": {"cwd": str(tmp_path), "choices": {"experiment": None}}}})
+
+    storage = study_storage(config(False))
+    assert storage == f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}"  # beside the embedded MLflow store
+    with pytest.raises(Exception, match="resume=true: there is no study 'default' to continue"):
+        study_name(config(True), storage)
+    assert not (tmp_path / "outputs" / "optuna.db").exists()  # a refusal writes nothing
+    assert study_name(config(False), storage) == "default"
+    (tmp_path / "outputs").mkdir()
+    for name in ("default", "default-2", "defaults", "other"):
+        optuna.create_study(study_name=name, storage=storage)
+    assert study_name(config(False), storage) == "default-3"
+    assert study_name(config(True), storage) == "default-2"
+    assert study_name(config(True, experiment="other"), storage) == "other"
+    assert study_name(config(False, study="mine"), storage) == "mine"
 
 
 @pytest.mark.parametrize("launcher", [pytest.param([], marks=pytest.mark.slow),
@@ -129,12 +146,9 @@ def test_a_search_killed_with_kill_9_resumes_without_repeating_a_trial(tmp_path,
             *TINY, "trainer.epochs=400", *launcher]
     search = start(tmp_path, *args)
     deadline = time.monotonic() + 240
-    def started_and_ended():  # job folders are made as jobs start, job.json written as they end
-        return len(list(tmp_path.glob("outputs/multirun/*/*/*/"))), len(list(tmp_path.glob("outputs/multirun/*/*/*/job.json")))
-
-    while not (started_and_ended()[1] >= 5 and started_and_ended()[0] > started_and_ended()[1]):
+    while not (states(tmp_path).get("COMPLETE", 0) >= 5 and states(tmp_path).get("RUNNING")):
         assert search.poll() is None and time.monotonic() < deadline, "the search ended before it was killed"
-        time.sleep(0.1)
+        time.sleep(0.05)
     stop(search, signal.SIGKILL)
     killed = study_of(tmp_path, "default")
     ended = sum(t.state.is_finished() for t in killed.trials)
@@ -153,8 +167,17 @@ def test_a_search_killed_with_kill_9_resumes_without_repeating_a_trial(tmp_path,
     assert sorted(int(r.data.tags["optuna.trial"]) for r in finished) == list(range(12))  # one FINISHED run each
 
 
+def states(cwd: Path) -> dict[str, int]:
+    """The study's trials by state, read without writing (Optuna would create its tables in a new file)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{cwd / 'outputs' / 'optuna.db'}?mode=ro", uri=True)) as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+    except sqlite3.OperationalError:  # no file or no table yet
+        return {}
+
+
 def test_the_median_pruner_stops_hopeless_trials_at_a_record(tmp_path):
-    done = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=10", "hydra.sweeper.sampler=random",
+    done = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=9", "hydra.sweeper.sampler=random",
                    "hydra.sweeper.seed=0", "hydra.sweeper.pruner=median", "hydra.sweeper.warmup_steps=20",
                    "optimizer.lr=choice(0.3,0.0001)", *TINY, "trainer.epochs=100", "trainer.log_every=10")
     assert done.returncode == 0, done.stderr
@@ -180,3 +203,26 @@ def test_a_sweepers_objective_is_inf_unless_the_run_finished_with_a_finite_loss(
     assert Outcome("diverged", summary={"final/val_loss": 0.1}).objective == math.inf
     assert Outcome("pruned", summary={"final/val_loss": 0.1}).objective == math.inf
     assert Outcome("failed").objective == math.inf
+
+
+def test_a_trial_whose_run_ended_before_the_search_was_killed_is_told_from_its_run(tmp_path):
+    """The job closes its run, then tells the study; a search killed in between leaves the trial RUNNING
+    with a FINISHED run: the resumed search tells the study from that run instead of running it again."""
+    import socket
+
+    (tmp_path / "outputs").mkdir()
+    study = optuna.create_study(study_name="default", storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+    trial = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(0.01, 1.0, log=True)})
+    trial.set_user_attr("sweeper", f"{socket.gethostname()}:999999999:None")  # a search that is gone
+    client = MlflowClient(store_uri(tmp_path))
+    run = client.create_run(client.create_experiment("default"),
+                            tags={"kind": "job", "status": "finished", "optuna.study": "default", "optuna.trial": "0"})
+    client.log_metric(run.info.run_id, "final/val_loss", 0.125)
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+    resumed = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "resume=true",
+                      "optimizer.lr=tag(log,interval(0.01,1))", *TINY)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 trial ended, 0 to run" in resumed.stdout  # told from its run, nothing run again
+    (told,) = study_of(tmp_path, "default").trials
+    assert (told.state.name, told.value) == ("COMPLETE", 0.125)

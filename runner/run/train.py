@@ -139,7 +139,9 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Ou
             raise
         log.error("%s: job failed: %s\n%s", job.name, outcome.detail, traceback.format_exc())
     finally:
-        if trial:  # before the run is closed: see runner.run.trial
-            recording.tags |= trial.tell(outcome.status, outcome.objective)
+        if trial:
+            recording.tags |= trial.state_tag(outcome.status, outcome.objective)
         steps.close(tracker, job, outcome, recording)
+        if trial:  # once the run is closed: see runner.run.trial
+            trial.tell(outcome.status, outcome.objective)
     return outcome

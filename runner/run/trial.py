@@ -1,9 +1,9 @@
 """A job that is a trial of an Optuna search (``hydra/sweeper=optuna``): it reports its validation loss
-at every logged record, so the study's pruner can stop it there (``StopTraining``), tells the study how
-it ended before its run is closed (a search killed meanwhile loses no result: a resumed one would
-otherwise run the trial again), and its run carries the trial's study, number and state.  The sweeper
-names the trial in the job's overrides (``hydra.sweeper.trial``, ``study_name``, ``storage``); Optuna
-is imported only by such jobs."""
+at every logged record, so the study's pruner can stop it there (``StopTraining``); its run carries the
+trial's study, number and state; once the run is closed, it tells the study how it ended (a search
+killed in between finds the closed run when it resumes, and tells the study from it: the run is the
+record).  The sweeper names the trial in the job's overrides (``hydra.sweeper.trial``, ``study_name``,
+``storage``); Optuna is imported only by such jobs."""
 
 from __future__ import annotations
 
@@ -66,18 +66,24 @@ class TrialOfSearch:
     def reporter(self) -> Callback:
         return PruningReporter(self._trial(), HydraConfig.get().sweeper.pruner)
 
-    def tell(self, status: JobStatus, objective: float) -> dict[str, str]:
-        """Tell the study how the trial ended (``state_of``); returns the run's tag of the state.  A killed
-        job tells nothing: its trial stays RUNNING, and a resumed search runs it again."""
-        if status == JobStatus.killed:
-            return {}
-        import optuna
+    def state_tag(self, status: JobStatus, objective: float) -> dict[str, str]:
+        """The run's tag of the trial's state (none for a killed job: its trial stays RUNNING)."""
+        return {} if status == JobStatus.killed else {OPTUNA_STATE: state_of(status, objective)}
 
-        state = state_of(status, objective)
-        trial = self._trial()
-        trial.study.tell(trial, objective if state == "COMPLETE" else None, state=optuna.trial.TrialState[state],
-                         skip_if_finished=True)
-        return {OPTUNA_STATE: state}
+    def tell(self, status: JobStatus, objective: float) -> None:
+        """Tell the study how the trial ended (``state_of``).  A killed job tells nothing: its trial stays
+        RUNNING, and a resumed search runs it again."""
+        if status != JobStatus.killed:
+            tell(self._trial().study, self.number, status, objective)
+
+
+def tell(study, number: int, status: JobStatus, objective: float) -> None:
+    """Trial ``number`` of ``study`` ended with ``status`` and ``objective`` (its state: ``state_of``)."""
+    import optuna
+
+    state = state_of(status, objective)
+    study.tell(number, objective if state == "COMPLETE" else None, state=optuna.trial.TrialState[state],
+               skip_if_finished=True)
 
 
 def state_of(status: JobStatus, objective: float) -> str:

@@ -14,8 +14,8 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
 from ..processes import process_alive, process_start_time
-from .schema import (COUNTED, HOST, JOB_NUM, KIND, NOTE, PID, PID_START, PREVIOUS_SWEEP_ID, STATUS, SWEEP_ID,
-                     JobStatus)
+from .schema import (COUNTED, HOST, JOB_NUM, KIND, NOTE, OPTUNA_STUDY, OPTUNA_TRIAL, PID, PID_START,
+                     PREVIOUS_SWEEP_ID, STATUS, SWEEP_ID, JobStatus)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,13 @@ def reusable_run(client: MlflowClient, experiment_id: str, config_hash: str):
     runs = client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=20)
     return next((r for r in runs if _status(r).has_result), None)
+
+
+def trial_run(client: MlflowClient, experiment_id: str, study: str, number: int):
+    """The run that ended trial ``number`` of ``study`` (finished, diverged or pruned), or None."""
+    runs = client.search_runs([experiment_id], f"tags.`{OPTUNA_STUDY}` = '{study}' and tags.`{OPTUNA_TRIAL}` = "
+                                               f"'{number}' and attributes.status != 'RUNNING'", max_results=20)
+    return next((r for r in runs if _status(r).has_result or _status(r) == JobStatus.pruned), None)
 
 
 def start_sweep_run(client: MlflowClient, experiment_id: str, name: str, sweep_id: str, command: str,
