@@ -129,3 +129,27 @@ def test_a_postgresql_backed_server_takes_a_four_worker_sweep_with_no_lost_point
             (tmp_path / run.info.run_id).mkdir()
             history = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path / run.info.run_id)))
             assert len(history.read_text().splitlines()) == 62
+
+
+def test_a_search_keeps_its_study_in_postgresql_beside_a_postgresql_backed_server(tmp_path, postgres):
+    """Workers share the study through the database: a database of its own on the same server (Optuna and
+    MLflow both keep an ``alembic_version`` table)."""
+    import optuna
+
+    host_port = postgres.split("@", 1)[1].split("/", 1)[0]
+    subprocess.run([_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", host_port.split(":")[1], "-U", "mlflow", "optuna"],
+                   check=True, capture_output=True, timeout=60)
+    storage = postgres.rsplit("/", 1)[0] + "/optuna"
+    with serve_mlflow(tmp_path / "server", postgres, workers=2) as url:
+        done = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}",
+                       "optimizer.lr=tag(log,interval(0.01,1))", "trainer.epochs=30", "hydra/launcher=joblib",
+                       "hydra.launcher.n_jobs=2", "tracking.experiment=team", "tracking.report=never",
+                       env={"MLFLOW_TRACKING_URI": url}, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        study = optuna.load_study(study_name="team", storage=storage)
+        assert [(t.number, t.state.name) for t in study.trials] == [(n, "COMPLETE") for n in range(4)]
+        client = MlflowClient(url)
+        runs = client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")
+        assert sorted(int(r.data.tags["optuna.trial"]) for r in runs) == [0, 1, 2, 3]
+        assert {r.data.metrics["final/val_loss"] for r in runs} == {t.value for t in study.trials}
+        assert not (tmp_path / "outputs" / "optuna.db").exists()

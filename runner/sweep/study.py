@@ -26,9 +26,14 @@ def study_storage(config: DictConfig) -> str:
     that is no sqlite file (a server, a database) gets the study in ``outputs/optuna.db``: Optuna and
     MLflow cannot share a database (both keep an ``alembic_version`` table)."""
     cwd = original_cwd(config)
-    if config.hydra.sweeper.storage:
-        return absolute_uri(config.hydra.sweeper.storage, cwd)
     uri = resolve_uri(config.tracking.uri, cwd)[0] if config.tracking.name == "mlflow" else ""
+    if config.hydra.sweeper.storage:
+        storage = absolute_uri(config.hydra.sweeper.storage, cwd)
+        if storage == uri:
+            raise ConfigError(f"hydra.sweeper.storage={config.hydra.sweeper.storage}",
+                              "is the MLflow store's own database; Optuna needs one of its own (both keep an "
+                              "alembic_version table)")
+        return storage
     if not (uri.startswith("sqlite:////") and uri.endswith(".db")):
         uri = embedded_store(cwd)[0]
     return f"sqlite:///{(Path(uri.removeprefix('sqlite:///')).parent / STUDY_FILE).absolute()}"
