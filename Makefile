@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# setuptools informs every flat-layout editable install that a folder named like a package could shadow
+# it: information, not a warning about this project (conf/ installs as runner.conf), so it is not shown
+INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e
 
 .PHONY: run test test-all test-integration test-ui ui report bench setup clean
 
@@ -12,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(INSTALL) '.[dev]'
 	@# Hydra's own Optuna plugin (optuna 2.10), left by an older checkout, would shadow hydra/sweeper=optuna
 	$(BIN)/python -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
@@ -27,13 +30,13 @@ test-all: $(STAMP)  ## the slow studies too
 	$(BIN)/python -m pytest -q -n 2 -m "not integration and not ui" $(ARGS)
 
 test-integration: $(STAMP)  ## Ray and submitit launchers, PostgreSQL behind mlflow server: installs them (minutes)
-	$(BIN)/python -m pip install --quiet -e '.[dev,integration]'
+	$(INSTALL) '.[dev,integration]'
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
 	$(BIN)/python -m pytest -q -m integration $(ARGS)
 
 test-ui: $(STAMP)  ## MLflow's UI in Debian's chromium, driven by Playwright; rewrites docs/figures/mlflow_*.png
-	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(INSTALL) '.[dev,ui]'
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 	$(BIN)/python -m pytest -q -m ui $(ARGS)
 
