@@ -172,3 +172,18 @@ def test_a_figure_stuck_in_its_process_is_drawn_in_the_report_s_own(tmp_path, ca
     assert draw_figures(tasks, timeout=2) == [tmp_path / f"figure{i}.png" for i in range(3)]
     assert all(path.read_text() == "drawn" for _, _, path in tasks)
     assert "did not come back from its process within 2 s: the 3 left are drawn in this process" in caplog.text
+
+
+def test_a_sweep_of_more_runs_than_heatmap_panels_leaves_the_heatmaps_out(tmp_path):
+    from runner.report.make import MAX_HEATMAPS, _figure_tasks
+    from runner.report.sweep_figures import plot_heatmaps
+
+    def drawn_for(n_runs):
+        runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(n_runs)], "params.architecture.depth": range(n_runs)})
+        history = pd.DataFrame({"step": [0, 1], "grad_norm/grad_norm_l1": [1.0, 0.5]})
+        artifacts = {"history.csv": {f"r{i}": history for i in range(n_runs)}, "distributions.npz": {},
+                     "jacobian.npz": {}, "theory.csv": {}}
+        return [task[0] for task in _figure_tasks(runs, artifacts, ["params.architecture.depth"], tmp_path)]
+
+    assert plot_heatmaps in drawn_for(MAX_HEATMAPS)
+    assert plot_heatmaps not in drawn_for(MAX_HEATMAPS + 1) and len(drawn_for(MAX_HEATMAPS + 1)) >= 2

@@ -8,7 +8,7 @@
 Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``pivot_*.csv``, ``pivots.md``,
 ``report.html`` (everything on one self-contained page), ``grad_profile.png``
 (gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
-and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run), and logs
+and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run, up to 64 runs), and logs
 them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
 else as a run named ``report`` (tag ``kind=report``) in the same experiment.
 Histories are read in bulk: per run one artifact listing and one download per file it has, never one
@@ -37,6 +37,7 @@ from .to_mlflow import image_logger, log_missing_run_figures, log_report, parent
 
 USAGE = __doc__
 FIGURE_SECONDS = 120.0  # a figure of a thousand runs takes seconds; none takes minutes
+MAX_HEATMAPS = 64  # grad_heatmaps.png has a panel per run: more would be unreadable, and take minutes to draw
 log = logging.getLogger(__name__)
 
 
@@ -98,9 +99,12 @@ def _write_tables(folder: Path, table: pd.DataFrame, pivots: dict[str, pd.DataFr
 def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[str], folder: Path) -> list[tuple]:
     """``(function, *args)`` for every figure the runs' files allow, the longest to draw first."""
     histories = artifacts["history.csv"]
-    tasks = [(plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"),
-             (plot_profiles, runs, histories, swept, folder / "grad_profile.png"),
+    tasks = [(plot_profiles, runs, histories, swept, folder / "grad_profile.png"),
              (plot_losses, runs, histories, swept, folder / "loss_curves.png")]
+    if len(histories) <= MAX_HEATMAPS:
+        tasks.insert(0, (plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"))
+    else:
+        log.info("grad_heatmaps.png left out: %d runs, one panel each (at most %d)", len(histories), MAX_HEATMAPS)
     for metric, name in (("delta_norm", "delta_profile.png"), ("act_std", "act_std_profile.png")):
         if any(layer_columns(h, metric) for h in histories.values()):
             tasks.append((plot_profiles, runs, histories, swept, folder / name, metric))
