@@ -130,12 +130,14 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     colours = _colours(runs, colour, labelled)
     panels = list(_panels(runs, facets))
     groups = _seed_groups(runs, swept)
+    run_id = runs["run_id"].to_dict()  # index label -> run id
+    curves = [(group, [data[run_id[i]] for i in group if data.get(run_id[i]) is not None]) for group in groups]
     fig, axes, legend_at = _grid(*panels[0][4])
     for r, c, title, subset, _ in panels:
         ax = axes[r, c]
-        for group in groups:
-            items = [data[run_id] for run_id in runs.loc[group, "run_id"] if data.get(run_id) is not None]
-            if group[0] in subset.index and items:
+        in_panel = set(subset.index)
+        for group, items in curves:  # each curve's data looked up once, not once per panel
+            if group[0] in in_panel and items:
                 draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
         ax.set_yscale(yscale)
         low, high = ax.get_ylim()

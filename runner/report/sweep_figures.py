@@ -18,6 +18,7 @@ from .small_multiples import curve, run_label, small_multiples
 from .tables import as_numbers, as_text, ordered_axis
 
 HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
+MARKED_RUNS = 64  # the profiles of more runs are drawn as lines without point markers
 
 
 def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
@@ -25,11 +26,12 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm")
     activation statistic is drawn over the hidden layers only: the output layer's (the prediction's
     spread, near 0 when the outputs agree) would read as the signal dying."""
     hidden_only = metric in HIDDEN_ONLY
+    marker = "." if len(runs) <= MARKED_RUNS else None  # a marker per point: a third of the drawing time
 
     def draw(ax, items, colour, label):
         columns = layer_columns(items[0], metric)[:-1 if hidden_only else None]
         layers = np.arange(1, len(columns) + 1)
-        curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=".")
+        curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=marker)
         curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 

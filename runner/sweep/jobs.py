@@ -83,8 +83,10 @@ def check_sweep(config: DictConfig, loader) -> list[list[str]]:
     """Compose and check every job of the sweep before the first starts; returns each job's overrides.
     The first invalid job is a ConfigError naming its number and overrides."""
     jobs = sweep_jobs(config, loader)
-    # a bar once the checks take over a second (and only on a terminal, as tqdm decides)
-    for num, overrides in enumerate(tqdm(jobs, desc="checking the sweep's jobs", unit="job", delay=1.0, leave=False)):
+    # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
+    # would get a line per update)
+    bar = tqdm(jobs, desc="checking the sweep's jobs", unit="job", delay=1.0, leave=False, disable=None)
+    for num, overrides in enumerate(bar):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
         check_job(config, loader, list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
     return jobs
