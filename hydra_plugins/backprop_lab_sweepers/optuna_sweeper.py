@@ -14,14 +14,13 @@ from hydra.plugins.sweeper import Sweeper
 class OptunaSweeper(Sweeper):
     """Asks Optuna for trials, runs them as jobs through Hydra's launcher, tells Optuna their results."""
 
-    def __init__(self, **settings: Any) -> None:
-        self.settings = settings
+    def __init__(self, **settings: Any) -> None:  # Hydra passes the sweeper's config; the search reads it there
         self.search = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        from runner.sweep.search import Search
+        from runner.sweep.search import Search  # here: it imports Optuna (~0.3 s), which only a search pays
 
-        self.search = Search(self.settings, hydra_context, task_function, config)
+        self.search = Search(hydra_context, task_function, config)
 
     def sweep(self, arguments: list[str]) -> Any:
         return self.search.run(arguments)

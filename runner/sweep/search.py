@@ -13,7 +13,6 @@ grammar of Hydra's Optuna sweeper (``choice``, ``interval``, ``range``, ``tag(lo
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import shutil
@@ -34,11 +33,8 @@ from ..tracking.schema import STATUS, JobStatus
 from . import closing
 from .study import Study
 
-log = logging.getLogger("runner")
-
-
 class Search:
-    def __init__(self, settings: dict, hydra_context, task_function, config: DictConfig) -> None:
+    def __init__(self, hydra_context, task_function, config: DictConfig) -> None:
         self.config = config
         self.loader = hydra_context.config_loader
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
@@ -46,15 +42,14 @@ class Search:
         self.job_num = 0
 
     def run(self, arguments: list[str]) -> list:
-        settings = self.config.hydra.sweeper
+        settings, sweep = self.config.hydra.sweeper, closing.current()
         study = Study.open(self.config)
         fixed, space = split(self.loader, _params(settings) + list(arguments))
-        interrupted = [t for t in study.interrupted() if not _told_from_its_run(study, t.number, closing.current())]
-        new = max(0, settings.n_trials - study.ended() - len(interrupted))
-        sweep = closing.current()
+        interrupted = [t for t in study.interrupted() if not _told_from_its_run(study, t.number, sweep)]
+        ended = study.ended()
+        new = max(0, settings.n_trials - ended - len(interrupted))
         if sweep is not None:
             sweep.n_jobs = len(interrupted) + new  # the jobs this command runs
-        ended = study.ended()
         print(f"study {study.name!r} in {study.url}: {ended} trial{'s' * (ended != 1)} ended"
               + (f", {len(interrupted)} interrupted to run again" if interrupted else "") + f", {new} to run",
               flush=True)
