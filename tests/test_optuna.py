@@ -143,7 +143,7 @@ def test_a_new_search_is_a_new_study_and_resume_continues_the_latest(tmp_path):
 def test_a_search_killed_with_kill_9_resumes_without_repeating_a_trial(tmp_path, launcher):
     args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=12", "hydra.sweeper.seed=0",
             "optimizer.lr=tag(log,interval(0.01,1))", "init=normal", "init.std=tag(log,interval(0.05,1))",
-            *TINY, "trainer.epochs=400", *launcher]
+            *TINY, "trainer.epochs=150", *launcher]
     search = start(tmp_path, *args)
     deadline = time.monotonic() + 240
     while not (states(tmp_path).get("COMPLETE", 0) >= 5 and states(tmp_path).get("RUNNING")):
