@@ -189,6 +189,16 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert "profile/log10_grad_norm_init" in chart and all(r.info.run_id in chart for r in runs)
 
 
+def test_a_sweep_of_more_runs_than_a_chart_link_names_points_to_the_runs_table():
+    from runner.tracking.links import MAX_CHART_RUNS, profiles_link
+
+    few = profiles_link("3", [f"run{i}" for i in range(MAX_CHART_RUNS)], "profile/log10_grad_norm_init")
+    assert "/#/metric?" in few and "run99" in few
+    many = profiles_link("3", [f"run{i}" for i in range(1000)], "profile/log10_grad_norm_init")
+    assert many == ("1000 runs, more than a chart link names (100): select some in "
+                    "http://127.0.0.1:5000/#/experiments/3/runs and open its chart view on profile/log10_grad_norm_init")
+
+
 def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):
     done = run_cli(tmp_path, "activation=relu", "init=normal", "init.std=5", "optimizer.lr=10", "loss=mse",
                    "trainer.epochs=50")

@@ -20,7 +20,7 @@ from ..config.recorded import description_of
 from ..report.make import report
 from ..report.study_figures import draw_study
 from ..tracking.checks import original_cwd
-from ..tracking.links import chart_url, run_url, runs_url, ui_command
+from ..tracking.links import profiles_link, run_url, runs_url, ui_command
 from ..tracking.runs import close_orphans, finish_sweep_run, show_in_note, start_sweep_run, sweep_job_statuses, \
     sweep_run_ids
 from ..tracking.schema import OPTUNA_STORAGE, OPTUNA_STUDY, JobStatus
@@ -103,7 +103,7 @@ class ParentRun:
             print(f"  its report's figure:   {run_url(tracked.experiment_id, self.run_id, REPORT_FIGURE)}")
         run_ids = sweep_run_ids(tracked.client, tracked.experiment_id, self.sweep_id)
         if run_ids:
-            print(f"  gradient profiles:     {chart_url(tracked.experiment_id, run_ids, 'profile/log10_grad_norm_init')}")
+            print(f"  gradient profiles:     {profiles_link(tracked.experiment_id, run_ids, 'profile/log10_grad_norm_init')}")
 
     def run_figures_command(self) -> str:
         return (f"{shlex.quote(sys.executable)} -m runner.report {shlex.quote(self.tracked.name)} --run-figures "

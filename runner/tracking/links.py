@@ -31,6 +31,18 @@ def run_url(experiment_id: str, run_id: str, artifact: str | None = None) -> str
     return f"{page}/artifacts/{artifact}" if artifact else page
 
 
+MAX_CHART_RUNS = 100  # a chart link names every run: beyond this the URL runs to kilobytes and the chart is a blur
+
+
+def profiles_link(experiment_id: str, run_ids: list[str], metric: str) -> str:
+    """What the closing lines give for a sweep's profiles: the chart of its runs, or for more than
+    ``MAX_CHART_RUNS`` runs where to pick some: the runs table, whose chart view draws the selected runs."""
+    if len(run_ids) <= MAX_CHART_RUNS:
+        return chart_url(experiment_id, run_ids, metric)
+    return (f"{len(run_ids)} runs, more than a chart link names ({MAX_CHART_RUNS}): select some in "
+            f"{runs_url(experiment_id)} and open its chart view on {metric}")
+
+
 def chart_url(experiment_id: str, run_ids: list[str], metric: str) -> str:
     """MLflow's metric page: ``metric`` of every run in ``run_ids`` on one chart (the URL its own
     "plot chart" link builds); a profile metric's step is the layer index."""
