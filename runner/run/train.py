@@ -41,12 +41,13 @@ def train(cfg: DictConfig) -> JobResult:
         if built is None:
             return JobResult(JobStatus.failed, math.inf)
         tracker = steps.open_tracker(cfg, job)
-        reused = _reusable_run(cfg, job, tracker)
+        trial = TrialOfSearch.current() if job.multirun else None
+        reused = None if trial else _reusable_run(cfg, job, tracker)  # a search's resume continues its study
         threads = blas_threads(cfg.trainer.threads, built.net.sizes,
                                built.trainer.batch_size or len(built.data.X_train), job.alone)
         log.debug("BLAS threads: %d", threads)
         with threadpool_limits(limits=threads, user_api="blas"):
-            outcome = reused or _train_and_record(cfg, built, job, tracker)
+            outcome = reused or _train_and_record(cfg, built, job, tracker, trial)
     record_job(job, outcome)
     log_summary(job, outcome, tracker, built.net.n_layers, len(built.data.X_val))
     return outcome.returned
@@ -73,9 +74,9 @@ def _build(cfg: DictConfig, job: Job) -> BuiltRun | None:
 
 def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
     """With ``resume=true``, a finished or diverged run of the same configuration is reused: it
-    joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained.  Not in a
-    search: there ``resume=true`` continues the study, and each trial has a run of its own."""
-    if not cfg.resume or tracker is None or TrialOfSearch.current():  # the checks refuse resume with tracking=none
+    joins this sweep (its ``sweep_id`` and ``job_num`` are updated) and nothing is trained.  (Not for a
+    search's trial: there ``resume=true`` continues the study, and each trial has a run of its own.)"""
+    if not cfg.resume or tracker is None:  # the checks refuse resume=true with tracking=none
         return None
     from ..tracking.runs import reusable_run  # imported here: MLflow (~1.9 s to import) only with tracking=mlflow
 
@@ -105,10 +106,9 @@ def _run_tags(cfg: DictConfig, job: Job, tracker, trial: TrialOfSearch | None) -
     return tags
 
 
-def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Outcome:
+def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial: TrialOfSearch | None) -> Outcome:
     """The run's steps, with the history streamed to ``history.csv``; whatever happens, the MLflow run
     is closed: finished, diverged, failed (with its error) or killed."""
-    trial = TrialOfSearch.current() if job.multirun else None
     if tracker:
         tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial), description_of(cfg))
     outcome = Outcome(JobStatus.failed, summary=swept_values(job.values))
@@ -117,7 +117,7 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker) -> Ou
     try:
         outcome.summary |= steps.checks_at_init(cfg, built, job.out_dir)
         prediction = theory_check.run_theory(built)  # before the fit: it reads the initial weights
-        callbacks = recording.callbacks + ([tracker] if tracker else []) + ([trial.reporter()] if trial else [])
+        callbacks = recording.callbacks + ([tracker] if tracker else []) + (trial.reporters() if trial else [])
         result = fit(built.net, built.loss, built.optimizer, built.data.X_train, built.Y_train,
                      trainer=built.trainer, rng=built.shuffle_rng, validation=(built.data.X_val, built.Y_val),
                      classification=built.data.classification,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 from omegaconf import DictConfig
@@ -15,7 +14,7 @@ from ..config.errors import ConfigError
 from ..processes import alive, this_process
 from ..run.trial import make_pruner
 from ..tracking.checks import original_cwd
-from ..tracking.stores import absolute_uri, embedded_store, experiment_name, resolve_uri, store_lock
+from ..tracking.stores import absolute_uri, embedded_store, experiment_name, resolve_uri, sqlite_path, store_lock
 
 STUDY_FILE = "optuna.db"
 OWNER = "sweeper"  # a trial's user attribute: the process that runs it (``runner.processes.this_process``)
@@ -36,11 +35,7 @@ def study_storage(config: DictConfig) -> str:
         return storage
     if not (uri.startswith("sqlite:////") and uri.endswith(".db")):
         uri = embedded_store(cwd)[0]
-    return f"sqlite:///{(Path(uri.removeprefix('sqlite:///')).parent / STUDY_FILE).absolute()}"
-
-
-def _sqlite_path(storage: str) -> Path | None:
-    return Path(storage.removeprefix("sqlite:///")) if storage.startswith("sqlite:///") else None
+    return f"sqlite:///{(sqlite_path(uri).parent / STUDY_FILE).absolute()}"
 
 
 def study_name(config: DictConfig, storage: str) -> str:
@@ -48,7 +43,7 @@ def study_name(config: DictConfig, storage: str) -> str:
     ``-3``... when taken.  With ``resume=true`` the latest of those; ConfigError when there is none."""
     base = config.hydra.sweeper.study_name or experiment_name(config.tracking.experiment,
                                                               config.hydra.runtime.choices.get("experiment"))
-    path = _sqlite_path(storage)
+    path = sqlite_path(storage)
     numbers = _numbers(base, storage) if path is None or path.exists() else []
     if config.resume:
         if not numbers:
