@@ -65,6 +65,27 @@ def interrupted_by_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def sigterm_held():
+    """SIGTERM held back in this thread within the block, and in the processes and threads it starts
+    there (they inherit the mask): a child forked here cannot receive it before ``helper_signals`` ran."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def helper_signals() -> None:
+    """In a forked helper process (started under ``sigterm_held``): SIGTERM ends it at once, and Ctrl-C
+    is left to its parent, which ends it.  The handler it inherited would not do: a Python handler runs
+    only when the interpreter runs again, so a SIGTERM arriving just before a blocking wait (a pool's
+    worker waiting for its next task) is lost, and the pool's terminate waits for it for ever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 def stop_with_launcher(poll_seconds: float = 1.0) -> None:
     """In a worker process of a sweep: SIGTERM ourselves when the launching process is gone
     (killed with -9 too), so a killed sweep leaves no workers training into the void."""

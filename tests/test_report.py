@@ -174,6 +174,30 @@ def test_a_figure_stuck_in_its_process_is_drawn_in_the_report_s_own(tmp_path, ca
     assert "did not come back from its process within 2 s: the 3 left are drawn in this process" in caplog.text
 
 
+def _signals_here(_):
+    import signal
+
+    return (os.getpid(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT),
+            signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def test_figure_processes_end_at_sigterm_whatever_handler_their_parent_has():
+    """A sweep's launching process turns SIGTERM into an exception (``interrupted_by_sigterm``).  Its
+    forked figure workers must not keep that handler: a SIGTERM arriving just before a worker blocks for
+    its next task was then lost, and the pool's terminate waited for ever (2 sweeps of 6 hung here)."""
+    import signal
+
+    from runner.processes import interrupted_by_sigterm
+    from runner.report.make import draw_figures
+
+    with interrupted_by_sigterm():
+        seen = draw_figures([(_signals_here, i) for i in range(4)], timeout=30)
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the parent's mask restored
+    children = [s for s in seen if s[0] != os.getpid()]
+    assert children, "no figure was drawn in a forked process"
+    assert {s[1:] for s in children} == {(signal.SIG_DFL, signal.SIG_IGN, False)}
+
+
 def test_a_sweep_of_more_runs_than_heatmap_panels_leaves_the_heatmaps_out(tmp_path):
     from runner.report.make import MAX_HEATMAPS, _figure_tasks
     from runner.report.sweep_figures import plot_heatmaps

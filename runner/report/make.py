@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..processes import helper_signals, sigterm_held
 from ..tracking.store import open_store
 from ..tracking.stores import check_store_exists, path_part, resolve_uri
 from .load import load_artifacts, load_runs, swept_columns
@@ -128,11 +129,13 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
     data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).
     ``on_drawn(path)`` runs here for each figure as it comes back, while the others are drawn.  A figure
     not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
-    held) ends the pool, and the figures not yet drawn are drawn here, one after the other."""
+    held) ends the pool (SIGTERM, which ends the children at once: ``helper_signals``), and the figures not yet drawn are drawn here, one after the other."""
     workers = min(len(tasks), os.cpu_count() or 1)
     drawn: list[Path | None] = []
     if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(workers) as pool:  # one task at a time: they differ in cost
+        with sigterm_held():  # the children end at SIGTERM, never in our handler (helper_signals)
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=helper_signals)
+        with pool:  # one task at a time: they differ in cost
             pending = [pool.apply_async(_draw_task, (task,)) for task in tasks]
             try:
                 for result in pending:
