@@ -12,6 +12,8 @@ from .gradcheck import GradCheckResult, gradient_check
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, Initializer, get_bias_initializer, get_initializer
 from .losses import LOSSES, Loss, get_loss
 from .network import BIAS_MODES, Network
+from .blocks import ORDERS, BlockNetwork
+from .normalization import NORMS
 from .optimizers import OPTIMIZERS, Optimizer, chain, clip_by_global_norm, clip_by_value, get_optimizer
 from .registry import ParameterError
 from .training import Callback, FitResult, History, StopTraining, Trainer, accuracy, fit
@@ -21,7 +23,7 @@ __all__ = [
     "LOSSES", "Loss", "get_loss",
     "Initializer", "INITIALIZERS", "BIAS_INITIALIZERS", "get_initializer", "get_bias_initializer",
     "OPTIMIZERS", "Optimizer", "get_optimizer", "chain", "clip_by_global_norm", "clip_by_value",
-    "BIAS_MODES", "Network",
+    "BIAS_MODES", "Network", "BlockNetwork", "NORMS", "ORDERS",
     "DIAGNOSTICS", "layer_diagnostics", "layer_key", "DistributionRecorder",
     "GradCheckResult", "gradient_check",
     "Callback", "FitResult", "History", "StopTraining", "Trainer", "accuracy", "fit",

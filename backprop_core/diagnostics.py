@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .keys import layer_key, layer_leaf
 from .network import Network
 
 __all__ = ["LayerDiagnostics", "layer_diagnostics", "layer_key", "layer_leaf", "diagnostic_keys", "sum_of_squares", "DIAGNOSTICS"]
@@ -23,19 +24,6 @@ DIAGNOSTICS = (
     "saturation",  # fraction of entries where |f'(z)| < SATURATION_EPS * max |f'| (one rule for all)
     "dead_fraction",  # fraction of units saturated on every sample (only where f' is 0 on a region: ReLU)
 )
-
-
-def layer_key(name: str, k: int, n_layers: int, letter: str = "l") -> str:
-    """``grad_norm/grad_norm_l01``: layer ``k`` (1-based from the input), zero-padded to at least 2
-    digits (``letter="u"`` numbers units instead: ``output/output_u01``).  The section before the ``/``
-    groups a quantity's charts in MLflow; the leaf repeats the quantity, because a chart card shows only
-    the leaf and ``l07`` alone would not say what it is."""
-    return f"{name}/{name}_{layer_leaf(k, n_layers, letter)}"
-
-
-def layer_leaf(k: int, n_layers: int, letter: str = "l") -> str:
-    """``l01``: layer ``k`` of ``n_layers``, zero-padded to at least 2 digits."""
-    return f"{letter}{k:0{max(2, len(str(n_layers)))}d}"
 
 
 def diagnostic_keys(net: Network) -> dict[str, list[tuple[int, str]]]:
@@ -108,7 +96,7 @@ class LayerDiagnostics:
         """
         net, rows, L = self.net, self.rows, self.net.n_layers
         has_bias = net.bias_mode != "none"
-        grad_norms = self._segment_norms(net.grads, 2 * L if has_bias else L)
+        grad_norms = self._segment_norms(net.grads[:net.n_dense_params], 2 * L if has_bias else L)
         rows["grad_norm"][:] = grad_norms[:L]
         if has_bias:
             rows["bias_grad_norm"][:] = grad_norms[L:]
@@ -156,7 +144,8 @@ class LayerDiagnostics:
         """``{key: value}`` of every defined diagnostic (the keys of ``diagnostic_keys``, in its order;
         no ``update_ratio`` without ``updates``)."""
         keys, positions = self._layout[updates is not None]
-        return dict(zip(keys, self.measure(updates).ravel()[positions].tolist()))
+        record = dict(zip(keys, self.measure(updates).ravel()[positions].tolist()))
+        return record | self.net.block_record()
 
 
 def layer_diagnostics(net: Network, updates: np.ndarray | None = None) -> dict[str, np.ndarray]:

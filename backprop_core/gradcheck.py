@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .diagnostics import layer_leaf
 from .losses import Loss
 from .network import Network
 
@@ -65,13 +64,6 @@ def gradient_check(net: Network, X: np.ndarray, Y: np.ndarray, loss: Loss, h: fl
         numeric[i] = (plus - minus) / (2.0 * h)
 
     errors, abs_errors = {}, {}
-    L = net.n_layers
-    segments = [(f"W/{layer_leaf(k + 1, L)}", net.weight_offsets[k], W.size) for k, W in enumerate(net.weights)]
-    start = net.n_weights
-    for k, b in enumerate(net.biases):
-        if b is not None:
-            segments.append((f"b/{layer_leaf(k + 1, L)}", start, b.size))
-            start += b.size
-    for key, start, size in segments:
+    for key, start, size in net.parameter_segments():
         errors[key], abs_errors[key] = _errors(analytic[start:start + size], numeric[start:start + size])
     return GradCheckResult(errors, abs_errors)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import Activation, get_activation
+from .keys import layer_leaf as leaf
 from .initializers import BiasInitializer, Initializer, get_bias_initializer
 from .losses import Loss
 
@@ -28,6 +29,16 @@ HIDDEN_DERIVATIVES = ("exact", "one")  # "one": f'(z) := 1 in the hidden layers'
 
 def _as_activation(activation: str | Activation) -> Activation:
     return activation if isinstance(activation, Activation) else get_activation(activation)
+
+
+def flat_views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Consecutive views of ``flat`` from ``start``, one per shape."""
+    views = []
+    for shape in shapes:
+        size = int(np.prod(shape))
+        views.append(flat[start:start + size].reshape(shape))
+        start += size
+    return views
 
 
 class LayerValues(NamedTuple):
@@ -126,29 +137,21 @@ class Network:
         self.weight_offsets = np.cumsum([0] + weight_sizes[:-1])
         self.n_weights = sum(weight_sizes)
         self.n_params = self.n_weights + sum(bias_sizes)
+        self.n_dense_params = self.n_params  # every parameter is a dense layer's (a BlockNetwork has more)
         self.n_trainable = self.n_params if self.train_bias else self.n_weights
 
         self.params = np.zeros(self.n_params, self.dtype)
         self.grads = np.zeros(self.n_params, self.dtype)
-        self.weights = self._views(self.params, 0, self.weight_shapes)
-        self.dL_dW = self._views(self.grads, 0, self.weight_shapes)
-        self.biases = self._views(self.params, self.n_weights, self.bias_shapes) or [None] * L
-        self.dL_db = self._views(self.grads, self.n_weights, self.bias_shapes) or [None] * L
+        self.weights = flat_views(self.params, 0, self.weight_shapes)
+        self.dL_dW = flat_views(self.grads, 0, self.weight_shapes)
+        self.biases = flat_views(self.params, self.n_weights, self.bias_shapes) or [None] * L
+        self.dL_db = flat_views(self.grads, self.n_weights, self.bias_shapes) or [None] * L
 
         # the back-propagated error summed over the batch, dL/dZ.sum(0) per layer: with a bias
         # per unit it *is* dL/db (so it is written there); otherwise it is kept on its own
         unit_shapes = [(n,) for n in sizes[1:]]
         errors_flat = self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
-        self.unit_errors = self._views(errors_flat, 0, unit_shapes)
-
-    @staticmethod
-    def _views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-        views = []
-        for shape in shapes:
-            size = int(np.prod(shape))
-            views.append(flat[start:start + size].reshape(shape))
-            start += size
-        return views
+        self.unit_errors = flat_views(errors_flat, 0, unit_shapes)
 
     def __repr__(self) -> str:
         return (
@@ -194,6 +197,17 @@ class Network:
         )
         clone.params[...] = self.params
         return clone
+
+    def parameter_segments(self) -> list[tuple[str, int, int]]:
+        """``(name, start, size)`` of every parameter tensor in the flat vector: ``W/l01``, ``b/l01``..."""
+        L = self.n_layers
+        segments = [(f"W/{leaf(k + 1, L)}", int(self.weight_offsets[k]), W.size) for k, W in enumerate(self.weights)]
+        start = self.n_weights
+        for k, b in enumerate(self.biases):
+            if b is not None:
+                segments.append((f"b/{leaf(k + 1, L)}", start, b.size))
+                start += b.size
+        return segments
 
     # ---------------------------------------------------------------- passes
     def buffers(self, n: int) -> PassBuffers:
@@ -263,6 +277,13 @@ class Network:
         value, dL_dZ = self.output_delta(loss, Y)
         self.backward(dL_dZ)
         return value
+
+    def end_step(self) -> None:
+        """After an update (a ``BlockNetwork``'s batch normalization updates its running statistics)."""
+
+    def block_record(self) -> dict[str, float]:
+        """Diagnostics of blocks and normalization: none in a plain net."""
+        return {}
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, np.ndarray]:
         """Loss and outputs on ``(X, Y)``, leaving the cache and the gradients untouched."""

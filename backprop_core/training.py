@@ -249,6 +249,7 @@ def _update(net: Network, loss: Loss, optimizer: Optimizer, X: np.ndarray, Y: np
             result.diverged_at_step = step
             return
         net.trainable[...] += updates
+        net.end_step()
         result.steps = step + 1
 
 
