@@ -26,7 +26,8 @@ from backprop_core.initializers import DRAWS_OWN_BIASES
 from backprop_core.theory import critical_sigma_w2
 
 from ..datasets import DATASETS
-from .schema import (BIAS_FIELDS, Config, DeepArchitecture, MLPArchitecture, OptunaSweeperConfig, TrackingConfig,
+from .schema import (BIAS_FIELDS, Config, DeepArchitecture, MLPArchitecture, OptunaSweeperConfig, ResidualArchitecture,
+                     TrackingConfig,
                      TrainerConfig)
 
 
@@ -80,6 +81,7 @@ def __getattr__(name: str) -> type:
 def option_schemas() -> dict[tuple[str, str], type]:
     """Every ``(group, option)``'s schema (made once: the classes' identity is what OmegaConf keeps)."""
     schemas = {("architecture", "mlp"): MLPArchitecture, ("architecture", "deep"): DeepArchitecture,
+               ("architecture", "residual"): ResidualArchitecture,
                ("trainer", "default"): TrainerConfig,
                ("tracking", "mlflow"): TrackingConfig, ("tracking", "none"): TrackingConfig}
     for option, cls in ACTIVATIONS.items():

@@ -10,7 +10,9 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from backprop_core.blocks import ORDERS
 from backprop_core.network import BIAS_MODES, HIDDEN_DERIVATIVES
+from backprop_core.normalization import NORMS
 
 
 def _choices(name: str, values) -> type[StrEnum]:
@@ -22,6 +24,9 @@ def _choices(name: str, values) -> type[StrEnum]:
 Bias = _choices("Bias", BIAS_MODES)  # per_unit | shared | none: the engine's modes
 HiddenDerivative = _choices("HiddenDerivative", HIDDEN_DERIVATIVES)  # exact | one
 DType = _choices("DType", ("float64", "float32"))
+Norm = _choices("Norm", NORMS)  # none | batch | layer: after every hidden dense layer (a residual branch's too)
+Order = _choices("Order", ORDERS)  # pre: norm -> act -> dense (He et al. 2016b); post: dense -> norm -> act
+Alpha = _choices("Alpha", ("one", "inv_sqrt", "rezero"))  # a branch's scale: 1, 1/sqrt(blocks), trainable from 0
 Tracker = _choices("Tracker", ("mlflow", "none"))
 Detail = _choices("Detail", ("standard", "full"))
 RunFigures = _choices("RunFigures", ("auto", "always", "never"))
@@ -40,6 +45,10 @@ class MLPArchitecture:
     bias: Bias = Bias.per_unit  # a bias per unit, one per layer, or none
     train_bias: bool = True
     hidden_derivative: HiddenDerivative = HiddenDerivative.exact  # one: f'(z) := 1 in the hidden layers' backward pass
+    norm: Norm = Norm.none
+    norm_affine: bool = True  # the normalization's trainable gamma (from 1) and beta (from 0)
+    norm_momentum: float = 0.1  # batch norm's running statistics: running = (1 - m) running + m batch
+    norm_eps: float = 1e-5
 
 
 @dataclass
@@ -52,6 +61,29 @@ class DeepArchitecture:
     bias: Bias = Bias.per_unit
     train_bias: bool = True
     hidden_derivative: HiddenDerivative = HiddenDerivative.exact
+    norm: Norm = Norm.none
+    norm_affine: bool = True
+    norm_momentum: float = 0.1
+    norm_eps: float = 1e-5
+
+
+@dataclass
+class ResidualArchitecture:
+    """A stem (dense -> norm -> act), ``blocks`` residual blocks h + alpha F(h), an output layer."""
+
+    name: str = "residual"
+    blocks: int = 8
+    width: int = 32
+    layers_per_block: int = 1  # F: 1 or 2 dense layers
+    order: Order = Order.pre
+    alpha: Alpha = Alpha.one
+    input_size: Optional[int] = None
+    output_size: Optional[int] = None
+    bias: Bias = Bias.per_unit
+    norm: Norm = Norm.none
+    norm_affine: bool = True
+    norm_momentum: float = 0.1
+    norm_eps: float = 1e-5
 
 
 @dataclass

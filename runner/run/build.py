@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from backprop_core import (
-    ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LOSSES, OPTIMIZERS, Initializer, Network, Trainer,
+    ACTIVATIONS, BIAS_INITIALIZERS, INITIALIZERS, LOSSES, OPTIMIZERS, BlockNetwork, Initializer, Network, Trainer,
 )
 from backprop_core.datasets import Dataset
 from backprop_core.losses import Loss
@@ -87,6 +87,11 @@ def _check(ok: bool, message: str) -> None:
 
 def hidden_sizes(cfg: DictConfig) -> list[int]:
     arch = cfg.architecture
+    if arch.name == "residual":  # the stem's output, then every block's layers
+        _check(arch.blocks >= 1, f"architecture.blocks={arch.blocks}: must be >= 1")
+        _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
+        _check(arch.layers_per_block in (1, 2), f"architecture.layers_per_block={arch.layers_per_block}: must be 1 or 2")
+        return [arch.width] * (1 + arch.blocks * arch.layers_per_block)
     if arch.name == "deep":
         _check(arch.depth >= 1, f"architecture.depth={arch.depth}: must be >= 1")
         _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
@@ -136,6 +141,8 @@ def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
 
 
 def _architecture_subject(arch: DictConfig) -> str:
+    if arch.name == "residual":
+        return f"architecture.width={arch.width}" if arch.width >= arch.blocks else f"architecture.blocks={arch.blocks}"
     if arch.name == "deep":
         return f"architecture.width={arch.width}" if arch.width >= arch.depth else f"architecture.depth={arch.depth}"
     return f"architecture.hidden_sizes={list(arch.hidden_sizes)}".replace(" ", "")
@@ -190,8 +197,7 @@ def build(cfg: DictConfig) -> BuiltRun:
         check_memory(_architecture_subject(cfg.architecture), network_bytes(
             sizes, rows, np.dtype(cfg.trainer.dtype).itemsize, state_arrays), budget, f"the net {sizes}")
         arch = cfg.architecture
-        net = Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias,
-                      dtype=np.dtype(cfg.trainer.dtype), hidden_derivative=arch.hidden_derivative)
+        net = build_network(arch, sizes, hidden, output, np.dtype(cfg.trainer.dtype), trainer, len(data.X_train))
         weight_init, bias_init = _initialize(net, cfg.init, init_rng)
     except ConfigError:
         raise
@@ -200,6 +206,35 @@ def build(cfg: DictConfig) -> BuiltRun:
     bias_variance = 0.0 if arch.bias == "none" else bias_init.variance(1) if bias_init.variance else None
     return BuiltRun(data, Y_train, Y_val, net, loss, optimizer, trainer, shuffle_rng, weight_init.variance,
                     bias_variance)
+
+
+def build_network(arch: DictConfig, sizes: list[int], hidden, output, dtype: np.dtype, trainer: Trainer,
+                  n_train: int) -> Network | BlockNetwork:
+    """A plain ``Network``, or a ``BlockNetwork`` for a residual or normalized architecture."""
+    if arch.name != "residual" and arch.norm == "none":
+        return Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias, dtype=dtype,
+                       hidden_derivative=arch.hidden_derivative)
+    if arch.name != "residual":
+        _check(arch.train_bias, f"architecture.train_bias=false: frozen biases are for plain nets; "
+                                f"architecture.norm={arch.norm} needs true")
+        _check(arch.hidden_derivative == "exact", f"architecture.hidden_derivative={arch.hidden_derivative}: "
+                                                  f"for plain nets; architecture.norm={arch.norm} needs exact")
+    _check(0 <= arch.norm_momentum <= 1, f"architecture.norm_momentum={arch.norm_momentum}: must be in [0, 1]")
+    _check(arch.norm_eps > 0, f"architecture.norm_eps={arch.norm_eps}: must be > 0")
+    if arch.norm == "batch":  # batch statistics of one sample are 0/0: every batch needs two
+        batch = min(trainer.batch_size or n_train, n_train)
+        last = n_train % batch
+        _check(batch >= 2 and last != 1,
+               f"trainer.batch_size={trainer.batch_size}: architecture.norm=batch needs every batch of at least "
+               f"2 samples; {n_train} training samples in batches of {batch} leave "
+               + (f"a last batch of {last}" if last == 1 else "batches of 1"))
+    residual = arch.name == "residual"
+    alpha = {"one": 1.0, "inv_sqrt": 1 / math.sqrt(arch.blocks), "rezero": 0.0}[arch.alpha] if residual else 1.0
+    return BlockNetwork(sizes, hidden, output, norm=arch.norm, affine=arch.norm_affine, residual=residual,
+                        layers_per_block=arch.layers_per_block if residual else 1,
+                        order=arch.order if residual else "post", alpha=alpha,
+                        train_alpha=residual and arch.alpha == "rezero", momentum=arch.norm_momentum,
+                        eps=arch.norm_eps, bias=arch.bias, dtype=dtype)
 
 
 _kept: dict[str, BuiltRun] = {}  # at most one: the run checked last in this process, for the job that follows
@@ -252,7 +287,7 @@ def check_targets(loss: str, dataset: str, targets: dict[str, np.ndarray]) -> No
                                          f"{split} targets down to {Y.min():g}")
 
 
-def _initialize(net: Network, init: DictConfig, rng: np.random.Generator) -> tuple[Initializer, Initializer]:
+def _initialize(net: Network | BlockNetwork, init: DictConfig, rng: np.random.Generator) -> tuple[Initializer, Initializer]:
     """The net's weights and biases drawn; returns their initializers."""
     weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
     bias_init = _bias_initializer(init, weight_init)

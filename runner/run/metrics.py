@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from backprop_core import FitResult, layer_key
 
 from ..config.recorded import as_recorded
-from ..tracking.schema import LOG10_PROFILES, PROFILES
+from ..tracking.schema import BLOCK_PROFILES, LOG10_PROFILES, PROFILES
 
 MAX_PARAM_TEXT = 250  # a longer value (explicit weights) stays in config.yaml only
 
@@ -64,15 +64,16 @@ def summary_metrics(result: FitResult, n_layers: int) -> dict[str, float]:
     return summary
 
 
-def profile_metrics(result: FitResult, n_layers: int) -> dict[str, list[float]]:
+def profile_metrics(result: FitResult, n_layers: int, n_blocks: int = 0) -> dict[str, list[float]]:
     """Per-layer profiles as metrics whose step is the layer index 1..L: ``profile/grad_norm_init``
     (step 0's record) and ``profile/grad_norm_final`` (the closing record's), so one MLflow line chart
-    draws norm against layer for every selected run."""
+    draws norm against layer for every selected run; a residual net's per-block ones with step = block."""
     profiles = {}
+    counted = [(name, n_layers, "l") for name in PROFILES] + [(name, n_blocks, "b") for name in BLOCK_PROFILES]
     for when, record in (("init", result.history[0]), ("final", result.history[len(result.history) - 1])):
-        for name in PROFILES:
-            values = [record.get(layer_key(name, k, n_layers)) for k in range(1, n_layers + 1)]
-            if all(v is not None for v in values):
+        for name, count, letter in counted:
+            values = [record.get(layer_key(name, k, count, letter)) for k in range(1, count + 1)]
+            if values and all(v is not None for v in values):
                 profiles[f"profile/{name}_{when}"] = values
                 if name in LOG10_PROFILES:  # spans decades: the exponent reads on MLflow's default linear axis
                     profiles[f"profile/log10_{name}_{when}"] = [math.log10(v) if v > 0 else math.nan for v in values]

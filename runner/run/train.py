@@ -17,7 +17,7 @@ from ..config.errors import PROG, ConfigError, Refused
 from ..config.recorded import config_hash, description_of
 from ..processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
 from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRIDES, PARENT_RUN, PRESET,
-                               PREVIOUS_SWEEP_ID, STATUS, SWEEP_ID, JobStatus)
+                               PREVIOUS_SWEEP_ID, RUNNING_STATISTICS, STATUS, SWEEP_ID, VALIDATION, JobStatus)
 from . import steps, theory_check
 from .build import BuiltRun, build_once
 from .job import Job, JobResult, Outcome, record_job
@@ -97,6 +97,8 @@ def _reusable_run(cfg: DictConfig, job: Job, tracker) -> Outcome | None:
 def _run_tags(cfg: DictConfig, job: Job, tracker, trial: TrialOfSearch | None) -> dict[str, str]:
     tags = {KIND: "job", JOB_NUM: str(job.num), OVERRIDES: " ".join(job.overrides)[:MAX_TAG_VALUE],
             STATUS: JobStatus.running, PRESET: job.preset or "none", CONFIG_HASH: config_hash(cfg)}
+    if cfg.architecture.get("norm") == "batch":
+        tags[VALIDATION] = RUNNING_STATISTICS
     if trial:
         tags |= trial.tags
     if job.sweep_id:
@@ -124,7 +126,8 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial
                      callbacks=callbacks, keep_history="ends")
         outcome.seconds, outcome.result = time.perf_counter() - started, result
         outcome.summary |= summary_metrics(result, built.net.n_layers)
-        recording.profiles = profile_metrics(result, built.net.n_layers) if result.history else {}
+        recording.profiles = profile_metrics(result, built.net.n_layers, len(getattr(built.net, "blocks", ()))) \
+            if result.history else {}
         recording.artifacts = steps.write_artifacts(cfg, job, recording)
         steps.add_theory(prediction, result, built.net.n_layers, job.out_dir, outcome, recording)
         outcome.status = JobStatus.diverged if result.diverged else JobStatus.pruned if result.stopped \

@@ -47,16 +47,22 @@ KIND = "kind"  # job | sweep | report
 STATUS = "status"  # a JobStatus
 SWEEP_ID, JOB_NUM, PREVIOUS_SWEEP_ID = "sweep_id", "job_num", "previous_sweep_id"
 CONFIG_HASH, OVERRIDES, PRESET = "config_hash", "overrides", "preset"
+VALIDATION = "validation"  # how val/* were measured where it differs from training: batch norm's running statistics
+RUNNING_STATISTICS = "batch norm with running statistics (val/* and final/val_*); train/* with the batch's"
 HOST, PID, PID_START = "host", "pid", "pid_start"  # who wrote the run: a later command tells an orphan
 NOTE, PARENT_RUN = "mlflow.note.content", "mlflow.parentRunId"
 OPTUNA_STUDY, OPTUNA_TRIAL, OPTUNA_STATE = "optuna.study", "optuna.trial", "optuna.state"  # a search's trial
 OPTUNA_STORAGE = "optuna.storage"  # a search's parent run: where its study is
 
 # metric keys
-STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/")  # what tracking.detail=standard sends
-DECADES = ("grad_norm/", "delta_norm/", "update_ratio/")  # per-layer quantities that span decades: log10 too
+# a residual net's blocks (numbered b01.. from the input) and its normalizations' gamma and beta
+BLOCK_PREFIXES = ("branch_ratio/", "stream_length/", "alpha/", "gamma_grad_norm/", "beta_grad_norm/")
+STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/", *BLOCK_PREFIXES)  # what tracking.detail=standard sends
+DECADES = ("grad_norm/", "delta_norm/", "update_ratio/", "branch_ratio/", "stream_length/",
+           "gamma_grad_norm/", "beta_grad_norm/")  # quantities that span decades: log10 too
 PROFILES = ("grad_norm", "delta_norm", "act_std", "saturation")  # profile/<name>_init and _final
-LOG10_PROFILES = ("grad_norm", "delta_norm")  # also profile/log10_<name>_init and _final
+BLOCK_PROFILES = ("branch_ratio", "stream_length")  # profile/<name>_init and _final, step = block
+LOG10_PROFILES = ("grad_norm", "delta_norm", "branch_ratio", "stream_length")  # also profile/log10_<name>_*
 
 
 def log10_key(key: str) -> str:
