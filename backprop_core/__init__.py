@@ -4,7 +4,7 @@
 >>> from backprop_core import Network, get_initializer, get_loss, get_optimizer, fit, Trainer, datasets
 """
 
-from . import datasets
+from . import block_theory, datasets, theory
 from .activations import ACTIVATIONS, SATURATION_EPS, Activation, get_activation
 from .diagnostics import DIAGNOSTICS, layer_diagnostics, layer_key
 from .distributions import DistributionRecorder

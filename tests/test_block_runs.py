@@ -42,3 +42,21 @@ def test_a_plain_run_has_no_block_keys_and_batch_norm_says_how_it_validates(swee
     assert runs["deep", "batch"].data.tags["validation"].startswith("batch norm with running statistics")
     assert "gamma_grad_norm/gamma_grad_norm_l05" in runs["deep", "batch"].data.metrics  # 5 hidden layers
     assert "branch_ratio/branch_ratio_b01" not in runs["deep", "batch"].data.metrics
+
+
+def test_theory_stands_beside_each_block_net_it_covers(sweep):
+    client, runs = sweep
+    for key in [("deep", "batch"), ("deep", "layer"), ("residual", "none"), ("residual", "layer")]:
+        run = runs[key]
+        assert {"theory/grad_log_slope", "measured/grad_log_slope"} <= set(run.data.metrics), key
+        assert {"regime", "gradient_flow", "theory_agrees"} <= set(run.data.tags), key
+    steps = [m.step for m in client.get_metric_history(runs["residual", "none"].info.run_id,
+                                                         "profile/stream_length_theory")]
+    assert steps == list(range(1, 9))
+    # the prediction of the infinite batch, whatever sigma_w2: ln(pi / (pi - 1)) for ReLU, here the
+    # default sigmoid's ln(E[sigmoid'^2] / Var[sigmoid]) = ln(1.0336)
+    assert runs["deep", "batch"].data.metrics["theory/grad_log_slope"] == pytest.approx(0.033039, abs=1e-5)
+    # batch norm inside residual blocks is not covered: the measured flow alone
+    batch_residual = runs["residual", "batch"].data
+    assert "theory/grad_log_slope" not in batch_residual.metrics and "regime" not in batch_residual.tags
+    assert batch_residual.tags["gradient_flow"] in ("vanishing", "stable", "exploding")

@@ -127,8 +127,12 @@ def write_artifacts(cfg: DictConfig, job: Job, recording: Recording) -> Artifact
 
 def add_theory(prediction: theory_check.RunTheory | None, result: FitResult, n_layers: int, out_dir: Path,
                outcome: Outcome, recording: Recording) -> None:
-    """The mean-field prediction beside the step-0 measurement: metrics, profiles, tags, ``theory.csv``."""
-    if prediction is None or not result.history:
+    """The mean-field prediction beside the step-0 measurement: metrics, profiles, tags, ``theory.csv``;
+    without a prediction, the measured ``gradient_flow`` tag alone."""
+    if not result.history:
+        return
+    if prediction is None:
+        recording.tags = theory_check.measured_tags(result.history[0], n_layers)
         return
     metrics, profiles, recording.tags = theory_check.compare(prediction, result.history[0], n_layers)
     outcome.summary |= metrics
