@@ -69,10 +69,12 @@ class DeepArchitecture:
 
 @dataclass
 class ResidualArchitecture:
-    """A stem (dense -> norm -> act), ``blocks`` residual blocks h + alpha F(h), an output layer."""
+    """A stem (dense -> norm -> act), residual blocks h + alpha F(h), an output layer: ``depth`` hidden
+    dense layers as in ``deep`` (the stem and (depth - 1) / layers_per_block blocks), so that
+    ``-m architecture=deep,residual architecture.depth=8,16`` compares nets of equal depth."""
 
     name: str = "residual"
-    blocks: int = 8
+    depth: int = 9  # hidden dense layers: the stem and 8 blocks of one layer
     width: int = 32
     layers_per_block: int = 1  # F: 1 or 2 dense layers
     order: Order = Order.pre

@@ -88,10 +88,13 @@ def _check(ok: bool, message: str) -> None:
 def hidden_sizes(cfg: DictConfig) -> list[int]:
     arch = cfg.architecture
     if arch.name == "residual":  # the stem's output, then every block's layers
-        _check(arch.blocks >= 1, f"architecture.blocks={arch.blocks}: must be >= 1")
-        _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
         _check(arch.layers_per_block in (1, 2), f"architecture.layers_per_block={arch.layers_per_block}: must be 1 or 2")
-        return [arch.width] * (1 + arch.blocks * arch.layers_per_block)
+        _check(arch.depth >= 1 + arch.layers_per_block and (arch.depth - 1) % arch.layers_per_block == 0,
+               f"architecture.depth={arch.depth}: a residual net's hidden layers are a stem and whole blocks of "
+               f"architecture.layers_per_block={arch.layers_per_block}: 1 + a multiple of it, at least "
+               f"{1 + arch.layers_per_block}")
+        _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
+        return [arch.width] * arch.depth
     if arch.name == "deep":
         _check(arch.depth >= 1, f"architecture.depth={arch.depth}: must be >= 1")
         _check(arch.width >= 1, f"architecture.width={arch.width}: must be >= 1")
@@ -141,9 +144,7 @@ def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
 
 
 def _architecture_subject(arch: DictConfig) -> str:
-    if arch.name == "residual":
-        return f"architecture.width={arch.width}" if arch.width >= arch.blocks else f"architecture.blocks={arch.blocks}"
-    if arch.name == "deep":
+    if arch.name in ("deep", "residual"):
         return f"architecture.width={arch.width}" if arch.width >= arch.depth else f"architecture.depth={arch.depth}"
     return f"architecture.hidden_sizes={list(arch.hidden_sizes)}".replace(" ", "")
 
@@ -229,7 +230,8 @@ def build_network(arch: DictConfig, sizes: list[int], hidden, output, dtype: np.
                f"2 samples; {n_train} training samples in batches of {batch} leave "
                + (f"a last batch of {last}" if last == 1 else "batches of 1"))
     residual = arch.name == "residual"
-    alpha = {"one": 1.0, "inv_sqrt": 1 / math.sqrt(arch.blocks), "rezero": 0.0}[arch.alpha] if residual else 1.0
+    blocks = (len(sizes) - 3) // arch.layers_per_block if residual else 0
+    alpha = {"one": 1.0, "inv_sqrt": 1 / math.sqrt(blocks), "rezero": 0.0}[arch.alpha] if residual else 1.0
     return BlockNetwork(sizes, hidden, output, norm=arch.norm, affine=arch.norm_affine, residual=residual,
                         layers_per_block=arch.layers_per_block if residual else 1,
                         order=arch.order if residual else "post", alpha=alpha,
