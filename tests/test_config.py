@@ -34,7 +34,7 @@ def test_groups_match_the_registries():
     assert set(options("init")) == set(INITIALIZERS)
     assert set(options("optimizer")) == set(OPTIMIZERS)
     assert set(options("dataset")) == set(DATASETS)
-    assert set(options("architecture")) == {"mlp", "deep"}
+    assert set(options("architecture")) == {"mlp", "deep", "residual"}
     assert set(options("tracking")) == {"mlflow", "none"}
 
 
