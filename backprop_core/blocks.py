@@ -234,8 +234,9 @@ class BlockNetwork:
             self._buffers = PassBuffers(n, widths, self.dtype)
         return self._buffers
 
-    def _norm(self, k: int, z: np.ndarray, training: bool) -> tuple[np.ndarray, NormStats | None]:
-        """Layer ``k``'s normalization of ``z`` (then gamma, beta): its output and, in training, its stats."""
+    def _norm(self, k: int, z: np.ndarray, training: bool, in_place: bool = False) -> tuple[np.ndarray, NormStats | None]:
+        """Layer ``k``'s normalization of ``z`` (then gamma, beta): its output and, in training, its stats
+        (``in_place``: z, not needed again, becomes x_hat)."""
         if k not in self.norm_widths:
             return z, None
         if self.norm == "batch" and not training:
@@ -243,8 +244,11 @@ class BlockNetwork:
         else:
             if self.norm == "batch" and len(z) < 2:
                 raise ValueError("batch normalization needs at least 2 samples per batch in training")
-            stats = normalize(z, self.norm, self.eps)
-        out = stats.x_hat * self.gamma[k] + self.beta[k] if self.affine else stats.x_hat
+            stats = normalize(z, self.norm, self.eps, in_place=in_place)
+        if not self.affine:
+            return stats.x_hat, stats
+        out = np.multiply(stats.x_hat, self.gamma[k])
+        out += self.beta[k]
         return out, stats
 
     def _dense(self, k: int, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -264,17 +268,17 @@ class BlockNetwork:
             inputs, result = A, Z
         else:
             Z = self._dense(k, u, out=buffers.Z[k] if buffers and k not in self.norm_widths else None)
-            N, stats = self._norm(k, Z, training)
+            N, stats = self._norm(k, Z, training, in_place=True)  # the dense output is not needed again
             A = activation.forward(N, out=A_out)
             inputs, result = u, A
-        for name, value in (("inputs", inputs), ("dense", Z), ("Z", N), ("A", A), ("stats", stats)):
+        for name, value in (("inputs", inputs), ("Z", N), ("A", A), ("stats", stats)):
             c[name].append(value)
         return result
 
     def _pass(self, X: np.ndarray, training: bool, buffers: PassBuffers | None = None) -> dict:
-        """A forward pass; returns its cache (``inputs``, ``dense``, ``Z``, ``A``, ``stats`` per layer,
+        """A forward pass; returns its cache (``inputs``, ``Z``, ``A``, ``stats`` per layer,
         ``streams`` and ``branches`` per block)."""
-        c: dict[str, list] = {name: [] for name in ("inputs", "dense", "Z", "A", "stats", "streams", "branches")}
+        c: dict[str, list] = {name: [] for name in ("inputs", "Z", "A", "stats", "streams", "branches")}
         h = self._layer(0, X, c, training, buffers)
         if not self.residual:
             for k in range(1, self.n_layers):
@@ -326,9 +330,7 @@ class BlockNetwork:
         if stats is None:
             return g
         if self.affine:
-            np.sum(g * stats.x_hat, axis=0, out=self.dL_dgamma[k])
-            np.sum(g, axis=0, out=self.dL_dbeta[k])
-            g = g * self.gamma[k]
+            return normalize_backward(g, stats, self.norm, self.gamma[k], self.dL_dgamma[k], self.dL_dbeta[k])
         return normalize_backward(g, stats, self.norm)
 
     def _dense_backward(self, k: int, dZ: np.ndarray, need_input: bool) -> np.ndarray | None:

@@ -33,22 +33,46 @@ class NormStats(NamedTuple):
     var: np.ndarray  # biased, as used in the forward pass
 
 
-def normalize(z: np.ndarray, kind: str, eps: float) -> NormStats:
-    """``z`` normalized over the axis of ``kind`` (``batch`` or ``layer``), with its statistics."""
-    axis = AXIS[kind]
-    mean = z.mean(axis=axis, keepdims=True)
-    centred = z - mean
-    var = np.mean(np.square(centred), axis=axis, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + eps)
+def normalize(z: np.ndarray, kind: str, eps: float, *, in_place: bool = False) -> NormStats:
+    """``z`` normalized over the axis of ``kind`` (``batch`` or ``layer``), with its statistics
+    (``in_place``: ``z`` becomes x_hat, saving a copy where z is not needed again)."""
+    axis, n = AXIS[kind], z.shape[AXIS[kind]]
+    mean = np.add.reduce(z, axis=axis, keepdims=True)
+    mean /= n
+    centred = np.subtract(z, mean, out=z if in_place else None)
+    var = np.einsum(_SUM_OF_PRODUCTS[axis], centred, centred).reshape(mean.shape)
+    var /= n
+    inv_std = np.sqrt(var + eps)
+    np.divide(1.0, inv_std, out=inv_std)
     centred *= inv_std
     return NormStats(centred, inv_std, mean, var)
 
 
-def normalize_backward(g: np.ndarray, stats: NormStats, kind: str) -> np.ndarray:
-    """``dL/dz`` from ``g = dL/dx_hat`` (a new array; ``g`` is left as it is)."""
-    axis, x_hat = AXIS[kind], stats.x_hat
-    through_var = np.mean(g * x_hat, axis=axis, keepdims=True)
-    dz = g - g.mean(axis=axis, keepdims=True)
-    dz -= x_hat * through_var
-    dz *= stats.inv_std
-    return dz
+_SUM_OF_PRODUCTS = {0: "ij,ij->j", 1: "ij,ij->i"}  # sum over the batch (per unit), over the units (per sample)
+
+
+def normalize_backward(g: np.ndarray, stats: NormStats, kind: str, gamma: np.ndarray | None = None,
+                       dgamma: np.ndarray | None = None, dbeta: np.ndarray | None = None) -> np.ndarray:
+    """``dL/dz`` (a new array) from ``g``: dL/dx_hat, or, given ``gamma``, dL/d(gamma x_hat + beta), when
+    ``dgamma`` and ``dbeta`` (per unit) are filled too.  With batch statistics the two means the formula
+    needs are ``gamma dbeta / n`` and ``gamma dgamma / n``: no pass over the batch of their own."""
+    x_hat, axis, inv_std = stats.x_hat, AXIS[kind], stats.inv_std
+    n = g.shape[axis]
+    if gamma is not None:
+        np.einsum("ij,ij->j", g, x_hat, out=dgamma)
+        np.add.reduce(g, axis=0, out=dbeta)
+    if kind == "batch":  # everything per unit: fold gamma and 1/sd into three vectors
+        g_sum = dbeta if gamma is not None else g.sum(axis=0)
+        gx_sum = dgamma if gamma is not None else np.einsum("ij,ij->j", g, x_hat)
+        scale = inv_std * gamma if gamma is not None else inv_std
+        dz = np.multiply(g, scale)
+        dz -= scale * (g_sum / n)
+        dz -= x_hat * (scale * (gx_sum / n))
+        return dz
+    gg = g * gamma if gamma is not None else g.copy()  # per sample: the means are over its units
+    through_mean = gg.sum(axis=1, keepdims=True) / n
+    through_var = np.einsum("ij,ij->i", gg, x_hat)[:, None] / n
+    gg -= through_mean
+    gg -= x_hat * through_var
+    gg *= inv_std
+    return gg
