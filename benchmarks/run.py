@@ -1,5 +1,5 @@
-"""``make bench``: the step-cost table, the BLAS-threads table and the sweep-cost table, with the
-machine they ran on.
+"""``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table and the
+sweep-cost table, with the machine they ran on.
 
     python benchmarks/run.py [--repeats N] [--skip-sweeps]
 """
@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blas_threads  # noqa: E402
+import norm_cost  # noqa: E402
 import step_cost  # noqa: E402
 import sweep_cost  # noqa: E402
 
@@ -56,6 +57,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}\n", flush=True)
     for line in step_cost.main():
+        print(line, flush=True)
+    print(flush=True)
+    for line in norm_cost.main():
         print(line, flush=True)
     print(flush=True)
     for line in blas_threads.main():

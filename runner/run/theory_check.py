@@ -67,6 +67,12 @@ def _measured_profile(first: dict[str, float], n_layers: int) -> np.ndarray:
     return np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
 
 
+def measured_slope(first: dict[str, float], n_layers: int) -> dict[str, float]:
+    """``measured/grad_log_slope`` of the step-0 record (where it has per-layer gradient norms)."""
+    slope = theory.hidden_log_slope(_measured_profile(first, n_layers) ** 2)
+    return {"measured/grad_log_slope": slope} if math.isfinite(slope) else {}
+
+
 def measured_tags(first: dict[str, float], n_layers: int) -> dict[str, str]:
     """``gradient_flow`` (vanishing, stable or exploding) from the step-0 record's per-layer slope."""
     slope = theory.hidden_log_slope(_measured_profile(first, n_layers) ** 2)
