@@ -57,24 +57,34 @@ def _colours(runs: pd.DataFrame, colour: str | None, labelled: list[str]) -> dic
     return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
 
 
-PANEL_WIDTH, PANEL_HEIGHT, LEGEND_WIDTH = 3.6, 2.9, 2.0  # inches; the legend gets a column of its own
+PANEL_WIDTH, PANEL_HEIGHT = 3.6, 2.9  # inches
+LEGEND_CHAR, TITLE_LINE = 0.075, 0.19  # inches: a legend label's character (small font), a title's line
 
 
-def _grid(n_rows: int, n_columns: int):
+def _legend_width(labels: list[str | None]) -> float:
+    """The legend's column, in inches: as wide as its longest label (none without labels)."""
+    longest = max((len(label) for label in labels if label), default=0)
+    return 0.9 + LEGEND_CHAR * longest if longest else 0.3
+
+
+def _grid(n_rows: int, n_columns: int, legend_width: float):
     """The panels, and the share of the figure's width they take (the legend has the rest)."""
     width = PANEL_WIDTH * n_columns + 0.4
-    fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + LEGEND_WIDTH, PANEL_HEIGHT * n_rows + 0.6),
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(width + legend_width, PANEL_HEIGHT * n_rows + 0.6),
                              sharex=False, sharey=False, squeeze=False)  # a shared y range hid whole panels
-    return fig, axes, width / (width + LEGEND_WIDTH)
+    return fig, axes, width / (width + legend_width)
 
 
-def _margins(fig, legend_at: float) -> None:
+def _margins(fig, legend_at: float, title_lines: int) -> None:
     """Fixed margins, in inches, for the labels every panel grid has (one y label per row, one x label
-    per column, a title per panel): ``tight_layout`` measured every tick label of every panel and took
-    most of a report's time (13 of 22 s on a 36-run sweep)."""
+    per column, a title of ``title_lines`` lines per panel, the figure's note above them): ``tight_layout``
+    measured every tick label of every panel and took most of a report's time (13 of 22 s on a 36-run
+    sweep)."""
     width, height = fig.get_size_inches()
+    titles = TITLE_LINE * title_lines
     fig.subplots_adjust(left=1.05 / width, right=legend_at - 0.1 / width, bottom=0.6 / height,
-                        top=1 - 0.5 / height, wspace=0.55 / (PANEL_WIDTH - 0.55), hspace=0.75 / (PANEL_HEIGHT - 0.7))
+                        top=1 - (0.3 + titles) / height, wspace=0.55 / (PANEL_WIDTH - 0.55),
+                        hspace=(0.55 + titles) / (PANEL_HEIGHT - 0.7))
 
 
 def _legend(fig, axes, colour: str | None, at: float) -> None:
@@ -132,13 +142,17 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     groups = _seed_groups(runs, swept)
     run_id = runs["run_id"].to_dict()  # index label -> run id
     curves = [(group, [data[run_id[i]] for i in group if data.get(run_id[i]) is not None]) for group in groups]
-    fig, axes, legend_at = _grid(*panels[0][4])
+    # a label says what the panel's title does not; a curve alone in its panel needs none
+    labels = {group[0]: run_label(runs, group[0], [colour] if colour else labelled) if colour or labelled else None
+              for group, _ in curves}
+    fig, axes, legend_at = _grid(*panels[0][4], _legend_width(list(labels.values())))
+    titles = {}
     for r, c, title, subset, _ in panels:
         ax = axes[r, c]
         in_panel = set(subset.index)
         for group, items in curves:  # each curve's data looked up once, not once per panel
             if group[0] in in_panel and items:
-                draw(ax, items, colours[group[0]], run_label(runs, group[0], [colour] if colour else labelled))
+                draw(ax, items, colours[group[0]], labels[group[0]])
         ax.set_yscale(yscale)
         low, high = ax.get_ylim()
         if yscale == "log" and low > 0 and high / low > 100:  # decades only: each minor tick is an object
@@ -146,7 +160,8 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             ax.yaxis.set_minor_locator(NullLocator())
         elif yscale == "log":  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
             ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        ax.set_title("\n".join(textwrap.wrap(title, 40)), fontsize="medium")  # never into its neighbour
+        titles[r, c] = textwrap.wrap(title, 40)
+        ax.set_title("\n".join(titles[r, c]), fontsize="medium")  # never into its neighbour
         ax.tick_params(labelsize="small")
     for ax in axes[-1]:
         ax.set_xlabel(xlabel)
@@ -156,6 +171,6 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     note = "each panel has its own y range"
     fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std; {note}" if seeds > 1 else note, fontsize="small",
                  y=1 - 0.12 / fig.get_size_inches()[1])
-    _margins(fig, legend_at)
+    _margins(fig, legend_at, max((len(lines) for lines in titles.values()), default=1))
     _legend(fig, axes, colour, legend_at)
     return save_figure(fig, path, margins=False)
