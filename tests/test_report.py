@@ -211,3 +211,31 @@ def test_a_sweep_of_more_runs_than_heatmap_panels_leaves_the_heatmaps_out(tmp_pa
 
     assert plot_heatmaps in drawn_for(MAX_HEATMAPS)
     assert plot_heatmaps not in drawn_for(MAX_HEATMAPS + 1) and len(drawn_for(MAX_HEATMAPS + 1)) >= 2
+
+
+def test_the_legend_fits_its_figure_and_is_left_out_where_the_titles_say_it(tmp_path, monkeypatch):
+    from runner.report import small_multiples as sm
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+
+    def draw(ax, items, colour, label):
+        ax.plot([1, 2, 3], [1.0, 10.0, 100.0], color=colour, label=label)
+
+    combos = [(a, n, o) for a in ("deep", "residual") for n in ("none", "batch") for o in ("a", "b")]
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(8)], "run_name": [f"run{i}" for i in range(8)],
+                         "params.architecture": [a for a, _, _ in combos],
+                         "params.architecture.norm": [n for _, n, _ in combos],
+                         "params.optimizer": [f"an_optimizer_with_a_long_name_{o}" * 2 for _, _, o in combos]})
+    data = {f"r{i}": i for i in range(8)}
+    swept = ["params.architecture", "params.architecture.norm", "params.optimizer"]
+    sm.small_multiples(runs, data, swept, tmp_path / "a.png", draw, "layer", "norm")
+    fig = figures.pop()
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    box, figure_box = legend.get_window_extent(), fig.bbox
+    assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1  # the labels are 70 characters: all inside (cut before)
+    # each curve alone in its panel (two swept axes, both facets): its label would repeat the title
+    one_optimizer = runs.iloc[::2].reset_index(drop=True)
+    sm.small_multiples(one_optimizer, data, swept[:2], tmp_path / "b.png", draw, "layer", "norm")
+    assert not figures.pop().legends
