@@ -30,9 +30,9 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .keys import layer_key, layer_leaf
-from .initializers import BiasInitializer, Initializer, get_bias_initializer
+from .initializers import BiasInitializer, Initializer
 from .losses import Loss
-from .network import BIAS_MODES, LayerValues, PassBuffers, flat_views
+from .network import BIAS_MODES, LayerValues, Network, PassBuffers, flat_views
 from .normalization import NORMS, NormStats, normalize, normalize_backward
 
 __all__ = ["BlockNetwork", "ORDERS", "BLOCK_DIAGNOSTICS"]
@@ -134,37 +134,20 @@ class BlockNetwork:
                                  f"whole blocks of {layers_per_block} layer(s), and an output layer")
 
     def _lay_out_parameters(self) -> None:
-        sizes, L = self.sizes, self.n_layers
-        self.weight_shapes = list(zip(sizes[:-1], sizes[1:]))
-        self.bias_shapes = ([(1,) if self.bias_mode == "shared" else (n,) for n in sizes[1:]]
-                            if self.bias_mode != "none" else [])
-        weight_sizes = [i * o for i, o in self.weight_shapes]
-        self.weight_offsets = np.cumsum([0] + weight_sizes[:-1])
-        self.n_weights = sum(weight_sizes)
-        self.n_dense_params = self.n_weights + sum(s[0] for s in self.bias_shapes)
+        """A ``Network``'s flat layout of the dense layers, then gamma and beta of each normalized layer,
+        then each block's trainable alpha."""
         norm_shapes = [(self.norm_widths[k],) for k in self.normalized for _ in range(2)] if self.affine else []
         alpha_shapes = [(1,)] * len(self.blocks) if self.train_alpha else []
-        self.n_params = self.n_trainable = self.n_dense_params + sum(s[0] for s in norm_shapes + alpha_shapes)
-        self.params = np.zeros(self.n_params, self.dtype)
-        self.grads = np.zeros(self.n_params, self.dtype)
-        views = flat_views
-        self.weights = views(self.params, 0, self.weight_shapes)
-        self.dL_dW = views(self.grads, 0, self.weight_shapes)
-        self.biases = views(self.params, self.n_weights, self.bias_shapes) or [None] * L
-        self.dL_db = views(self.grads, self.n_weights, self.bias_shapes) or [None] * L
-        per_unit = self.bias_mode == "per_unit"
-        errors = self.grads[self.n_weights:self.n_dense_params] if per_unit else np.zeros(sum(sizes[1:]), self.dtype)
-        self.unit_errors = views(errors, 0, [(n,) for n in sizes[1:]])
+        Network._lay_out_parameters(self, extra=sum(s[0] for s in norm_shapes + alpha_shapes))
         start = self.n_dense_params
-        pairs = views(self.params, start, norm_shapes)
-        grad_pairs = views(self.grads, start, norm_shapes)
+        pairs, grad_pairs = flat_views(self.params, start, norm_shapes), flat_views(self.grads, start, norm_shapes)
         self.gamma = dict(zip(self.normalized, pairs[0::2]))
         self.beta = dict(zip(self.normalized, pairs[1::2]))
         self.dL_dgamma = dict(zip(self.normalized, grad_pairs[0::2]))
         self.dL_dbeta = dict(zip(self.normalized, grad_pairs[1::2]))
         start += sum(s[0] for s in norm_shapes)
-        self.alpha = views(self.params, start, alpha_shapes)  # one (1,) view per block, when trainable
-        self.dL_dalpha = views(self.grads, start, alpha_shapes)
+        self.alpha = flat_views(self.params, start, alpha_shapes)  # one (1,) view per block, when trainable
+        self.dL_dalpha = flat_views(self.grads, start, alpha_shapes)
 
     def __repr__(self) -> str:
         shape = (f", residual blocks={len(self.blocks)} x {self.layers_per_block} ({self.order}), "
@@ -184,13 +167,7 @@ class BlockNetwork:
     def parameter_segments(self) -> list[tuple[str, int, int]]:
         """``(name, start, size)`` of every parameter tensor in the flat vector: ``W/l01``, ``b/l01``,
         ``gamma/l02``, ``beta/l02``, ``alpha/b01``."""
-        L, segments = self.n_layers, []
-        segments += [(f"W/{layer_leaf(k + 1, L)}", int(self.weight_offsets[k]), W.size) for k, W in enumerate(self.weights)]
-        start = self.n_weights
-        for k, b in enumerate(self.biases):
-            if b is not None:
-                segments.append((f"b/{layer_leaf(k + 1, L)}", start, b.size))
-                start += b.size
+        segments, start, L = Network.parameter_segments(self), self.n_dense_params, self.n_layers
         for k in self.gamma:
             segments += [(f"gamma/{layer_leaf(k + 1, L)}", start, self.gamma[k].size),
                          (f"beta/{layer_leaf(k + 1, L)}", start + self.gamma[k].size, self.beta[k].size)]
@@ -201,12 +178,7 @@ class BlockNetwork:
     def initialize(self, weight_init: Initializer, rng: np.random.Generator,
                    bias_init: BiasInitializer | None = None) -> BlockNetwork:
         """Weights and biases as a ``Network``'s; gamma 1, beta 0, a trainable alpha its initial value."""
-        for W, value in zip(self.weights, weight_init(self.weight_shapes, rng, self.dtype)):
-            W[...] = value
-        if self.bias_shapes:
-            bias_init = bias_init or weight_init.biases or get_bias_initializer("zeros")
-            for b, value in zip(self.biases, bias_init(self.bias_shapes, rng, self.dtype)):
-                b[...] = value
+        Network.initialize(self, weight_init, rng, bias_init)
         for k in self.gamma:
             self.gamma[k][...], self.beta[k][...] = 1, 0
         for a in self.alpha:

@@ -127,8 +127,9 @@ class Network:
         self.cache: dict[str, list] = {"inputs": [], "Z": [], "A": [], "dA_dZ": []}
         self._buffers: PassBuffers | None = None
 
-    def _lay_out_parameters(self) -> None:
-        """The flat parameter and gradient vectors, and every layer's views into them."""
+    def _lay_out_parameters(self, extra: int = 0) -> None:
+        """The flat parameter and gradient vectors (the dense layers' W, then their b, then ``extra``
+        entries: a ``BlockNetwork``'s gamma, beta, alpha), and every dense layer's views into them."""
         sizes, bias, L = self.sizes, self.bias_mode, self.n_layers
         self.weight_shapes = list(zip(sizes[:-1], sizes[1:]))
         self.bias_shapes = [(1,) if bias == "shared" else (n,) for n in sizes[1:]] if bias != "none" else []
@@ -136,8 +137,8 @@ class Network:
         bias_sizes = [s[0] for s in self.bias_shapes]
         self.weight_offsets = np.cumsum([0] + weight_sizes[:-1])
         self.n_weights = sum(weight_sizes)
-        self.n_params = self.n_weights + sum(bias_sizes)
-        self.n_dense_params = self.n_params  # every parameter is a dense layer's (a BlockNetwork has more)
+        self.n_dense_params = self.n_weights + sum(bias_sizes)
+        self.n_params = self.n_dense_params + extra
         self.n_trainable = self.n_params if self.train_bias else self.n_weights
 
         self.params = np.zeros(self.n_params, self.dtype)
@@ -150,7 +151,8 @@ class Network:
         # the back-propagated error summed over the batch, dL/dZ.sum(0) per layer: with a bias
         # per unit it *is* dL/db (so it is written there); otherwise it is kept on its own
         unit_shapes = [(n,) for n in sizes[1:]]
-        errors_flat = self.grads[self.n_weights:] if bias == "per_unit" else np.zeros(sum(sizes[1:]), self.dtype)
+        errors_flat = self.grads[self.n_weights:self.n_dense_params] if bias == "per_unit" \
+            else np.zeros(sum(sizes[1:]), self.dtype)
         self.unit_errors = flat_views(errors_flat, 0, unit_shapes)
 
     def __repr__(self) -> str:

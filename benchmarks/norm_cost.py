@@ -10,8 +10,6 @@ repeats; ratios are what to read.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -19,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from backprop_core import BlockNetwork, Network, Trainer, fit, get_initializer, get_loss
 from backprop_core.optimizers import SGD
-from step_cost import CASES, LR, repeated
+from step_cost import CASES, LR, interleaved, repeated, torch_step
 
 
 def core(sizes, X, Y, dtype, norm: str) -> Callable[[int], None]:
@@ -35,35 +33,6 @@ def core(sizes, X, Y, dtype, norm: str) -> Callable[[int], None]:
     return run
 
 
-def torch_step(sizes, X, Y, dtype, norm: str) -> Callable[[], float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.manual_seed(0)
-    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(a, b, dtype=torch_dtype))
-        if i < len(sizes) - 2:
-            if norm != "none":
-                layers.append(torch.nn.BatchNorm1d(b, dtype=torch_dtype) if norm == "batch"
-                              else torch.nn.LayerNorm(b, dtype=torch_dtype))
-            layers.append(torch.nn.Tanh())
-    model = torch.nn.Sequential(*layers).train()
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = 0.5 * ((model(Xt) - Yt) ** 2).sum() / len(Xt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
-
-
 def run_case(sizes, batch, dtype, seconds: float = 0.3, repeats: int = 7) -> dict[str, float]:
     rng = np.random.default_rng(1)
     X = rng.standard_normal((batch, sizes[0])).astype(dtype)
@@ -73,19 +42,7 @@ def run_case(sizes, batch, dtype, seconds: float = 0.3, repeats: int = 7) -> dic
         runs[f"core {norm}"] = core(sizes, X, Y, dtype, norm)
         if (step := torch_step(sizes, X, Y, dtype, norm)) is not None:
             runs[f"torch {norm}"] = repeated(step)
-    per_step = {}
-    for name, run in runs.items():
-        t = time.perf_counter()
-        run(5)
-        per_step[name] = (time.perf_counter() - t) / 5
-    n = max(10, int(seconds / max(per_step.values())))
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t = time.perf_counter()
-            run(n)
-            times[name].append((time.perf_counter() - t) / n)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return interleaved(runs, seconds, repeats)
 
 
 def main() -> list[str]:

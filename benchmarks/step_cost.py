@@ -103,7 +103,9 @@ def sklearn_step(sizes, X, Y, dtype) -> Callable[[], float]:
     return step
 
 
-def torch_step(sizes, X, Y, dtype) -> Callable[[], float] | None:
+def torch_step(sizes, X, Y, dtype, norm: str = "none") -> Callable[[], float] | None:
+    """PyTorch's step for the same net (``norm``: ``batch`` or ``layer`` after every hidden Linear, as
+    ``BatchNorm1d`` or ``LayerNorm``), or None without torch."""
     try:
         import torch
     except ImportError:
@@ -114,8 +116,11 @@ def torch_step(sizes, X, Y, dtype) -> Callable[[], float] | None:
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b, dtype=torch_dtype))
         if i < len(sizes) - 2:
+            if norm != "none":
+                layers.append(torch.nn.BatchNorm1d(b, dtype=torch_dtype) if norm == "batch"
+                              else torch.nn.LayerNorm(b, dtype=torch_dtype))
             layers.append(torch.nn.Tanh())
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).train()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
 
@@ -167,8 +172,13 @@ def run_case(sizes, batch, dtype, seconds: float = 0.4, repeats: int = 7) -> dic
         "scikit-learn": repeated(sklearn_step(sizes, X, Y, dtype)),
         "pytorch": repeated(step) if (step := torch_step(sizes, X, Y, dtype)) else None,
     }
-    runs = {k: v for k, v in runs.items() if v is not None}
-    # calibrate: as many steps a repeat as fit in `seconds` for the slowest engine
+    return interleaved({k: v for k, v in runs.items() if v is not None}, seconds, repeats)
+
+
+def interleaved(runs: dict[str, Callable[[int], None]], seconds: float, repeats: int) -> dict[str, float]:
+    """The median seconds a step of each ``run(n)`` (n steps), over ``repeats`` rounds that run every
+    engine in turn (machine noise hits them alike); as many steps a round as fit in ``seconds`` for the
+    slowest."""
     per_step = {}
     for name, run in runs.items():
         t = time.perf_counter()

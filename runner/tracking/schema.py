@@ -8,6 +8,8 @@ import hashlib
 import math
 from enum import StrEnum
 
+from backprop_core.blocks import BLOCK_DIAGNOSTICS
+
 
 class JobStatus(StrEnum):
     """A job's outcome, the run's ``status`` tag (MLflow's own status says less: see ``mlflow_status``)."""
@@ -56,7 +58,7 @@ OPTUNA_STORAGE = "optuna.storage"  # a search's parent run: where its study is
 
 # metric keys
 # a residual net's blocks (numbered b01.. from the input) and its normalizations' gamma and beta
-BLOCK_PREFIXES = ("branch_ratio/", "stream_length/", "alpha/", "gamma_grad_norm/", "beta_grad_norm/")
+BLOCK_PREFIXES = tuple(f"{name}/" for name in BLOCK_DIAGNOSTICS)
 STANDARD_PREFIXES = ("train/", "val/", "grad_norm/", "output/", *BLOCK_PREFIXES)  # what tracking.detail=standard sends
 DECADES = ("grad_norm/", "delta_norm/", "update_ratio/", "branch_ratio/", "stream_length/",
            "gamma_grad_norm/", "beta_grad_norm/")  # quantities that span decades: log10 too
