@@ -24,6 +24,12 @@ class GradCheckResult:
     def max_error(self) -> float:
         return max(self.errors.values())
 
+    def max_error_above(self, atol: float = 1e-9) -> float:
+        """The largest relative error among the tensors whose absolute error reaches ``atol`` (0 if none):
+        where a gradient is exactly 0 (a bias before batch norm), the relative error of round-off is ~1
+        and says nothing."""
+        return max((e for k, e in self.errors.items() if self.abs_errors[k] >= atol), default=0.0)
+
     def failures(self, rtol: float = 1e-6, atol: float = 1e-9) -> dict[str, float]:
         """Layers whose relative error reaches ``rtol`` and absolute error ``atol``.
 

@@ -70,6 +70,7 @@ CASES = [
     (["architecture.norm=layer", "architecture.hidden_derivative=one"], "architecture.hidden_derivative=one: for plain nets"),
     (["architecture.norm=batch", "architecture.norm_momentum=2"], "architecture.norm_momentum=2.0: must be in [0, 1]"),
     (["architecture.norm=batch", "architecture.norm_eps=0"], "architecture.norm_eps=0.0: must be > 0"),
+    (["architecture=residual", "trainer.jacobian_samples=4"], "trainer.jacobian_samples=4: the input-output Jacobian is computed for plain nets"),
     # values out of range
     (["seed=-1"], "seed=-1: must be an integer >= 0"),
     (["optimizer.lr=0"], "optimizer.lr=0.0: must be > 0"),

@@ -67,6 +67,13 @@ def test_a_bias_before_batch_norm_gets_exactly_no_gradient():
     assert np.abs(net.dL_db[-1]).max() > 1e-3 * scale  # the output layer's is not normalized
 
 
+def test_the_gradient_check_reports_its_error_where_a_gradient_is_not_exactly_zero():
+    net, X, Y = block_problem(("batch", False, 1, "post", False), "tanh")
+    result = gradient_check(net, X, Y, get_loss("mse"), h=1e-6)
+    assert result.max_error > 0.5  # the biases before batch norm: round-off over an exact 0
+    assert result.max_error_above(1e-8) < 1e-7 and result.passed(1e-7, 1e-8)
+
+
 def test_batch_norm_backward_on_a_hand_worked_two_sample_case():
     """One unit, batch z = (3, 1), eps = 1e-5.  Mean 2, biased variance 1, so x_hat = (d/s, -d/s) with
     d = (z1 - z2)/2 = 1 and s = sqrt(d^2 + eps).  For L = g1 x_hat1 + g2 x_hat2 with g = (1, 0):

@@ -199,6 +199,9 @@ def build(cfg: DictConfig) -> BuiltRun:
             sizes, rows, np.dtype(cfg.trainer.dtype).itemsize, state_arrays), budget, f"the net {sizes}")
         arch = cfg.architecture
         net = build_network(arch, sizes, hidden, output, np.dtype(cfg.trainer.dtype), trainer, len(data.X_train))
+        _check(not cfg.trainer.jacobian_samples or isinstance(net, Network),
+               f"trainer.jacobian_samples={cfg.trainer.jacobian_samples}: the input-output Jacobian is computed for "
+               f"plain nets (architecture.norm=none, not residual)")
         weight_init, bias_init = _initialize(net, cfg.init, init_rng)
     except ConfigError:
         raise
