@@ -28,5 +28,5 @@ __all__ = [
     "GradCheckResult", "gradient_check",
     "Callback", "FitResult", "History", "StopTraining", "Trainer", "accuracy", "fit",
     "ParameterError",
-    "datasets",
+    "datasets", "theory", "block_theory",
 ]
