@@ -99,6 +99,8 @@ class Network:
         *not* the gradient (the gradient check says so); the output layer's delta stays exact.
     """
 
+    blocks: tuple = ()  # a plain net has no residual blocks (a BlockNetwork's are lists of layer indices)
+
     def __init__(
         self,
         sizes: Sequence[int],

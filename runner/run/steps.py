@@ -130,7 +130,7 @@ def write_artifacts(cfg: DictConfig, job: Job, recording: Recording) -> Artifact
 def add_theory(prediction: theory_check.RunTheory | None, result: FitResult, n_layers: int, out_dir: Path,
                outcome: Outcome, recording: Recording) -> None:
     """The mean-field prediction beside the step-0 measurement: metrics, profiles, tags, ``theory.csv``;
-    without a prediction, the measured ``gradient_flow`` tag alone."""
+    without a prediction, the measured slope and ``gradient_flow`` tag alone."""
     if not result.history:
         return
     if prediction is None:

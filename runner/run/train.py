@@ -126,8 +126,7 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial
                      callbacks=callbacks, keep_history="ends")
         outcome.seconds, outcome.result = time.perf_counter() - started, result
         outcome.summary |= summary_metrics(result, built.net.n_layers)
-        recording.profiles = profile_metrics(result, built.net.n_layers, len(getattr(built.net, "blocks", ()))) \
-            if result.history else {}
+        recording.profiles = profile_metrics(result, built.net.n_layers, len(built.net.blocks)) if result.history else {}
         recording.artifacts = steps.write_artifacts(cfg, job, recording)
         steps.add_theory(prediction, result, built.net.n_layers, job.out_dir, outcome, recording)
         outcome.status = JobStatus.diverged if result.diverged else JobStatus.pruned if result.stopped \
