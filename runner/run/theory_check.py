@@ -54,8 +54,8 @@ def _block_theory(net: BlockNetwork, sigma_w2s: list[float], sigma_b2: float, X:
         prediction = block_theory.normalized_prediction(net.hidden_activation, net.norm, net.sizes, sigma_w2s,
                                                         sigma_b2, X)
         return RunTheory(prediction, measured, anchor=-2 if net.norm == "batch" else -1)
-    if net.order != "pre" or net.norm == "batch" or net.train_alpha and net.alpha_value == 0:
-        return None  # ReZero at alpha = 0: every branch is off, nothing to predict but the stem and head
+    if net.order != "pre" or net.norm == "batch" or net.alpha_value == 0:
+        return None  # not covered; at alpha = 0 (ReZero's start) every branch is off: no profile to predict
     prediction, streams = block_theory.residual_prediction(
         net.hidden_activation, net.norm, net.sizes, sigma_w2s, sigma_b2, X, alpha=net.alpha_value,
         layers_per_block=net.layers_per_block)
