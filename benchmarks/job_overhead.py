@@ -33,12 +33,9 @@ def timed(command: list[str], marker: str | None) -> tuple[float, float | None]:
         return time.perf_counter() - started, first
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=360)
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
-    sweep = f"range(0,{args.jobs})"
+def table(jobs: int = 360, repeats: int = 2) -> list[str]:
+    """The Markdown table: each command's wall, per job, against the no-op app, and to its first job."""
+    sweep = f"range(0,{jobs})"
     commands = {
         "no-op Hydra app": ([sys.executable, str(HERE / "noop_app.py"), "-m", f"+x={sweep}"], None),
         "no-op, no output files": ([sys.executable, str(HERE / "noop_app.py"), "-m", f"+x={sweep}",
@@ -48,19 +45,28 @@ def main() -> None:
     }
     walls = {name: [] for name in commands}
     firsts = {name: [] for name in commands}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, (command, marker) in commands.items():
             wall, first = timed(command, marker)
             walls[name].append(wall)
             if first is not None:
                 firsts[name].append(first)
     floor = statistics.median(walls["no-op Hydra app"])
-    print(f"| {args.jobs} jobs, basic launcher | wall (median of {args.repeats}) | per job | vs no-op app | to first job |")
-    print("| --- | --- | --- | --- | --- |")
+    lines = [f"| {jobs} jobs, basic launcher | wall (median of {repeats}) | per job | vs no-op app | to first job |",
+             "| --- | --- | --- | --- | --- |"]
     for name in commands:
         wall = statistics.median(walls[name])
         first = f"{statistics.median(firsts[name]):.1f} s" if firsts[name] else ""
-        print(f"| {name} | {wall:.1f} s | {1000 * wall / args.jobs:.0f} ms | {wall / floor:.2f}x | {first} |")
+        lines.append(f"| {name} | {wall:.1f} s | {1000 * wall / jobs:.0f} ms | {wall / floor:.2f}x | {first} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=360)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    print("\n".join(table(args.jobs, args.repeats)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table and the
-sweep-cost table, with the machine they ran on.
+"""``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table, the
+sweep-cost table and the cost per job against a no-op Hydra app, with the machine they ran on.
 
     python benchmarks/run.py [--repeats N] [--skip-sweeps]
 """
@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blas_threads  # noqa: E402
+import job_overhead  # noqa: E402
 import norm_cost  # noqa: E402
 import step_cost  # noqa: E402
 import sweep_cost  # noqa: E402
@@ -67,6 +68,9 @@ def main() -> None:
     if not args.skip_sweeps:
         print(flush=True)
         for line in sweep_cost.main(args.repeats):
+            print(line, flush=True)
+        print(flush=True)
+        for line in job_overhead.table(repeats=max(2, args.repeats)):
             print(line, flush=True)
 
 
