@@ -239,3 +239,21 @@ def test_the_legend_fits_its_figure_and_is_left_out_where_the_titles_say_it(tmp_
     one_optimizer = runs.iloc[::2].reset_index(drop=True)
     sm.small_multiples(one_optimizer, data, swept[:2], tmp_path / "b.png", draw, "layer", "norm")
     assert not figures.pop().legends
+
+
+def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
+    from runner.report.make import _figure_tasks, draw_figures
+
+    runs = pd.DataFrame({"run_id": ["plain", "res"], "run_name": ["plain", "res"],
+                         "params.architecture": ["deep", "residual"]})
+    plain = pd.DataFrame({"step": [0, 5], "grad_norm/grad_norm_l01": [1.0, 0.5], "grad_norm/grad_norm_l02": [2.0, 1.0]})
+    residual = plain.assign(**{"stream_length/stream_length_b01": [1.0, 2.0], "stream_length/stream_length_b02": [2.0, 4.0],
+                               "branch_ratio/branch_ratio_b01": [0.5, 0.4], "branch_ratio/branch_ratio_b02": [0.3, 0.2]})
+    artifacts = {"history.csv": {"plain": plain, "res": residual}, "distributions.npz": {}, "jacobian.npz": {},
+                 "theory.csv": {}}
+    tasks = [t for t in _figure_tasks(runs, artifacts, ["params.architecture"], tmp_path) if t[-1] == "b"]
+    assert [t[4].name for t in tasks] == ["stream_profile.png", "branch_profile.png"]
+    for path in draw_figures(tasks, timeout=60):
+        assert_drawn(path)
+    plain_only = {"history.csv": {"plain": plain, "res": plain}} | {k: v for k, v in artifacts.items() if k != "history.csv"}
+    assert not [t for t in _figure_tasks(runs, plain_only, ["params.architecture"], tmp_path) if t[-1] == "b"]

@@ -38,8 +38,9 @@ def read_history(path: Path) -> pd.DataFrame:
     return history
 
 
-def layer_columns(history: pd.DataFrame, name: str) -> list[str]:
-    return sorted(c for c in history.columns if c.startswith(f"{name}/{name}_l"))
+def layer_columns(history: pd.DataFrame, name: str, letter: str = "l") -> list[str]:
+    """The columns of ``name`` per layer (``letter="b"``: per residual block), input side first."""
+    return sorted(c for c in history.columns if c.startswith(f"{name}/{name}_{letter}"))
 
 
 def plottable(values) -> np.ndarray:

@@ -21,22 +21,27 @@ HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of a
 MARKED_RUNS = 64  # the profiles of more runs are drawn as lines without point markers
 
 
-def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm") -> Path:
-    """``metric`` against layer, one line per run: solid at step 0, dashed at the closing step.  An
-    activation statistic is drawn over the hidden layers only: the output layer's (the prediction's
+def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm", letter: str = "l") -> Path:
+    """``metric`` against layer (``letter="b"``: against residual block), one line per run: solid at step 0,
+    dashed at the closing step; a run without the metric (a plain net among residual ones) has no line.
+    An activation statistic is drawn over the hidden layers only: the output layer's (the prediction's
     spread, near 0 when the outputs agree) would read as the signal dying."""
     hidden_only = metric in HIDDEN_ONLY
     marker = "." if len(runs) <= MARKED_RUNS else None  # a marker per point: a third of the drawing time
 
     def draw(ax, items, colour, label):
-        columns = layer_columns(items[0], metric)[:-1 if hidden_only else None]
+        columns = layer_columns(items[0], metric, letter)[:-1 if hidden_only else None]
+        if not columns:  # a plain net in a sweep with residual ones
+            ax.text(0.5, 0.5, f"no {metric}", transform=ax.transAxes, ha="center", va="center", color="grey")
+            return
         layers = np.arange(1, len(columns) + 1)
         curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=marker)
         curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     histories = {k: h for k, h in histories.items() if not h.empty}
-    xlabel = "hidden layer (the output layer left out)" if hidden_only else "layer (1 = input side)"
+    xlabel = "residual block (1 = input side)" if letter == "b" else \
+        "hidden layer (the output layer left out)" if hidden_only else "layer (1 = input side)"
     return small_multiples(runs, histories, swept, path, draw, xlabel, f"{metric} (solid: step 0, dashed: closing)")
 
 
