@@ -122,7 +122,7 @@ def residual_prediction(activation, norm: str, sizes, sigma_w2s, sigma_b2: float
     act = _as_activation(activation)
     L, lpb = len(sizes) - 1, layers_per_block
     blocks = (L - 2) // lpb
-    x_mean_sq = float(np.mean(np.square(X, dtype=np.float64)))
+    x_mean_sq, _ = _input_stats(X)
     # the stem: Z0 = X W0 + b0, normalized to N(0, 1) or left N(0, p0); a = phi(N0) at the z1 nodes
     p0 = sigma_w2s[0] * x_mean_sq + sigma_b2
     stem_scale = 1.0 if norm == "layer" else math.sqrt(p0)

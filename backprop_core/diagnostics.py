@@ -145,7 +145,8 @@ class LayerDiagnostics:
         no ``update_ratio`` without ``updates``)."""
         keys, positions = self._layout[updates is not None]
         record = dict(zip(keys, self.measure(updates).ravel()[positions].tolist()))
-        return record | self.net.block_record()
+        record.update(self.net.block_record())  # a plain net's is empty
+        return record
 
 
 def layer_diagnostics(net: Network, updates: np.ndarray | None = None) -> dict[str, np.ndarray]:

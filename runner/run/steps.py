@@ -134,8 +134,8 @@ def add_theory(prediction: theory_check.RunTheory | None, result: FitResult, n_l
     if not result.history:
         return
     if prediction is None:
-        recording.tags = theory_check.measured_tags(result.history[0], n_layers)
-        outcome.summary |= theory_check.measured_slope(result.history[0], n_layers)
+        metrics, recording.tags = theory_check.measured_flow(result.history[0], n_layers)
+        outcome.summary |= metrics
         return
     metrics, profiles, recording.tags = theory_check.compare(prediction, result.history[0], n_layers)
     outcome.summary |= metrics

@@ -67,16 +67,16 @@ def _measured_profile(first: dict[str, float], n_layers: int) -> np.ndarray:
     return np.array([first.get(layer_key("grad_norm", k, n_layers), math.nan) for k in range(1, n_layers + 1)])
 
 
-def measured_slope(first: dict[str, float], n_layers: int) -> dict[str, float]:
-    """``measured/grad_log_slope`` of the step-0 record (where it has per-layer gradient norms)."""
-    slope = theory.hidden_log_slope(_measured_profile(first, n_layers) ** 2)
-    return {"measured/grad_log_slope": slope} if math.isfinite(slope) else {}
+def measured_flow(first: dict[str, float], n_layers: int) -> tuple[dict[str, float], dict[str, str]]:
+    """``measured/grad_log_slope`` and the ``gradient_flow`` tag (vanishing, stable or exploding) of the
+    step-0 record; both empty without its per-layer gradient norms."""
+    return _flow(theory.hidden_log_slope(_measured_profile(first, n_layers) ** 2), n_layers)
 
 
-def measured_tags(first: dict[str, float], n_layers: int) -> dict[str, str]:
-    """``gradient_flow`` (vanishing, stable or exploding) from the step-0 record's per-layer slope."""
-    slope = theory.hidden_log_slope(_measured_profile(first, n_layers) ** 2)
-    return {"gradient_flow": gradient_flow(slope, n_layers)} if math.isfinite(slope) else {}
+def _flow(slope: float, n_layers: int) -> tuple[dict[str, float], dict[str, str]]:
+    if not math.isfinite(slope):
+        return {}, {}
+    return {"measured/grad_log_slope": slope}, {"gradient_flow": gradient_flow(slope, n_layers)}
 
 
 def compare(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dict, dict, dict]:
@@ -88,7 +88,7 @@ def compare(run: RunTheory, first: dict[str, float], n_layers: int) -> tuple[dic
                "theory/chi1": p.chi1, "theory/ln_chi1": math.log(p.chi1) if p.chi1 > 0 else -math.inf,
                "theory/xi_grad": p.xi_grad, "theory/grad_log_slope": p.log_slope,
                "measured/grad_log_slope": measured_slope, "theory/slope_error": measured_slope - p.log_slope}
-    tags = {"regime": p.regime} | measured_tags(first, n_layers)
+    tags = {"regime": p.regime} | _flow(measured_slope, n_layers)[1]
     if math.isfinite(measured_slope) and math.isfinite(p.log_slope):
         tags["theory_agrees"] = "yes" if agrees(measured_slope, p.log_slope) else "no"
     profiles = {"profile/q_theory": list(p.lengths), "profile/q_init": list(run.q_measured)}
