@@ -11,6 +11,7 @@ way (``PassBuffers``), allocated once per batch size rather than once per step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ def flat_views(flat: np.ndarray, start: int, shapes: Sequence[tuple[int, ...]]) 
     """Consecutive views of ``flat`` from ``start``, one per shape."""
     views = []
     for shape in shapes:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         views.append(flat[start:start + size].reshape(shape))
         start += size
     return views

@@ -43,7 +43,7 @@ def test_the_composed_once_loader_is_what_a_launcher_calls(tmp_path):
         assert loader.load_sweep_config is composed and ComposedOnce.install(loader) is composed
         first = loader.load_sweep_config(master, ["activation=relu"])
         again = loader.load_sweep_config(master, ["activation=relu"])
-        assert first.activation.name == "relu" and first is not again and len(composed.compositions) == 1
+        assert first.activation.name == "relu" and first is not again and len(composed.bases) == 1
 
 
 def test_what_composing_once_per_choice_relies_on():

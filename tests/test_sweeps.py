@@ -331,7 +331,9 @@ class CountingLoader:
 
     def load_sweep_config(self, master_config, sweep_overrides):
         self.calls += 1
-        return OmegaConf.create({"overrides": list(sweep_overrides), "hydra": {"job": {"num": 0}}})
+        return OmegaConf.create({"overrides": list(sweep_overrides), "hydra": {
+            "overrides": {"task": list(sweep_overrides)}, "job": {"num": 0, "override_dirname": "", "config": {
+                "override_dirname": {"kv_sep": "=", "item_sep": ",", "exclude_keys": []}}}}})
 
 
 def test_the_launching_process_composes_each_job_once_and_hands_it_to_the_workers(tmp_path):
@@ -385,7 +387,7 @@ def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_one
     shipped = pickle.dumps(loader)
     assert not stale.exists() and alive.exists()
     (shared,) = set(tmp_path.glob(".compositions-*.pkl")) - {alive}
-    shared.write_bytes(pickle.dumps({("x=1",): pickle.dumps(OmegaConf.create({"overrides": ["forged"]}))}))
+    shared.write_bytes(pickle.dumps({("x=1",): pickle.dumps(CountingLoader().load_sweep_config(sweep, ["forged"]))}))
     worker = pickle.loads(shipped)
     assert isinstance(worker.__dict__["load_sweep_config"], ComposedAhead)
     assert worker.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"]  # composed: the file is not the one written

@@ -33,17 +33,49 @@ def task_config(config: DictConfig, owned: bool = False) -> DictConfig:
     return task
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> dict:
     """Every check of a task config short of building the run (``runner.run.build`` checks the rest, and
-    the memory); raises ConfigError."""
+    the memory); raises ConfigError.  Returns the config resolved into plain values."""
     check_groups(cfg)
     resolved = check_resolvable(cfg)
-    check_keys(cfg)
-    for key in sorted(OmegaConf.missing_keys(cfg)):
+    check_keys(cfg)  # after the interpolations: it reads values
+    check_given(cfg, resolved)
+    return resolved
+
+
+def check_values(cfg: DictConfig) -> dict:
+    """``check_config`` short of its checks of the config's shape (every group chosen, every key one the
+    options take): for a sweep's job that differs from one checked whole only in the values it assigns to
+    existing keys (not a ``name``).  Returns the config resolved into plain values."""
+    resolved = check_resolvable(cfg)
+    check_given(cfg, resolved)
+    return resolved
+
+
+def check_given(cfg: DictConfig, resolved: dict) -> None:
+    """Every value of the ``resolved`` config given (none left ``???``) and every number finite."""
+    for key in missing_keys(resolved):
         group = key.split(".")[0]
         raise ConfigError(f"{key}=???", f"{group}={cfg[group].get('name', group)} needs a value for {key}: "
                                         "give it on the command line or in a preset")
     check_finite(resolved)
+
+
+def missing_keys(resolved: dict) -> list[str]:
+    """The keys of a ``resolved`` config that were left ``???`` (OmegaConf's ``missing_keys``, sorted,
+    read from the plain values: ~100 times faster)."""
+    found = []
+
+    def walk(node, prefix: str) -> None:
+        for key, value in (node.items() if isinstance(node, dict) else enumerate(node)):
+            path = f"{prefix}[{key}]" if isinstance(node, list) else f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, (dict, list)):
+                walk(value, path)
+            elif value == "???":
+                found.append(path)
+
+    walk(resolved, "")
+    return sorted(found)
 
 
 def check_groups(cfg: DictConfig) -> None:

@@ -26,9 +26,8 @@ from backprop_core.initializers import DRAWS_OWN_BIASES
 from backprop_core.theory import critical_sigma_w2
 
 from ..datasets import DATASETS
-from .schema import (BIAS_FIELDS, Config, DeepArchitecture, MLPArchitecture, OptunaSweeperConfig, ResidualArchitecture,
-                     TrackingConfig,
-                     TrainerConfig)
+from .schema import (BIAS_FIELDS, Config, DeepArchitecture, GridSweeperConfig, MLPArchitecture, OptunaSweeperConfig,
+                     ResidualArchitecture, TrackingConfig, TrainerConfig)
 
 
 def _field_type(hint: Any) -> Any:
@@ -111,6 +110,7 @@ def register() -> None:
     for (group, option), schema in option_schemas().items():
         cs.store(name=schema_name(group, option), node=schema)
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConfig, provider="backprop-lab")
+    cs.store(group="hydra/sweeper", name="grid", node=GridSweeperConfig, provider="backprop-lab")
     # ${critical_sigma_w2:tanh,0.05} = 1.7609...: a preset can sit on the critical line of its activation
     OmegaConf.register_new_resolver("critical_sigma_w2", _critical_sigma_w2, replace=True, use_cache=True)
 

@@ -146,6 +146,18 @@ BIAS_PARAMS = {"bias_value": "value", "bias_std": "std", "biases": "values"}  # 
 
 
 OPTUNA_SWEEPER = "hydra_plugins.backprop_lab_sweepers.optuna_sweeper.OptunaSweeper"  # Hydra finds plugins there only
+GRID_SWEEPER = "hydra_plugins.backprop_lab_sweepers.grid_sweeper.GridSweeper"
+GRID_SWEEPERS = (GRID_SWEEPER, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")  # expand a grid
+
+
+@dataclass
+class GridSweeperConfig:
+    """``hydra/sweeper=grid``, the default: Hydra's basic sweeper and its settings, minus its second
+    composition of every job (``hydra_plugins/backprop_lab_sweepers/grid_sweeper.py``)."""
+
+    _target_: str = GRID_SWEEPER
+    max_batch_size: Optional[int] = None  # jobs launched at once (null: all); a parallel launcher waits per batch
+    params: Optional[dict[str, str]] = None  # key: a,b,c | range(...) | glob(...): swept by every command
 
 
 @dataclass

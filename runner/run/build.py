@@ -49,9 +49,34 @@ class BuiltRun:
     bias_variance: float | None = None  # Var(b); None where the biases have no variance (explicit values)
 
 
-def _given(node: DictConfig, skip: tuple[str, ...] = ("name",)) -> dict[str, Any]:
-    """The keys of a config node that are set (not null), as plain Python values."""
-    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if v is not None and k not in skip}
+class Settings(dict):
+    """A task config resolved into plain values, read as the DictConfig it came from (``cfg.trainer.dtype``):
+    a build reads each value once, and an OmegaConf read costs ~20 µs."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @classmethod
+    def of(cls, cfg: DictConfig | dict) -> Settings:
+        """``cfg`` resolved (a DictConfig), or taken as it is (an already resolved plain dict)."""
+        if isinstance(cfg, cls):
+            return cfg
+        plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+        return cls._wrap(plain)
+
+    @classmethod
+    def _wrap(cls, node: Any) -> Any:
+        if isinstance(node, dict):
+            return cls({key: cls._wrap(value) for key, value in node.items()})
+        return [cls._wrap(value) for value in node] if isinstance(node, list) else node
+
+
+def _given(node: Settings, skip: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    """The keys of a config node that are set (not null)."""
+    return {k: v for k, v in node.items() if v is not None and k not in skip}
 
 
 def config_error(group: str, err: ParameterError, rename: dict[str, str] | None = None) -> ConfigError:
@@ -85,7 +110,7 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def hidden_sizes(cfg: DictConfig) -> list[int]:
+def hidden_sizes(cfg: Settings) -> list[int]:
     arch = cfg.architecture
     if arch.name == "residual":  # the stem's output, then every block's layers
         _check(arch.layers_per_block in (1, 2), f"architecture.layers_per_block={arch.layers_per_block}: must be 1 or 2")
@@ -105,7 +130,7 @@ def hidden_sizes(cfg: DictConfig) -> list[int]:
     return sizes
 
 
-def build_dataset(cfg: DictConfig, rng: np.random.Generator, memory_budget: float) -> Dataset:
+def build_dataset(cfg: Settings, rng: np.random.Generator, memory_budget: float) -> Dataset:
     """The dataset, generated after its parameters are checked: every number finite, the arrays
     within the memory budget; and the data it gives finite."""
     params = _given(cfg.dataset)
@@ -125,7 +150,7 @@ def build_dataset(cfg: DictConfig, rng: np.random.Generator, memory_budget: floa
     return data
 
 
-def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
+def build_trainer(cfg: Settings, n_samples: int) -> Trainer:
     t = cfg.trainer
     _check(t.dtype in ("float64", "float32"), f"trainer.dtype={t.dtype!r}: must be float64 or float32")
     _check(t.threads is None or t.threads >= 1, f"trainer.threads={t.threads}: must be >= 1 (or null: chosen)")
@@ -143,13 +168,13 @@ def build_trainer(cfg: DictConfig, n_samples: int) -> Trainer:
     return trainer
 
 
-def _architecture_subject(arch: DictConfig) -> str:
+def _architecture_subject(arch: Settings) -> str:
     if arch.name in ("deep", "residual"):
         return f"architecture.width={arch.width}" if arch.width >= arch.depth else f"architecture.depth={arch.depth}"
     return f"architecture.hidden_sizes={list(arch.hidden_sizes)}".replace(" ", "")
 
 
-def _bias_initializer(init: DictConfig, weight_init):
+def _bias_initializer(init: Settings, weight_init):
     """The biases' initializer ``init.bias_init`` with the ``init.bias_*`` values it takes; a value
     it does not take is an error, never ignored.  An initializer that draws its own biases
     (``mean_field``: N(0, sigma_b2); its schema has no ``init.bias_*`` key) gives its own."""
@@ -164,20 +189,18 @@ def _bias_initializer(init: DictConfig, weight_init):
             continue
         if param not in accepted:
             takes = [k for k, p in BIAS_PARAMS.items() if p in accepted]
-            raise ConfigError(f"init.{key}={_plain(init[key])}",
+            raise ConfigError(f"init.{key}={init[key]}",
                               f"not used by init.bias_init={init.bias_init}, which takes "
                               f"{', '.join('init.' + k for k in takes) or 'no value'}")
-        params[param] = _plain(init[key])
+        params[param] = init[key]
     return _make("init", init.bias_init, BIAS_INITIALIZERS, params, name_key="init.bias_init",
                  rename={param: key for key, param in BIAS_PARAMS.items()})
 
 
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
-def build(cfg: DictConfig) -> BuiltRun:
-    """Build and check every part of the run ``cfg`` describes; raises ConfigError."""
+def build(cfg: DictConfig | dict) -> BuiltRun:
+    """Build and check every part of the run ``cfg`` describes (a task config, or its resolved plain
+    values); raises ConfigError."""
+    cfg = Settings.of(cfg)
     _check(cfg.seed >= 0, f"seed={cfg.seed}: must be an integer >= 0")
     data_rng, init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
     budget = cfg.trainer.max_memory_fraction * available_memory()
@@ -212,7 +235,7 @@ def build(cfg: DictConfig) -> BuiltRun:
                     bias_variance)
 
 
-def build_network(arch: DictConfig, sizes: list[int], hidden, output, dtype: np.dtype, trainer: Trainer,
+def build_network(arch: Settings, sizes: list[int], hidden, output, dtype: np.dtype, trainer: Trainer,
                   n_train: int) -> Network | BlockNetwork:
     """A plain ``Network``, or a ``BlockNetwork`` for a residual or normalized architecture."""
     if arch.name != "residual" and arch.norm == "none":
@@ -245,26 +268,29 @@ def build_network(arch: DictConfig, sizes: list[int], hidden, output, dtype: np.
 _kept: dict[str, BuiltRun] = {}  # at most one: the run checked last in this process, for the job that follows
 
 
-def build_once(cfg: DictConfig, keep: bool = False) -> BuiltRun:
+def build_once(cfg: DictConfig | dict, keep: bool = False) -> BuiltRun:
     """``build(cfg)``, or the build the check before any work kept for this very config (``keep``): a
     single run is built once.  (A sweep's jobs are checked in the launching process and built again
     where they run: keeping a build per job would hold every job's data in memory.)"""
-    key = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
-    built = _kept.pop(key, None) or build(cfg)
+    settings = Settings.of(cfg)
+    if not keep and not _kept:
+        return build(settings)
+    key = json.dumps(settings, sort_keys=True, default=str)
+    built = _kept.pop(key, None) or build(settings)
     _kept.clear()
     if keep:
         _kept[key] = built
     return built
 
 
-def _input_size(arch: DictConfig, data: Dataset) -> int:
+def _input_size(arch: Settings, data: Dataset) -> int:
     n_in = data.n_features if arch.input_size is None else arch.input_size
     _check(n_in == data.n_features, f"architecture.input_size={arch.input_size}: does not match dataset "
                                     f"{data.name!r}, which has {data.n_features} features")
     return n_in
 
 
-def _output_size(arch: DictConfig, data: Dataset, loss: Loss, output) -> int:
+def _output_size(arch: Settings, data: Dataset, loss: Loss, output) -> int:
     """The output units: ``architecture.output_size``, else what the data and the loss need."""
     n_out = data.n_outputs(one_hot=loss.name == "cross_entropy") if arch.output_size is None else arch.output_size
     _check(n_out >= 1, f"architecture.output_size={n_out}: must be >= 1")
@@ -292,7 +318,7 @@ def check_targets(loss: str, dataset: str, targets: dict[str, np.ndarray]) -> No
                                          f"{split} targets down to {Y.min():g}")
 
 
-def _initialize(net: Network | BlockNetwork, init: DictConfig, rng: np.random.Generator) -> tuple[Initializer, Initializer]:
+def _initialize(net: Network | BlockNetwork, init: Settings, rng: np.random.Generator) -> tuple[Initializer, Initializer]:
     """The net's weights and biases drawn; returns their initializers."""
     weight_init = _make("init", init.name, INITIALIZERS, _given(init, ("name", *BIAS_PARAMS, "bias_init")))
     bias_init = _bias_initializer(init, weight_init)

@@ -1,11 +1,11 @@
-"""Each job of a sweep composed once: Hydra composes a job (~0.2 s) in our checks, again in its
-sweeper (to validate the batch), again in the basic launcher, and again in every worker of a
-parallel launcher.  The launching process composes it once and hands the result to all of them.
+"""A sweep's jobs composed once per distinct choice of options: Hydra composes each job (~0.2 s) in our
+checks, again in the basic launcher, and again in every worker of a parallel launcher.
 
-And Hydra composes only what differs in the defaults list: the jobs that choose the same options
-(``activation=relu``) share one composition, to which each job's values (``architecture.depth=8``)
-are applied with Hydra's own override semantics; ``tests/test_composition.py`` proves the result
-equal to Hydra's composition of the whole job, key by key.
+Hydra composes only what differs in the defaults list: the jobs that choose the same options
+(``activation=relu``) share one composition, made once in the launching process, to which each job's
+values (``architecture.depth=8``) are applied with Hydra's own override semantics (~2 ms); workers
+get the compositions through a file.  ``tests/test_composition.py`` proves the result equal to
+Hydra's composition of the whole job, key by key.
 
 This replaces the config loader's ``load_sweep_config`` on the instance: Hydra's sweepers and
 launchers call it by that name (``tests/test_hydra_contract.py`` pins it).
@@ -32,20 +32,61 @@ log = logging.getLogger(__name__)
 PREFIX = ".compositions-"  # .compositions-<pid of the launching process>-<random>.pkl
 
 
-class ComposedOnce:
-    """``load_sweep_config`` that composes each job once in this process: our checks, Hydra's
-    sweeper and the basic launcher share the composition; every call gets its own copy.
-
-    Pickled (a parallel launcher ships the config loader to its workers), it becomes
-    ``ComposedAhead``: the compositions go through one file in the sweep directory
-    (``.compositions-*.pkl``), and a worker on this machine reads its job's instead of composing it.
-    ``discard()`` removes the file (a sweep killed with -9 leaves it in its directory)."""
+class _Composer:
+    """A job's composition: Hydra's composition of the overrides that shape the defaults list (group
+    choices, packages, ``hydra.*``), made once per distinct set (``base``); then the job's value
+    overrides applied to a copy, as Hydra applies them after composing, and the job's own entries in
+    the ``hydra`` node."""
 
     def __init__(self, loader) -> None:
         self.loader = loader
+        self._shaping: dict[str, bool] = {}  # override -> whether it shapes the defaults list
+
+    def base(self, master_config: DictConfig, shaping: tuple[str, ...]) -> DictConfig:
+        raise NotImplementedError
+
+    def split(self, parsed: list) -> tuple[tuple[str, ...], list]:
+        """The overrides that shape the defaults list (as typed), and the value overrides."""
+        shapes = [self.shapes_defaults(o) for o in parsed]
+        return (tuple(o.input_line for o, s in zip(parsed, shapes) if s),
+                [o for o, s in zip(parsed, shapes) if not s])
+
+    def shapes_defaults(self, override) -> bool:
+        """Whether Hydra reads ``override`` while building the defaults list (as its ``Overrides`` class
+        sorts them: a config group not given a dict), or it is Hydra's own, or names a package."""
+        line = override.input_line
+        if line not in self._shaping:
+            self._shaping[line] = override.is_hydra_override() or override.package is not None or (
+                self.loader.repository.group_exists(override.key_or_group) and not isinstance(override.value(), dict))
+        return self._shaping[line]
+
+    def compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        parsed = parse(sweep_overrides)
+        shaping, values = self.split(parsed)
+        config = self.base(master_config, shaping)
+        if values:
+            ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        task = [o for o in parsed if not o.is_hydra_override()]
+        config.hydra.overrides.task = [o.input_line for o in task]
+        dirname = config.hydra.job.config.override_dirname
+        config.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
+        return config
+
+
+class ComposedOnce(_Composer):
+    """``load_sweep_config`` that composes each distinct choice of options once in this process (our
+    checks, Hydra's sweeper and launcher share it); every call gets its own copy.
+
+    Pickled (a parallel launcher ships the config loader to its workers), it becomes
+    ``ComposedAhead``: the compositions of each choice go through one file in the sweep directory
+    (``.compositions-*.pkl``), and a worker on this machine applies its job's values to a copy instead of
+    composing it.  ``discard()`` removes the file (a sweep killed with -9 leaves it in its directory)."""
+
+    def __init__(self, loader) -> None:
+        super().__init__(loader)
         self.master: DictConfig | None = None  # the sweep's config the compositions below are of
-        self.compositions: dict[tuple[str, ...], bytes | DictConfig] = {}  # pickled (see _kept)
-        self.bases: dict[tuple[str, ...], bytes | DictConfig] = {}  # Hydra's composition of each choice
+        self.bases: dict[tuple[str, ...], bytes | DictConfig] = {}  # pickled (see _kept)
         self.shared: str | None = None  # the file that hands them to workers, once written
         self.digest: str | None = None  # its sha256: a worker reads only that file
 
@@ -58,39 +99,13 @@ class ComposedOnce:
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
             self.discard()
-            self.master, self.compositions, self.bases = master_config, {}, {}
-        key = tuple(sweep_overrides)
-        if key not in self.compositions:
-            self.compositions[key] = _kept(self._compose(master_config, list(sweep_overrides)))
-        return _copy(self.compositions[key])
+            self.master, self.bases = master_config, {}
+        return self.compose(master_config, list(sweep_overrides))
 
-    def _compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        """Hydra's composition of the overrides that shape the defaults list (group choices, packages,
-        ``hydra.*``), made once per distinct set; then the job's value overrides applied to a copy, as
-        Hydra applies them after composing, and the job's own entries in the ``hydra`` node."""
-        parsed = parse(sweep_overrides)
-        shaping = [self._shapes_defaults(o) for o in parsed]
-        values = [o for o, shapes in zip(parsed, shaping) if not shapes]
-        compose = type(self.loader).load_sweep_config
-        if not values:
-            return compose(self.loader, master_config, sweep_overrides)
-        key = tuple(o.input_line for o, shapes in zip(parsed, shaping) if shapes)
-        if key not in self.bases:
-            self.bases[key] = _kept(compose(self.loader, master_config, list(key)))
-        config = _copy(self.bases[key])
-        ConfigLoaderImpl._apply_overrides_to_config(values, config)
-        task = [o for o in parsed if not o.is_hydra_override()]
-        config.hydra.overrides.task = [o.input_line for o in task]
-        dirname = config.hydra.job.config.override_dirname
-        config.hydra.job.override_dirname = get_overrides_dirname(
-            overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
-        return config
-
-    def _shapes_defaults(self, override) -> bool:
-        """Whether Hydra reads ``override`` while building the defaults list (as its ``Overrides`` class
-        sorts them: a config group not given a dict), or it is Hydra's own, or names a package."""
-        return override.is_hydra_override() or override.package is not None or (
-            self.loader.repository.group_exists(override.key_or_group) and not isinstance(override.value(), dict))
+    def base(self, master_config: DictConfig, shaping: tuple[str, ...]) -> DictConfig:
+        if shaping not in self.bases:
+            self.bases[shaping] = _kept(type(self.loader).load_sweep_config(self.loader, master_config, list(shaping)))
+        return _copy(self.bases[shaping])
 
     def discard(self) -> None:
         """Remove the file that hands the compositions to workers (at the end of the sweep)."""
@@ -99,8 +114,8 @@ class ComposedOnce:
             self.shared = None
 
     def __reduce__(self):
-        if self.shared is None and self.compositions:
-            self.shared, self.digest = _write(self.compositions, Path(str(self.master.hydra.sweep.dir)).absolute())
+        if self.shared is None and self.bases:
+            self.shared, self.digest = _write(self.bases, Path(str(self.master.hydra.sweep.dir)).absolute())
         if self.shared is None:
             return getattr, (self.loader, "load_sweep_config")  # Hydra's own method
         return ComposedAhead, (self.loader, self.shared, self.digest)
@@ -143,21 +158,25 @@ def remove_stale(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-class ComposedAhead:
-    """A worker's ``load_sweep_config``: the launching process's composition of the job, read from
-    ``path`` (once per process), or Hydra's own composition where the file is not there (a worker
-    on another machine) or does not hold the job."""
+class ComposedAhead(_Composer):
+    """A worker's ``load_sweep_config``: the job's values applied to the launching process's composition
+    of its options, read from ``path`` (once per process), or Hydra's own composition of them where the
+    file is not there (a worker on another machine) or does not hold them."""
 
     _read: dict[str, dict[tuple[str, ...], bytes]] = {}  # per process: path -> pickled compositions
 
     def __init__(self, loader, path: str, digest: str) -> None:
-        self.loader, self.path, self.digest = loader, path, digest
+        super().__init__(loader)
+        self.path, self.digest = path, digest
 
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        composed = self._compositions().get(tuple(sweep_overrides))
+        return self.compose(master_config, list(sweep_overrides))
+
+    def base(self, master_config: DictConfig, shaping: tuple[str, ...]) -> DictConfig:
+        composed = self._compositions().get(shaping)
         if composed is None:
-            return type(self.loader).load_sweep_config(self.loader, master_config, sweep_overrides)
-        return pickle.loads(composed)  # a fresh object: the launcher sets the job's number in it
+            return type(self.loader).load_sweep_config(self.loader, master_config, list(shaping))
+        return pickle.loads(composed)  # a fresh object: the job's values and number are set in it
 
     def _compositions(self) -> dict[tuple[str, ...], bytes]:
         if self.path not in self._read:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import math
 import re
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, RangeSweep
+from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, OverrideType, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from ..config.checks import check_config, task_config
+from ..config.checks import check_config, check_values, task_config
 from ..config.errors import ConfigError
 from ..config.hydra_errors import hydra_error, is_composition_error
-from ..config.overrides import key_values, typed_overrides
+from ..config.overrides import key_values, parsed as parse, typed_overrides
+from ..config.schema import GRID_SWEEPERS
 from ..run.build import build_once
+from .composed_once import ComposedOnce
 
 
 def check_sweep_dirs(config: DictConfig, n_jobs: int) -> None:
@@ -32,7 +35,7 @@ def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:
     """The override list of every job the sweep will launch, as Hydra's basic sweeper expands it
     (``glob()`` lists the group's options through ``loader``).  Other sweepers (Optuna) draw their
     jobs as they go: then only the fixed overrides are known."""
-    basic = config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
+    basic = config.hydra.sweeper.get("_target_") in GRID_SWEEPERS
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()] if basic else []
     parser = OverridesParser.create(config_loader=loader)
     overrides = parser.parse_overrides(params + typed_overrides(config.hydra))
@@ -83,13 +86,61 @@ def check_sweep(config: DictConfig, loader) -> list[list[str]]:
     """Compose and check every job of the sweep before the first starts; returns each job's overrides.
     The first invalid job is a ConfigError naming its number and overrides."""
     jobs = sweep_jobs(config, loader)
+    checker = JobChecker(config, loader)
     # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
     # would get a line per update)
     bar = tqdm(jobs, desc="checking the sweep's jobs", unit="job", delay=1.0, leave=False, disable=None)
     for num, overrides in enumerate(bar):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
-        check_job(config, loader, list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
+        checker.check(list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
     return jobs
+
+
+class JobChecker:
+    """Checks a sweep's jobs one after another, each as ``check_job`` would, in ~1 ms where ``check_job``
+    takes ~20: a job whose overrides are those of a job checked before, but for the values they assign
+    to existing keys, is checked on that job's config with its own values assigned (Hydra's override
+    semantics).  Its structure (groups and keys) is that job's, already checked; its values are
+    resolved and checked, and its run built, as any job's.  A job that fails on this path is checked
+    again whole, so that its error is exactly ``check_job``'s (``tests/test_composition.py`` compares
+    the verdicts of the two paths on random sweeps)."""
+
+    def __init__(self, config: DictConfig, loader) -> None:
+        self.config, self.loader = config, loader
+        self.composer = ComposedOnce.install(loader)
+        self.last: dict[tuple, tuple[DictConfig, list]] = {}  # kind -> (task config of its last job, its values)
+
+    def check(self, overrides: list[str], where: str) -> None:
+        kind, values = self._kind(overrides)
+        if kind not in self.last:
+            task = check_job(self.config, self.loader, overrides, where)
+            if kind is not None:
+                self.last[kind] = (task, values)
+            return
+        task, before = self.last[kind]
+        changed = [o for o, b in zip(values, before) if o.input_line != b.input_line]
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(changed, task)
+            build_once(check_values(task))
+        except Exception:  # noqa: BLE001 (any: the whole check below says what, or finds nothing)
+            del self.last[kind]  # its values are now in doubt
+            check_job(self.config, self.loader, overrides, where)
+            return
+        self.last[kind] = (task, values)
+
+    def _kind(self, overrides: list[str]) -> tuple[tuple | None, list]:
+        """Jobs of one kind have the same options chosen and assign values to the same keys, each a plain
+        ``key=value`` of a value that is not a dict (merged, not assigned) nor an option's ``name``
+        (the structure's check reads it): ``(None, [])`` for a job that is not of that form."""
+        try:
+            shaping, values = self.composer.split(parse(overrides))
+        except Exception:  # noqa: BLE001 (the whole check says what does not parse)
+            return None, []
+        keys = tuple(o.key_or_group for o in values)
+        simple = len(set(keys)) == len(keys) and all(
+            o.type is OverrideType.CHANGE and not o.is_sweep_override() and o.package is None
+            and not isinstance(o.value(), dict) and o.key_or_group.rpartition(".")[2] != "name" for o in values)
+        return ((shaping, keys), values) if simple else (None, [])
 
 
 def varying_keys(jobs: list[list[str]]) -> list[str]:
@@ -99,17 +150,16 @@ def varying_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key in keys if len({job.get(key) for job in per_job}) > 1]
 
 
-def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> None:
-    """Compose the job of ``overrides`` and check it; a ConfigError ends with ``[where]``."""
+def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> DictConfig:
+    """Compose the job of ``overrides`` and check it; a ConfigError ends with ``[where]``.  Returns the job's
+    task config (its own copy)."""
     try:
         task = task_config(loader.load_sweep_config(config, overrides), owned=True)  # a fresh copy: ours
-        check_config(task)
-        build_once(task)
+        build_once(check_config(task))
+        return task
     except ConfigError as err:
         raise ConfigError(f"{err} [{where}]") from None
     except Exception as err:  # Hydra's or OmegaConf's composition errors
         if not is_composition_error(err):
             raise
         raise ConfigError(f"{hydra_error(err, overrides)} [{where}]") from None
-
-

@@ -17,8 +17,6 @@ from omegaconf import DictConfig
 from ..config.errors import ConfigError
 from ..config.overrides import typed_overrides
 from ..config.recorded import description_of
-from ..report.make import report
-from ..report.study_figures import draw_study
 from ..tracking.checks import original_cwd
 from ..tracking.links import profiles_link, run_url, runs_url, ui_command
 from ..tracking.runs import close_orphans, finish_sweep_run, show_in_note, start_sweep_run, sweep_job_statuses, \
@@ -65,6 +63,9 @@ class ParentRun:
         run; None (with a warning) when it cannot be written: the sweep's runs stand anyway."""
         started, name = time.perf_counter(), self.tracked.name
         try:
+            from ..report.make import report  # here: pandas and matplotlib take ~1.4 s to import (measured),
+            # which would delay every sweep's first job
+
             folder = report(name, self.tracked.uri, Path(self.directory) / "report", sweep_id=self.sweep_id,
                             quiet=True)
         except ConfigError as err:
@@ -90,6 +91,8 @@ class ParentRun:
             client.log_batch(self.run_id, params=[Param(f"best.{k}", str(v)) for k, v in best.params.items()],
                              metrics=[Metric("best/objective", best.value, int(time.time() * 1000), 0),
                                       Metric("best/trial", best.number, int(time.time() * 1000), 0)])
+        from ..report.study_figures import draw_study  # here: matplotlib (see attach_report)
+
         for path in draw_study(study, folder, activation, sigma_b2):
             client.log_artifact(self.run_id, str(path), "study")
             log_image(client, self.run_id, path, 0)

@@ -15,10 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config.errors import ConfigError
 from ..config.overrides import typed_overrides
+from ..config.schema import GRID_SWEEPERS
 from .jobs import check_job
 
+
 def is_sampling(config: DictConfig) -> bool:
-    return not config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper")
+    return config.hydra.sweeper.get("_target_") not in GRID_SWEEPERS
 
 
 def check_search_space(config: DictConfig, loader) -> list[str]:
