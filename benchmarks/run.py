@@ -1,5 +1,6 @@
 """``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table, the
-sweep-cost table and the cost per job against a no-op Hydra app, with the machine they ran on.
+sweep-cost table, the cost per job against a no-op Hydra app and sweeps of 36, 360 and 1000 jobs
+(about 10 minutes), with the machine they ran on.
 
     python benchmarks/run.py [--repeats N] [--skip-sweeps]
 """
@@ -21,6 +22,7 @@ import job_overhead  # noqa: E402
 import norm_cost  # noqa: E402
 import step_cost  # noqa: E402
 import sweep_cost  # noqa: E402
+import thousand_jobs  # noqa: E402
 
 
 def machine() -> str:
@@ -71,6 +73,9 @@ def main() -> None:
             print(line, flush=True)
         print(flush=True)
         for line in job_overhead.table(repeats=max(2, args.repeats)):
+            print(line, flush=True)
+        print(flush=True)
+        for line in thousand_jobs.table([36, 360, 1000]):
             print(line, flush=True)
 
 

@@ -95,7 +95,7 @@ def finished_runs(store: Path) -> int:
 
     client = MlflowClient(f"sqlite:///{store}")
     experiment = client.get_experiment_by_name("thousand_jobs")
-    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED' and tags.job_num != ''",
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED' and tags.kind = 'job'",
                               max_results=50000)
     return len(runs)
 

@@ -64,3 +64,29 @@ def assert_drawn(path, min_size=(400, 300)):
         assert image.format == "PNG" and image.width >= min_size[0] and image.height >= min_size[1], path
         pixels = np.asarray(image.convert("L"), dtype=float)
     assert len(np.unique(pixels)) > 20 and (pixels < 250).mean() > 0.01, f"{path} is (almost) blank"
+
+
+def thousand_job_grid(epochs: int, log_every: int) -> list[str]:
+    """The overrides of a 1000-job sweep: a 40 σ_w² × 25 depth grid of small tanh nets (mean-field init), on
+    2 joblib workers, into ``sweep/``."""
+    return ["init=mean_field", "activation=tanh", "init.sigma_w2=range(0.5,4.5,0.1)", "architecture.depth=range(2,52,2)",
+            "architecture.width=8", "init.sigma_b2=0.05", f"trainer.epochs={epochs}", f"trainer.log_every={log_every}",
+            "dataset.n_samples=200", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep"]
+
+
+def assert_every_point_recorded(client, experiment: str, sweep: Path, n_jobs: int, keys: tuple[str, ...]) -> None:
+    """Every job of the sweep in ``sweep`` has its run in ``experiment``, finished, and each of ``keys`` has
+    in MLflow every step of the job's own ``history.csv``; the parent run counts them all finished."""
+    import pandas as pd
+
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    runs = client.search_runs([experiment_id], "tags.kind = 'job'", max_results=50000)
+    assert sorted(int(run.data.tags["job_num"]) for run in runs) == list(range(n_jobs))
+    for run in runs:
+        assert run.data.tags["status"] == "finished", run.info.run_name
+        steps = pd.read_csv(sweep / run.data.tags["job_num"] / "history.csv")["step"].tolist()
+        for key in keys:
+            recorded = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(recorded) == steps, (run.info.run_name, key)
+    (parent,) = client.search_runs([experiment_id], "tags.kind = 'sweep'")
+    assert parent.data.metrics["sweep/finished"] == n_jobs

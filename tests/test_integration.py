@@ -1,6 +1,6 @@
 """Beyond one machine, really run here (``make test-integration``, which installs what it needs):
 Hydra's Ray launcher on a local Ray cluster started by the test, the submitit launcher's local
-executor, and an ``mlflow server`` backed by a real PostgreSQL taking a 4-worker sweep.
+executor, and an ``mlflow server`` backed by a real PostgreSQL taking a 4-worker sweep and a 1000-job one.
 
 Each launcher runs the same small sweep as the basic launcher into one tracking store, and every
 run's ``history.csv`` must be byte-identical to the basic launcher's (the jobs set their BLAS threads).
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_cli
+from conftest import assert_every_point_recorded, run_cli, thousand_job_grid
 from servers import free_port, serve_mlflow
 
 pytestmark = pytest.mark.integration
@@ -129,6 +129,17 @@ def test_a_postgresql_backed_server_takes_a_four_worker_sweep_with_no_lost_point
             (tmp_path / run.info.run_id).mkdir()
             history = Path(client.download_artifacts(run.info.run_id, "history.csv", str(tmp_path / run.info.run_id)))
             assert len(history.read_text().splitlines()) == 62
+
+
+def test_a_thousand_job_sweep_against_a_postgresql_backed_server_records_every_point(tmp_path, postgres):
+    """The 1000-job grid of ``tests/test_scale.py``, fewer updates a job, 2 joblib workers against a
+    2-worker server: every job finished, every step of its history in MLflow."""
+    with serve_mlflow(tmp_path / "server", postgres, workers=2) as url:
+        done = run_cli(tmp_path, "-m", *thousand_job_grid(epochs=10, log_every=5), "tracking.experiment=thousand",
+                       env={"MLFLOW_TRACKING_URI": url}, timeout=3600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert_every_point_recorded(MlflowClient(url), "thousand", tmp_path / "sweep", 1000,
+                                    ("train/loss", "grad_norm/grad_norm_l01"))
 
 
 def test_a_search_keeps_its_study_in_postgresql_beside_a_postgresql_backed_server(tmp_path, postgres):

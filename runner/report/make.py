@@ -132,13 +132,15 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
     ``on_drawn(path)`` runs here for each figure as it comes back, while the others are drawn.  A figure
     not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
     held) ends the pool (SIGTERM, which ends the children at once: ``helper_signals``), and the figures not yet drawn are drawn here, one after the other."""
+    global _forked_tasks
     workers = min(len(tasks), os.cpu_count() or 1)
     drawn: list[Path | None] = []
     if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        _forked_tasks = tasks  # the children have them from the fork: only each task's number is sent
         with sigterm_held():  # the children end at SIGTERM, never in our handler (helper_signals)
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=helper_signals)
         with pool:  # one task at a time: they differ in cost
-            pending = [pool.apply_async(_draw_task, (task,)) for task in tasks]
+            pending = [pool.apply_async(_draw_forked, (i,)) for i in range(len(tasks))]
             try:
                 for result in pending:
                     drawn.append(_handed(result.get(timeout), on_drawn))
@@ -146,6 +148,7 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
                 log.warning("a report figure did not come back from its process within %.0f s: the %d left are "
                             "drawn in this process", timeout, len(tasks) - len(drawn))
                 pool.terminate()
+    _forked_tasks = []
     return drawn + [_handed(_draw_task(task), on_drawn) for task in tasks[len(drawn):]]
 
 
@@ -158,5 +161,13 @@ def _handed(path: Path | None, on_drawn: Callable[[Path], None] | None) -> Path 
 def _draw_task(task: tuple) -> Path | None:
     function, *args = task
     return function(*args)
+
+
+_forked_tasks: list[tuple] = []  # the tasks of the pool being forked (sending each by pipe would pickle
+# every run's history once per figure: seconds for a thousand runs)
+
+
+def _draw_forked(number: int) -> Path | None:
+    return _draw_task(_forked_tasks[number])
 
 

@@ -16,9 +16,12 @@ from ..figures.style import plottable, plt, save_figure
 from .tables import as_text, ordered_axis
 
 
-def run_label(runs: pd.DataFrame, i: int, swept: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('params.').rsplit('.', 1)[-1]}={as_text(runs[c]).iloc[i]}" for c in swept) \
-        or runs["run_name"].iloc[i]
+def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
+    """Each run's label: what the ``swept`` params are for it (``depth=8, activation=relu``), else its name."""
+    if not swept:
+        return list(runs["run_name"])
+    texts = [(c.removeprefix("params.").rsplit(".", 1)[-1], as_text(runs[c]).tolist()) for c in swept]
+    return [", ".join(f"{name}={values[i]}" for name, values in texts) for i in range(len(runs))]
 
 
 def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
@@ -143,8 +146,8 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     run_id = runs["run_id"].to_dict()  # index label -> run id
     curves = [(group, [data[run_id[i]] for i in group if data.get(run_id[i]) is not None]) for group in groups]
     # a label says what the panel's title does not; a curve alone in its panel needs none
-    labels = {group[0]: run_label(runs, group[0], [colour] if colour else labelled) if colour or labelled else None
-              for group, _ in curves}
+    named = run_labels(runs, [colour] if colour else labelled) if colour or labelled else None
+    labels = {group[0]: named[runs.index.get_loc(group[0])] if named else None for group, _ in curves}
     fig, axes, legend_at = _grid(*panels[0][4], _legend_width(list(labels.values())))
     titles = {}
     for r, c, title, subset, _ in panels:

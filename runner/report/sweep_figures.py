@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from backprop_core.distributions import magnitude_histogram
 
 from ..figures.style import distribution_bands, layer_columns, plottable, plt
-from .small_multiples import curve, run_label, small_multiples
+from .small_multiples import curve, run_labels, small_multiples
 from .tables import as_numbers, as_text, ordered_axis
 
 HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
@@ -35,9 +35,10 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm",
             ax.text(0.5, 0.5, f"no {metric}", transform=ax.transAxes, ha="center", va="center", color="grey")
             return
         layers = np.arange(1, len(columns) + 1)
-        curve(ax, layers, [h.iloc[0][columns].to_numpy(float) for h in items], colour, label, marker=marker)
-        curve(ax, layers, [h.iloc[-1][columns].to_numpy(float) for h in items], colour, linestyle="--", alpha=0.6)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ends = [h.to_numpy(float)[[0, -1]][:, h.columns.get_indexer(columns)] for h in items]  # pandas row
+        curve(ax, layers, [first for first, _ in ends], colour, label, marker=marker)        # lookups took
+        curve(ax, layers, [last for _, last in ends], colour, linestyle="--", alpha=0.6)      # half the time
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # few ticks: each is four objects to draw
 
     histories = {k: h for k, h in histories.items() if not h.empty}
     xlabel = "residual block (1 = input side)" if letter == "b" else \
@@ -86,17 +87,15 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     # fixed spacing: a constrained layout of 100 panels takes longer than drawing them
     fig.subplots_adjust(left=0.7 / (2.6 * cols + 1.6), right=0.86, bottom=0.55 / (2.2 * rows + 0.6),
                         top=1 - 0.45 / (2.2 * rows + 0.6), hspace=0.6, wspace=0.3)
-    image = None
+    image, labels = None, run_labels(runs, swept)
     for (r, c), i in np.ndenumerate(grid):
         ax = axes[r, c]
         if i < 0:
             ax.axis("off")
             continue
         run_id = runs["run_id"].iloc[i]
-        ax.set_title("\n".join(textwrap.wrap(run_label(runs, i, swept), 34)), fontsize=6)
+        ax.set_title("\n".join(textwrap.wrap(labels[i], 34)), fontsize=6)
         ax.tick_params(labelsize=5)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))  # few ticks: each is an object to draw
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
         if r == rows - 1:
             ax.set_xlabel("step", fontsize=6)
         if c == 0:
@@ -105,6 +104,9 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
             continue
         steps = histories[run_id]["step"]
         layers = maps[run_id].shape[1]
+        # the first and last layer and step only: a tick is four objects to draw, most of this figure's time
+        ax.set_yticks(sorted({1, layers}))
+        ax.set_xticks(sorted({int(steps.iloc[0]), int(steps.iloc[-1])}))
         image = ax.imshow(maps[run_id].T, aspect="auto", origin="lower", cmap="magma", vmin=low, vmax=high,
                           interpolation="nearest",
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])

@@ -4,9 +4,11 @@ only with ``tracking=mlflow``: see ``runner.sweep.callback``.)"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shlex
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,12 @@ class ParentRun:
         name = f"{preset or 'sweep'}" + (f" [{' '.join(shown)}]" if shown else "")
         run_id = start_sweep_run(tracked.client, tracked.experiment_id, name, sweep_id,
                                  "backprop-lab -m " + " ".join(overrides), description_of(config))
+        if config.tracking.report == "auto":
+            # the report's modules (pandas, matplotlib: ~1.3 s) imported while the jobs run, not after them:
+            # with a parallel launcher this process waits on its workers meanwhile (``attach_report``'s own
+            # import waits for this one)
+            threading.Thread(target=importlib.import_module, args=("runner.report.make",), daemon=True,
+                             name="report-imports").start()
         return cls(tracked, run_id, sweep_id, str(config.hydra.sweep.dir), config.tracking.report)
 
     def close(self, counts: dict[str, int], summary: str) -> None:
@@ -63,8 +71,7 @@ class ParentRun:
         run; None (with a warning) when it cannot be written: the sweep's runs stand anyway."""
         started, name = time.perf_counter(), self.tracked.name
         try:
-            from ..report.make import report  # here: pandas and matplotlib take ~1.4 s to import (measured),
-            # which would delay every sweep's first job
+            from ..report.make import report  # here, not at the top: imported while the jobs run (``open``)
 
             folder = report(name, self.tracked.uri, Path(self.directory) / "report", sweep_id=self.sweep_id,
                             quiet=True)
