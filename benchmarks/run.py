@@ -1,6 +1,6 @@
 """``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table, the
-sweep-cost table, the cost per job against a no-op Hydra app and sweeps of 36, 360 and 1000 jobs
-(about 10 minutes), with the machine they ran on.
+sweep-cost table, the cost per job against a no-op Hydra app, a job's MLflow cost by part, and sweeps
+of 36, 360 and 1000 jobs (about 10 minutes), with the machine they ran on.
 
     python benchmarks/run.py [--repeats N] [--skip-sweeps]
 """
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blas_threads  # noqa: E402
 import job_overhead  # noqa: E402
+import mlflow_job_cost  # noqa: E402
 import norm_cost  # noqa: E402
 import step_cost  # noqa: E402
 import sweep_cost  # noqa: E402
@@ -73,6 +74,9 @@ def main() -> None:
             print(line, flush=True)
         print(flush=True)
         for line in job_overhead.table(repeats=max(2, args.repeats)):
+            print(line, flush=True)
+        print(flush=True)
+        for line in mlflow_job_cost.measure(40):
             print(line, flush=True)
         print(flush=True)
         for line in thousand_jobs.table([36, 360, 1000]):

@@ -74,9 +74,10 @@ def thousand_job_grid(epochs: int, log_every: int) -> list[str]:
             "dataset.n_samples=200", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep"]
 
 
-def assert_every_point_recorded(client, experiment: str, sweep: Path, n_jobs: int, keys: tuple[str, ...]) -> None:
-    """Every job of the sweep in ``sweep`` has its run in ``experiment``, finished, and each of ``keys`` has
-    in MLflow every step of the job's own ``history.csv``; the parent run counts them all finished."""
+def assert_every_point_recorded(client, experiment: str, folder: Path, n_jobs: int, keys: tuple[str, ...]) -> None:
+    """Every job of a sweep of ``n_jobs`` has its run in ``experiment``, finished, and each of ``keys`` has
+    in MLflow every step of the run's own ``history.csv`` (downloaded into ``folder``); the parent run
+    counts them all finished."""
     import pandas as pd
 
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
@@ -84,7 +85,9 @@ def assert_every_point_recorded(client, experiment: str, sweep: Path, n_jobs: in
     assert sorted(int(run.data.tags["job_num"]) for run in runs) == list(range(n_jobs))
     for run in runs:
         assert run.data.tags["status"] == "finished", run.info.run_name
-        steps = pd.read_csv(sweep / run.data.tags["job_num"] / "history.csv")["step"].tolist()
+        target = folder / run.info.run_id
+        target.mkdir(parents=True)
+        steps = pd.read_csv(client.download_artifacts(run.info.run_id, "history.csv", str(target)))["step"].tolist()
         for key in keys:
             recorded = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(recorded) == steps, (run.info.run_name, key)

@@ -80,3 +80,17 @@ def test_hydra_finds_our_optuna_sweeper_and_no_other():
     pins = [f"{d.metadata['Name']}: {r}" for d in distributions() for r in (d.requires or [])
             if r.lower().startswith("optuna") and "<3" in r.replace(" ", "")]
     assert pins == []  # nothing installed pins an optuna from before 2023
+
+
+def test_the_grid_sweeper_is_the_basic_sweeper_minus_its_batch_validation():
+    """``hydra/sweeper=grid`` subclasses the basic sweeper and overrides the method its ``sweep`` calls
+    before launching each batch; everything else (expansion, batches, launching) is the basic sweeper's."""
+    from hydra_plugins.backprop_lab_sweepers.grid_sweeper import GridSweeper
+
+    from runner.config.schema import GridSweeperConfig
+
+    assert "self.validate_batch_is_legal(batch)" in inspect.getsource(BasicSweeper.sweep)
+    assert {name for name in vars(GridSweeper) if not name.startswith("_")} == {"validate_batch_is_legal"}
+    basic = inspect.signature(BasicSweeper.__init__).parameters
+    assert {"max_batch_size", "params"} <= set(basic)
+    assert {f for f in GridSweeperConfig.__dataclass_fields__ if f != "_target_"} == {"max_batch_size", "params"}

@@ -138,7 +138,7 @@ def test_a_thousand_job_sweep_against_a_postgresql_backed_server_records_every_p
         done = run_cli(tmp_path, "-m", *thousand_job_grid(epochs=10, log_every=5), "tracking.experiment=thousand",
                        env={"MLFLOW_TRACKING_URI": url}, timeout=3600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert_every_point_recorded(MlflowClient(url), "thousand", tmp_path / "sweep", 1000,
+        assert_every_point_recorded(MlflowClient(url), "thousand", tmp_path / "histories", 1000,
                                     ("train/loss", "grad_norm/grad_norm_l01"))
 
 

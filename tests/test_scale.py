@@ -17,7 +17,7 @@ def test_a_thousand_job_sweep_records_every_point_and_attaches_its_report(tmp_pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1000 job(s) checked" in done.stdout and "1000 jobs in" in done.stdout
     client = MlflowClient(store_uri(tmp_path))
-    assert_every_point_recorded(client, "thousand", tmp_path / "sweep", 1000,
+    assert_every_point_recorded(client, "thousand", tmp_path / "histories", 1000,
                                 ("train/loss", "grad_norm/grad_norm_l01", "log10_grad_norm/log10_grad_norm_l01"))
     assert (tmp_path / "sweep" / "report" / "report.html").is_file()
     (parent,) = client.search_runs([client.get_experiment_by_name("thousand").experiment_id], "tags.kind = 'sweep'")

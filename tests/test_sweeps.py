@@ -411,3 +411,26 @@ def test_an_interrupted_sweep_gets_the_report_of_what_finished(tmp_path):
     assert "report/grad_profile.png" in report and parent.info.status == "KILLED"
     summary = pd.read_csv(client.download_artifacts(parent.info.run_id, "report/summary.csv", str(tmp_path)))
     assert len(summary) == 2  # both jobs' rows (the killed one keeps its row), one finished history drawn
+
+
+@pytest.mark.parametrize("overrides, sweeper", [
+    ([], "GridSweeper"), (["hydra/sweeper=basic"], "BasicSweeper"), (["experiment=optuna_deep_tanh"], "OptunaSweeper"),
+    (["hydra/sweeper=optuna", "experiment=vanishing_depth"], "OptunaSweeper")])
+def test_the_default_sweeper_is_the_grid_one_and_a_preset_or_the_command_line_choose_another(overrides, sweeper):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        config = compose("config", overrides=overrides, return_hydra_config=True)
+    assert config.hydra.sweeper._target_.rsplit(".", 1)[1] == sweeper
+
+
+def test_the_grid_and_the_basic_sweeper_run_the_same_jobs(tmp_path):
+    for sweeper in ("grid", "basic"):
+        done = run_cli(tmp_path, "-m", f"hydra/sweeper={sweeper}", "architecture.depth=1,2", "activation=relu,tanh",
+                       "trainer.epochs=2", "tracking=none", f"hydra.sweep.dir={sweeper}")
+        assert done.returncode == 0, done.stderr
+    histories = {sweeper: sorted(p.read_text() for p in (tmp_path / sweeper).glob("*/history.csv"))
+                 for sweeper in ("grid", "basic")}
+    assert len(histories["grid"]) == 4 and histories["grid"] == histories["basic"]

@@ -95,9 +95,9 @@ def test_the_printed_chart_link_draws_every_run_on_the_log10_profile(page, sweep
 
 def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path):
     """The experiment page of a real 1000-job sweep (the grid of ``tests/test_scale.py``, two updates a
-    job: ~3 minutes here): the runs table shows the sweep's parent row and its jobs' runs.  The time it
-    takes is printed, not judged (a shared machine's timings are not a test's verdict): docs/scale.md
-    states it."""
+    job: ~4 minutes here): the runs table shows the sweep's parent row (its jobs folded under it) and its
+    first page of runs.  The time it takes is printed, not judged (a shared machine's timings are not a
+    test's verdict): docs/scale.md states it."""
     import time
 
     from mlflow.tracking import MlflowClient
@@ -123,7 +123,7 @@ def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path):
                 page.goto(f"{url}/#/experiments/{experiment}/runs")
                 page.reload()
                 page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=60000)
-                page.get_by_role("link", name=re.compile(r"^sigma_w2=")).first.wait_for(timeout=60000)
+                page.get_by_text(re.compile(r"\d+ matching runs")).wait_for(timeout=60000)  # its first page
                 timings.append(time.perf_counter() - started)
             print(f"the runs table of 1000 runs loaded in {', '.join(f'{t:.1f}' for t in timings)} s")
             page.screenshot(path=str(tmp_path / "thousand_runs.png"))
