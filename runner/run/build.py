@@ -51,7 +51,8 @@ class BuiltRun:
 
 class Settings(dict):
     """A task config resolved into plain values, read as the DictConfig it came from (``cfg.trainer.dtype``):
-    a build reads each value once, and an OmegaConf read costs ~20 µs."""
+    a build reads each value once, and an OmegaConf read costs ~20 µs.  (A key named like a dict method,
+    ``items`` or ``values``, is read as ``node["values"]``: no config key is, today.)"""
 
     def __getattr__(self, key: str) -> Any:
         try:
