@@ -241,6 +241,29 @@ def test_the_legend_fits_its_figure_and_is_left_out_where_the_titles_say_it(tmp_
     assert not figures.pop().legends
 
 
+def test_a_colour_axis_of_more_values_than_a_legend_lists_gets_a_colour_bar(tmp_path, monkeypatch):
+    """A 40-value sigma_w2 sweep: no legend of 40 entries (none at all, before), a colour bar that names
+    the axis and spans its values, inside the figure."""
+    from runner.report import small_multiples as sm
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    sigmas = [round(0.5 + 0.1 * i, 1) for i in range(40)]
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(80)], "run_name": [f"run{i}" for i in range(80)],
+                         "params.init.sigma_w2": [str(s) for s in sigmas] * 2,
+                         "params.architecture.depth": ["2"] * 40 + ["4"] * 40})
+    sm.small_multiples(runs, {f"r{i}": i for i in range(80)}, ["params.init.sigma_w2", "params.architecture.depth"],
+                       tmp_path / "a.png", lambda ax, items, colour, label: ax.plot([1, 2], [1.0, 2.0], color=colour,
+                                                                                 label=label), "layer", "norm")
+    fig = figures.pop()
+    fig.canvas.draw()
+    assert not fig.legends
+    (bar,) = [ax for ax in fig.axes if ax.get_ylabel() == "sigma_w2"]
+    labels = [t.get_text() for t in bar.get_yticklabels()]
+    assert labels[0] == "0.5" and labels[-1] == "4.4"
+    assert fig.bbox.x0 <= bar.get_window_extent().x0 and bar.get_window_extent().x1 <= fig.bbox.x1
+
+
 def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
     from runner.report.make import _figure_tasks, draw_figures
 

@@ -2,6 +2,7 @@
 Debian's Chromium driven by Playwright.  ``make test-ui`` installs both and runs this; it also writes the
 README's screenshots (``docs/figures/mlflow_*.png``), so they show what this test saw."""
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
@@ -29,19 +30,31 @@ def sweep(tmp_path_factory):
     return cwd, links
 
 
-@pytest.fixture(scope="module")
-def page(sweep, tmp_path_factory):
+def playwright_or_skip():
+    """Playwright's sync API, or the test skipped where it or Debian's chromium is missing."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("no chromium (make test-ui installs Debian's)")
-    cwd, _ = sweep
-    with serve_mlflow(tmp_path_factory.mktemp("server"), store_uri(cwd)) as url:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.server = url
-            yield page
-            browser.close()
+    return playwright
+
+
+@contextlib.contextmanager
+def browser_on(store: str, server_root: Path):
+    """A page of Debian's chromium (1440 x 900) and a real ``mlflow server`` on ``store``
+    (``page.server`` is its address)."""
+    playwright = playwright_or_skip()
+    with serve_mlflow(server_root, store) as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.server = url
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(sweep, tmp_path_factory):
+    with browser_on(store_uri(sweep[0]), tmp_path_factory.mktemp("server")) as page:
+        yield page
 
 
 def visit(page, link: str) -> None:
@@ -104,27 +117,21 @@ def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path):
 
     from conftest import thousand_job_grid
 
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no chromium (make test-ui installs Debian's)")
+    playwright_or_skip()  # before the sweep's minutes
     done = run_cli(tmp_path, "-m", *thousand_job_grid(epochs=2, log_every=1), "tracking.experiment=thousand",
                    "tracking.report=never", timeout=3600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment = MlflowClient(store_uri(tmp_path)).get_experiment_by_name("thousand").experiment_id
-    with serve_mlflow(tmp_path / "server", store_uri(tmp_path)) as url:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.server = url
-            visit(page, f"{url}/#/experiments/{experiment}/runs")  # once: MLflow's Assistant closed, caches warm
-            timings = []
-            for _ in range(3):
-                started = time.perf_counter()
-                page.goto(f"{url}/#/experiments/{experiment}/runs")
-                page.reload()
-                page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=60000)
-                page.get_by_text(re.compile(r"\d+ matching runs")).wait_for(timeout=60000)  # its first page
-                timings.append(time.perf_counter() - started)
-            print(f"the runs table of 1000 runs loaded in {', '.join(f'{t:.1f}' for t in timings)} s")
-            page.screenshot(path=str(tmp_path / "thousand_runs.png"))
-            browser.close()
+    with browser_on(store_uri(tmp_path), tmp_path / "server") as page:
+        runs = f"{page.server}/#/experiments/{experiment}/runs"
+        visit(page, runs)  # once: MLflow's Assistant closed, caches warm
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            page.goto(runs)
+            page.reload()
+            page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=60000)
+            page.get_by_text(re.compile(r"\d+ matching runs")).wait_for(timeout=60000)  # its first page
+            timings.append(time.perf_counter() - started)
+        print(f"the runs table of 1000 runs loaded in {', '.join(f'{t:.1f}' for t in timings)} s")
+        page.screenshot(path=str(tmp_path / "thousand_runs.png"))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.ticker import LogLocator, NullLocator
 
 from ..figures.style import plottable, plt, save_figure
@@ -55,9 +57,14 @@ def _colours(runs: pd.DataFrame, colour: str | None, labelled: list[str]) -> dic
             else pd.Series(list(runs.index), index=runs.index)
         order = list(dict.fromkeys(keys))
         return {i: plt.cm.tab10(order.index(key) % 10) for i, key in keys.items()}
-    values = sorted(pd.to_numeric(runs[colour]).unique())
-    shades = plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))
+    values, shades = _shades(runs, colour)
     return {i: shades[values.index(float(v))] for i, v in pd.to_numeric(runs[colour]).items()}
+
+
+def _shades(runs: pd.DataFrame, colour: str) -> tuple[list[float], np.ndarray]:
+    """The colour axis's sorted values and a viridis shade for each, by rank."""
+    values = sorted(pd.to_numeric(runs[colour]).unique())
+    return values, plt.cm.viridis(np.linspace(0, 0.9, max(len(values), 2)))[:len(values)]
 
 
 PANEL_WIDTH, PANEL_HEIGHT = 3.6, 2.9  # inches
@@ -90,16 +97,26 @@ def _margins(fig, legend_at: float, title_lines: int) -> None:
                         hspace=(0.55 + titles) / (PANEL_HEIGHT - 0.7))
 
 
-def _legend(fig, axes, colour: str | None, at: float) -> None:
-    """One legend for the figure, outside the panels (it never covers data)."""
+def _legend(fig, axes, runs: pd.DataFrame, colour: str | None, at: float) -> None:
+    """One legend for the figure, outside the panels (it never covers data); a colour bar instead when
+    the colour axis has more values than a legend can list (a 40-value sigma_w2 sweep)."""
     labels = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             labels.setdefault(label, handle)
+    title = colour.rsplit(".", 1)[-1] if colour else None
     if labels and len(labels) <= 30:
-        title = colour.rsplit(".", 1)[-1] if colour else None
         fig.legend(labels.values(), labels.keys(), loc="center left", bbox_to_anchor=(at, 0.5),
                    fontsize="small", title=title)
+    elif labels and colour:
+        values, shades = _shades(runs, colour)
+        height = fig.get_size_inches()[1]
+        tall = min(0.5, 3.0 / height)  # at most 3 inches, beside the first row of panels
+        bar = fig.colorbar(ScalarMappable(BoundaryNorm(np.arange(len(values) + 1), len(values)), ListedColormap(shades)),
+                           cax=fig.add_axes([at + 0.1 * (1 - at), 1 - 0.8 / height - tall, 0.12 * (1 - at), tall]))
+        ticks = np.unique(np.linspace(0, len(values) - 1, min(len(values), 6)).round().astype(int))
+        bar.set_ticks(ticks + 0.5, labels=[f"{values[i]:g}" for i in ticks])
+        bar.set_label(title)
 
 
 def _seed_groups(runs: pd.DataFrame, swept: list[str]) -> list[list[int]]:
@@ -175,5 +192,5 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     fig.suptitle(f"geometric mean over {seeds} seeds, band +-1 std; {note}" if seeds > 1 else note, fontsize="small",
                  y=1 - 0.12 / fig.get_size_inches()[1])
     _margins(fig, legend_at, max((len(lines) for lines in titles.values()), default=1))
-    _legend(fig, axes, colour, legend_at)
+    _legend(fig, axes, runs, colour, legend_at)
     return save_figure(fig, path, margins=False)
