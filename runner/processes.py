@@ -4,6 +4,7 @@ exception that closes the run, and a worker that stops when the sweep that launc
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -84,6 +85,49 @@ def helper_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+_frozen = 0  # how many freeze_heap() this process is in
+
+
+def freeze_heap() -> None:
+    """From now until the matching ``thaw_heap()``, the objects alive now (and at any ``freeze_heap()``
+    within) are left out of the garbage collector's passes, which otherwise walk all of them again:
+    MLflow's, pandas' and Hydra's objects, a report's histories.  A full pass took 0.2-0.5 s in a sweep's
+    launching process, and a seventh of the time of a report's figure processes, forked from it
+    (measured).  What is made meanwhile is collected as ever."""
+    global _frozen
+    gc.freeze()
+    _frozen += 1
+
+
+def thaw_heap() -> None:
+    """The end of a ``freeze_heap()``: at the outermost, everything is collected as before."""
+    global _frozen
+    _frozen -= 1
+    if not _frozen:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def heap_frozen():
+    """``freeze_heap()`` within the block."""
+    freeze_heap()
+    try:
+        yield
+    finally:
+        thaw_heap()
+
+
+def command(main) -> None:
+    """Run ``main`` as this process's command: when it ends, what it leaves is frozen out of the garbage
+    collector, so that the interpreter's exit does not walk every object again (~0.7 s once MLflow, pandas
+    and matplotlib are imported; ~0.05 s so, measured).  Runs, files and logs are closed by then, and
+    atexit handlers still run (temporary folders, logging)."""
+    try:
+        main()
+    finally:
+        gc.freeze()
 
 
 def stop_with_launcher(poll_seconds: float = 1.0) -> None:

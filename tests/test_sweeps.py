@@ -4,17 +4,22 @@ the real sqlite store, read back through MlflowClient."""
 
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from omegaconf import OmegaConf
 from mlflow.tracking import MlflowClient
 import runner.run.train
+from runner.processes import LAUNCHER_PID
+from runner.sweep.callback import ChecksAndSweep
 from runner.tracking.store import open_store
 
 from conftest import run_cli, store_uri
@@ -257,6 +262,45 @@ def test_basic_and_joblib_launchers_give_identical_histories(tmp_path):
         assert done.returncode == 0, done.stderr
         histories[launcher] = {p.parent.name: p.read_bytes() for p in (cwd / "outputs").glob("multirun/*/*/*/history.csv")}
     assert len(histories["basic"]) == 2 and histories["basic"] == histories["joblib"]
+
+
+def test_joblib_jobs_run_in_the_workers_started_while_the_sweep_was_checked(tmp_path):
+    """The workers start (and import MLflow) during the checks; the launcher's own ``Parallel`` must then
+    reuse them, not start others: each job's run names its process (tag ``pid``)."""
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "architecture.depth=1,2,3,4", "architecture.width=4", "trainer.epochs=5",
+                   "hydra.verbose=runner.sweep.joblib_workers")
+    assert done.returncode == 0, done.stderr
+    started = re.search(r"joblib's workers \[(\d+), (\d+)\] started ahead of the jobs", done.stdout + done.stderr)
+    assert started, done.stdout + done.stderr
+    runs = all_runs(tmp_path)
+    assert len(runs) == 4 and {r.data.tags["pid"] for r in runs} <= set(started.groups())
+
+
+def test_a_refused_joblib_sweep_leaves_no_worker_behind(tmp_path):
+    """The workers start while the jobs are checked: a job refused ends them with the command."""
+    process = start_cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "tracking=none",
+                        "architecture.depth=1,2,3,-4", "trainer.epochs=5")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and err.count("\n") == 1 and "architecture.depth=-4" in err, err
+    left = []
+    for other in psutil.process_iter():
+        try:
+            if other.environ().get(LAUNCHER_PID) == str(process.pid):
+                left.append(other.pid)
+        except psutil.Error:
+            pass
+    assert not left
+    assert not (tmp_path / "outputs").exists()  # nothing written
+
+
+def test_the_callback_ships_to_workers_without_its_sweep():
+    """A parallel launcher pickles Hydra's callbacks for each job: the sweep being launched (its parent
+    run, its workers) stays in the launching process."""
+    callback = ChecksAndSweep()
+    callback.sweep = threading.Lock()  # as a sweep holding a thread would be: unpicklable
+    shipped = pickle.loads(pickle.dumps(callback))
+    assert shipped.sweep is None and callback.sweep is not None
 
 
 def test_killing_a_parallel_sweep_stops_its_workers_and_closes_their_runs(tmp_path):

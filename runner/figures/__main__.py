@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..processes import command
 from .run_figures import draw_run_figures
 
 
@@ -37,4 +38,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -19,14 +19,15 @@ from omegaconf import DictConfig
 
 from ..config.checks import check_hydra, check_single_run
 from ..config.errors import ConfigError, Crashed, Refused
-from ..processes import LAUNCHER_PID, VARYING_KEYS
+from ..processes import LAUNCHER_PID, VARYING_KEYS, freeze_heap, thaw_heap
 from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
 from ..tracking.schema import sweep_id_of
 from ..tracking.stores import resolve_uri
 from . import closing
 from .composed_once import ComposedOnce
-from .jobs import check_sweep, check_sweep_dirs, varying_keys
+from .joblib_workers import JoblibWorkers
+from .jobs import check_sweep, check_sweep_dirs, sweep_jobs, varying_keys
 from .search_space import check_search_space, is_sampling
 
 
@@ -35,6 +36,10 @@ class ChecksAndSweep(Callback):
 
     def __init__(self) -> None:
         self.sweep: closing.Sweep | None = None
+
+    def __getstate__(self) -> dict:
+        """As a parallel launcher ships it to its workers: the sweep stays with the process launching it."""
+        return {**self.__dict__, "sweep": None}
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run: refused before Hydra creates its run directory if anything is wrong; its build
@@ -51,26 +56,21 @@ class ChecksAndSweep(Callback):
                 open_store(uri, source, artifact_root=artifact_root)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Every job checked before the first starts; with MLflow, the parent run opened (the store and
-        experiment made once, before parallel jobs race to)."""
+        """Every job checked before the first starts (joblib's workers start meanwhile); with MLflow, the
+        parent run opened (the store and experiment made once, before parallel jobs race to)."""
         started = time.perf_counter()
         loader = GlobalHydra.instance().config_loader()
         compositions = ComposedOnce.install(loader)  # composed once for the checks, Hydra, workers
         sweep_id = sweep_id_of(config.hydra.sweep.dir)
-        with _refusals():
-            n_jobs, varying = _check_jobs(config, loader)
-            check_tracking(config)
-            parent = None
-            if config.tracking.name == "mlflow":
-                # imported here: MLflow takes ~2 s to import (measured), which tracking=none never pays (the
-                # report's pandas and matplotlib are imported while the jobs run: ParentRun.open)
-                from .parent_run import ParentRun
-
-                parent = ParentRun.open(config, sweep_id)
-        self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent, started)
+        freeze_heap()  # until the jobs are done (Sweep.jobs_done): Hydra's objects, ours, MLflow's are long-lived
+        try:
+            n_jobs, parent, workers = _prepared(config, loader, sweep_id)
+        except BaseException:
+            thaw_heap()
+            raise
+        self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent, started,
+                                   workers)
         closing.launching(self.sweep)
-        os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
-        os.environ[VARYING_KEYS] = json.dumps(varying)  # a job's run name says only what varies
         print(f"sweep {sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -94,15 +94,54 @@ class _refusals:
         return False
 
 
-def _check_jobs(config: DictConfig, loader) -> tuple[int, list[str]]:
-    """Hydra's settings and every job checked; returns the jobs planned and the keys that vary."""
-    check_hydra(config, multirun=True)
-    jobs = check_sweep(config, loader)
-    if is_sampling(config):  # the jobs planned: its trials
-        # imported here: Optuna takes ~0.3 s to import (measured), which only a search pays
-        from .study import study_name, study_storage
+def _prepared(config: DictConfig, loader, sweep_id: str) -> tuple[int, object | None, JoblibWorkers | None]:
+    """Every job checked (joblib's workers started meanwhile, ready after), the store prepared and the parent
+    run opened: the jobs planned, the parent run (tracking=mlflow) and the workers (hydra/launcher=joblib)."""
+    workers = None
+    try:
+        with _refusals():
+            check_hydra(config, multirun=True)
+            jobs, varying = _planned_jobs(config, loader)
+            os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
+            os.environ[VARYING_KEYS] = json.dumps(varying)  # a job's run name says only what varies
+            workers = JoblibWorkers.start(config)  # after the two lines above: workers inherit them
+            n_jobs = _check_jobs(config, loader, jobs)
+            check_tracking(config)
+            parent = None
+            if config.tracking.name == "mlflow":
+                # imported here: MLflow takes ~2 s to import (measured), which tracking=none never pays (the
+                # report's pandas and matplotlib are imported while the jobs run: ParentRun.open)
+                from .parent_run import ParentRun
 
-        study_name(config, study_storage(config))  # resume=true needs a study to continue
-        return config.hydra.sweeper.get("n_trials") or len(jobs), check_search_space(config, loader)
+                parent = ParentRun.open(config, sweep_id)
+    except BaseException:
+        if workers:
+            workers.stop()
+        raise
+    if workers:
+        workers.ready()
+    return n_jobs, parent, workers
+
+
+def _planned_jobs(config: DictConfig, loader) -> tuple[list[list[str]], list[str]]:
+    """Each job's overrides (a sampling sweeper's: the fixed ones) and the keys that vary between jobs.
+    A grid's jobs are checked after this (``_check_jobs``: joblib's workers start meanwhile); a sampler's
+    fixed overrides and space are checked here (the keys it varies are those of the space it checks)."""
+    jobs = sweep_jobs(config, loader)
+    if not is_sampling(config):
+        return jobs, varying_keys(jobs)
+    check_sweep(config, loader, jobs)
+    # imported here: Optuna takes ~0.3 s to import (measured), which only a search pays
+    from .study import study_name, study_storage
+
+    study_name(config, study_storage(config))  # resume=true needs a study to continue
+    return jobs, check_search_space(config, loader)
+
+
+def _check_jobs(config: DictConfig, loader, jobs: list[list[str]]) -> int:
+    """A grid's jobs checked, each whole; returns the jobs planned (a sampling sweeper's: its trials)."""
+    if is_sampling(config):
+        return config.hydra.sweeper.get("n_trials") or len(jobs)
+    check_sweep(config, loader, jobs)
     check_sweep_dirs(config, len(jobs))
-    return len(jobs), varying_keys(jobs)
+    return len(jobs)

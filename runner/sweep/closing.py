@@ -12,9 +12,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..config.errors import SweepFailed
+from ..processes import thaw_heap
 from ..run.records import read_job_files
 from ..tracking.schema import JobStatus
 from .composed_once import ComposedOnce
+from .joblib_workers import JoblibWorkers
 from .search_space import is_sampling
 
 
@@ -28,10 +30,22 @@ class Sweep:
     compositions: ComposedOnce
     parent: object | None  # a ParentRun with tracking=mlflow (its module imports MLflow), else None
     started: float
+    workers: JoblibWorkers | None = None  # with hydra/launcher=joblib
+    launching: bool = True  # until jobs_done()
+
+    def jobs_done(self) -> None:
+        """No job is left to launch: what served them is let go (before the report), once."""
+        if not self.launching:
+            return
+        self.launching = False
+        self.compositions.discard()
+        if self.workers:
+            self.workers.release()
+        thaw_heap()  # frozen as the sweep was prepared (ChecksAndSweep)
 
     def close(self, config: DictConfig) -> None:
         """The closing summary, printed and written into the parent run; failed jobs raise ``SweepFailed``."""
-        self.compositions.discard()
+        self.jobs_done()
         records = read_job_files(Path(self.directory))
         counts: dict[str, int] = {"jobs": self.n_jobs}  # planned, as in an interrupted sweep's counts
         for record in records:
@@ -56,7 +70,7 @@ class Sweep:
 
     def close_interrupted(self, reason: str) -> str:
         """Ctrl-C or SIGTERM stopped the sweep: its runs are closed as killed; returns what was done."""
-        self.compositions.discard()
+        self.jobs_done()
         if not self.parent:
             return "the sweep stopped"
         seconds = time.perf_counter() - self.started

@@ -82,10 +82,10 @@ def _check_basic_sweep(override, loader) -> None:
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
-def check_sweep(config: DictConfig, loader) -> list[list[str]]:
-    """Compose and check every job of the sweep before the first starts; returns each job's overrides.
-    The first invalid job is a ConfigError naming its number and overrides."""
-    jobs = sweep_jobs(config, loader)
+def check_sweep(config: DictConfig, loader, jobs: list[list[str]] | None = None) -> list[list[str]]:
+    """Compose and check every job of the sweep (``jobs``: ``sweep_jobs``'s) before the first starts;
+    returns each job's overrides.  The first invalid job is a ConfigError naming its number and overrides."""
+    jobs = sweep_jobs(config, loader) if jobs is None else jobs
     checker = JobChecker(config, loader)
     # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
     # would get a line per update)
