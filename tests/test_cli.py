@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from backprop_core import fit
 import runner.run.train
@@ -94,15 +95,22 @@ def test_the_summary_metrics_are_the_closing_record_s(tracked):
 
 
 def test_the_artifacts_and_the_image_records_are_all_there(tracked):
-    _, _, client, run, _ = tracked
+    cwd, _, client, run, _ = tracked
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     # full detail: the distributions too; glorot_uniform has a variance: the theory's table
     assert {"config.yaml", "history.csv", "plots", "distributions.npz", "theory.csv"} <= artifacts
     plots = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "plots")}
     assert set(plots) == {"plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png", "plots/distributions.png"}
     assert all(size > 1000 for size in plots.values())
-    images = {a.path.split("/")[1].split("+step+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
+    records = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    images = {path.split("/")[1].split("+step+")[0] for path in records}
     assert images == {"loss", "grad_norms", "grad_profile", "distributions"}  # the UI's image grid shows them
+    # MLflow wrote each again as a PNG (at our compression level): the figure's very pixels
+    record = next(p for p in records if p.startswith("images/loss+") and p.endswith(".png"))
+    folder = cwd / "downloaded"
+    logged = Image.open(client.download_artifacts(run.info.run_id, record, str(folder))).convert("RGB")
+    drawn = Image.open(client.download_artifacts(run.info.run_id, "plots/loss.png", str(folder))).convert("RGB")
+    assert logged.size == drawn.size and logged.tobytes() == drawn.tobytes()
 
 
 def test_history_csv_holds_every_record_at_full_precision(tracked):

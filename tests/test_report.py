@@ -280,3 +280,48 @@ def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
         assert_drawn(path)
     plain_only = {"history.csv": {"plain": plain, "res": plain}} | {k: v for k, v in artifacts.items() if k != "history.csv"}
     assert not [t for t in _figure_tasks(runs, plain_only, ["params.architecture"], tmp_path) if t[-1] == "b"]
+
+
+def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp_path, monkeypatch):
+    """The panels' log axes read 10⁻¹⁴ … 10⁰ as before, without mathtext, whose parser took a fifth of a
+    report's drawing time."""
+    from runner.figures.style import power_of_ten
+    from runner.report import small_multiples as sm
+
+    # by hand: 1e-14 is 10 to the -14; 0.002 is 2 x 10^-3; nothing for what a log axis cannot hold
+    assert [power_of_ten(v) for v in (1e-14, 1.0, 10.0, 0.002, 5e-7, 2000.0)] == \
+        ["10⁻¹⁴", "10⁰", "10¹", "2×10⁻³", "5×10⁻⁷", "2×10³"]
+    assert power_of_ten(0.0) == power_of_ten(-1.0) == power_of_ten(float("nan")) == ""
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    runs = pd.DataFrame({"run_id": ["a", "b"], "run_name": ["a", "b"], "params.architecture.depth": ["2", "4"]})
+    spans = {"a": [1e-14, 1e-7, 1.0], "b": [0.002, 0.003, 0.005]}
+
+    def draw(ax, items, colour, label):
+        ax.plot([1, 2, 3], items[0], color=colour, label=label)
+
+    for run in ("a", "b"):  # fourteen decades; less than one (minor ticks labelled at 2 and 5)
+        sm.small_multiples(runs[runs.run_id == run], spans, ["params.architecture.depth"], tmp_path / "p.png",
+                           draw, "layer", "norm")
+        fig = figures.pop()
+        fig.canvas.draw()
+        axis = fig.axes[0]
+        labels = [t.get_text() for t in axis.get_yticklabels(minor=False) + axis.get_yticklabels(minor=True)]
+        shown = [label for label in labels if label]
+        assert shown and not [label for label in shown if "$" in label], labels
+        assert ("10⁻⁶" in shown and "10⁰" in shown) if run == "a" else ("2×10⁻³" in shown or "5×10⁻³" in shown), \
+            (run, shown)
+
+
+def test_a_frozen_heap_is_thawed_by_its_outermost_block_only():
+    import gc
+
+    from runner.processes import heap_frozen
+
+    assert gc.get_freeze_count() == 0
+    with heap_frozen():
+        outer = gc.get_freeze_count()
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() >= outer > 0  # the inner block's end thaws nothing
+    assert gc.get_freeze_count() == 0

@@ -3,6 +3,7 @@ can show, percentile bands from histograms, and saving."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from backprop_core.distributions import quantile_from_histogram  # noqa: E402
 
@@ -19,7 +21,9 @@ from backprop_core.distributions import quantile_from_histogram  # noqa: E402
 plt.rcParams["axes.titley"] = 1.0
 plt.rcParams["axes.titlepad"] = 4.0
 
-__all__ = ["plt", "read_history", "layer_columns", "plottable", "distribution_bands", "save_figure"]
+__all__ = ["plt", "read_history", "layer_columns", "plottable", "distribution_bands", "plain_log_labels",
+           "save_figure"]
+FIGURE_COMPRESSION = 1  # zlib's level for the PNGs: a tenth larger than at the default 6, a third faster to write
 MAX_PLOTTED_POINTS = 4000  # per line: a million-step history draws as fast as a short one
 
 
@@ -51,6 +55,27 @@ def plottable(values) -> np.ndarray:
         return np.where((values > 0) & (values < 1e100), values, np.nan)
 
 
+SUPERSCRIPTS = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def power_of_ten(value: float, position: int | None = None) -> str:
+    """A log axis's tick label as plain text, ``10⁻⁵`` or ``2×10⁻³``, as matplotlib writes it in mathtext;
+    parsing those took a fifth of the time a report's figures take to draw (measured)."""
+    if not (value > 0 and math.isfinite(value)):
+        return ""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = round(value / 10.0 ** exponent, 6)
+    power = "10" + str(exponent).translate(SUPERSCRIPTS)
+    return power if mantissa == 1 else f"{mantissa:g}\u00d7{power}"
+
+
+def plain_log_labels(axis) -> None:
+    """``axis`` (``ax.yaxis``) of a log scale labelled by ``power_of_ten``: each tick its locators place
+    (a report's panels place minor ticks only where they are to be labelled)."""
+    axis.set_major_formatter(FuncFormatter(power_of_ten))
+    axis.set_minor_formatter(FuncFormatter(power_of_ten))
+
+
 BAND_PERCENTILES = (2.28, 15.87, 50, 84.13, 97.72)  # TensorBoard's bands: median, +-1 and +-2 sigma
 PANEL_TITLES = {"grad": "|dL/dW|", "weight": "W", "act": "A (activations)"}
 
@@ -66,6 +91,6 @@ def save_figure(fig, path: Path, margins: bool = True) -> Path:
     """Write ``fig`` as a PNG and close it."""
     if margins:  # fixed margins: tight_layout would draw the figure twice (half the cost of a run's plots)
         fig.subplots_adjust(left=0.14, right=0.97, top=0.91, bottom=0.13)
-    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})  # a tenth larger, a third faster to write
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": FIGURE_COMPRESSION})
     plt.close(fig)
     return path

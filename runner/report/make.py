@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..processes import helper_signals, sigterm_held
+from ..processes import heap_frozen, helper_signals, sigterm_held
 from ..tracking.store import open_store
 from ..tracking.stores import check_store_exists, path_part, resolve_uri
 from .load import load_artifacts, load_runs, swept_columns
@@ -47,6 +47,12 @@ def report(experiment: str, uri: str | None = None, out: Path | None = None, eve
            quiet: bool = False) -> Path:
     """Write the report of ``experiment``'s runs (sweep ``sweep_id``, or the latest) into ``out``; log it
     to MLflow (the sweep's parent run, its figures also as image records); returns the folder."""
+    with heap_frozen():  # the process's objects (a sweep's: MLflow, Hydra) are not walked again and again
+        return _report(experiment, uri, out, every_sweep, log_to_mlflow, run_figures, sweep_id, quiet)
+
+
+def _report(experiment: str, uri: str | None, out: Path | None, every_sweep: bool, log_to_mlflow: bool,
+            run_figures: bool, sweep_id: str | None, quiet: bool) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file is noise
     given = uri
     uri, _, source = resolve_uri(uri)
@@ -114,14 +120,14 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
     if artifacts["distributions.npz"]:
         tasks.append((plot_grad_distributions, runs, artifacts["distributions.npz"], swept,
                       folder / "grad_distributions.png"))
-    # the phase diagram (a sigma_w2 x depth sweep), the Jacobian spectra (trainer.jacobian_samples), the
-    # predicted against measured gradient slopes and the length map
-    tasks += [(plot_phase_diagram, runs, folder / "phase_diagram.png"), (plot_slopes, runs, folder / "grad_slopes.png")]
+    # the Jacobian spectra (trainer.jacobian_samples), the length map, the phase diagram (a sigma_w2 x depth
+    # sweep) and the predicted against measured gradient slopes (one panel each: the quickest, last)
     if artifacts["jacobian.npz"]:
         tasks.append((plot_spectra, runs, artifacts["jacobian.npz"], swept, folder / "jacobian_spectra.png"))
     if artifacts["theory.csv"]:
         tasks.append((plot_lengths, runs, artifacts["theory.csv"], swept, folder / "length_map.png"))
-    return tasks
+    return tasks + [(plot_phase_diagram, runs, folder / "phase_diagram.png"),
+                    (plot_slopes, runs, folder / "grad_slopes.png")]
 
 
 def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
@@ -137,7 +143,8 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
     drawn: list[Path | None] = []
     if workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
         _forked_tasks = tasks  # the children have them from the fork: only each task's number is sent
-        with sigterm_held():  # the children end at SIGTERM, never in our handler (helper_signals)
+        # the children's collections leave out what they inherit (and so copy none of its pages)
+        with heap_frozen(), sigterm_held():  # the children end at SIGTERM, never in our handler (helper_signals)
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=helper_signals)
         with pool:  # one task at a time: they differ in cost
             pending = [pool.apply_async(_draw_forked, (i,)) for i in range(len(tasks))]

@@ -14,7 +14,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.ticker import LogLocator, NullLocator
 
-from ..figures.style import plottable, plt, save_figure
+from ..figures.style import plain_log_labels, plottable, plt, save_figure
 from .tables import as_text, ordered_axis
 
 
@@ -180,6 +180,8 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             ax.yaxis.set_minor_locator(NullLocator())
         elif yscale == "log":  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
             ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        if yscale == "log":
+            plain_log_labels(ax.yaxis)
         titles[r, c] = textwrap.wrap(title, 40)
         ax.set_title("\n".join(titles[r, c]), fontsize="medium")  # never into its neighbour
         ax.tick_params(labelsize="small")
