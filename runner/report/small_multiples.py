@@ -174,13 +174,13 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             if group[0] in in_panel and items:
                 draw(ax, items, colours[group[0]], labels[group[0]])
         ax.set_yscale(yscale)
-        low, high = ax.get_ylim()
-        if yscale == "log" and low > 0 and high / low > 100:  # decades only: each minor tick is an object
-            ax.yaxis.set_major_locator(LogLocator(numticks=6))  # to draw (8 a decade: most of a figure's time)
-            ax.yaxis.set_minor_locator(NullLocator())
-        elif yscale == "log":  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
-            ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         if yscale == "log":
+            low, high = ax.get_ylim()
+            if low > 0 and high / low > 100:  # decades only: each minor tick is an object to draw
+                ax.yaxis.set_major_locator(LogLocator(numticks=6))  # (8 a decade: most of a figure's time)
+                ax.yaxis.set_minor_locator(NullLocator())
+            else:  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
+                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
             plain_log_labels(ax.yaxis)
         titles[r, c] = textwrap.wrap(title, 40)
         ax.set_title("\n".join(titles[r, c]), fontsize="medium")  # never into its neighbour

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -31,13 +31,13 @@ class Sweep:
     parent: object | None  # a ParentRun with tracking=mlflow (its module imports MLflow), else None
     started: float
     workers: JoblibWorkers | None = None  # with hydra/launcher=joblib
-    launching: bool = True  # until jobs_done()
+    ended: bool = field(default=False, init=False)  # its jobs are done (jobs_done)
 
     def jobs_done(self) -> None:
         """No job is left to launch: what served them is let go (before the report), once."""
-        if not self.launching:
+        if self.ended:
             return
-        self.launching = False
+        self.ended = True
         self.compositions.discard()
         if self.workers:
             self.workers.release()

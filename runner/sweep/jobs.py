@@ -82,10 +82,9 @@ def _check_basic_sweep(override, loader) -> None:
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
-def check_sweep(config: DictConfig, loader, jobs: list[list[str]] | None = None) -> list[list[str]]:
-    """Compose and check every job of the sweep (``jobs``: ``sweep_jobs``'s) before the first starts;
-    returns each job's overrides.  The first invalid job is a ConfigError naming its number and overrides."""
-    jobs = sweep_jobs(config, loader) if jobs is None else jobs
+def check_sweep(config: DictConfig, loader, jobs: list[list[str]]) -> None:
+    """Compose and check every job of the sweep (``jobs``: ``sweep_jobs``'s) before the first starts.  The
+    first invalid job is a ConfigError naming its number and overrides."""
     checker = JobChecker(config, loader)
     # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
     # would get a line per update)
@@ -93,7 +92,6 @@ def check_sweep(config: DictConfig, loader, jobs: list[list[str]] | None = None)
     for num, overrides in enumerate(bar):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
         checker.check(list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
-    return jobs
 
 
 class JobChecker:
