@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from backprop_core.distributions import quantile_from_histogram  # noqa: E402
 
@@ -69,11 +69,20 @@ def power_of_ten(value: float, position: int | None = None) -> str:
     return power if mantissa == 1 else f"{mantissa:g}\u00d7{power}"
 
 
-def plain_log_labels(axis) -> None:
-    """``axis`` (``ax.yaxis``) of a log scale labelled by ``power_of_ten``: each tick its locators place
-    (a report's panels place minor ticks only where they are to be labelled)."""
-    axis.set_major_formatter(FuncFormatter(power_of_ten))
-    axis.set_minor_formatter(FuncFormatter(power_of_ten))
+class PlainLogFormatter(LogFormatter):
+    """The ticks matplotlib labels on a log axis (fewer minor ones as the axis spans more), each label
+    written by ``power_of_ten``."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return power_of_ten(x) if super().__call__(x, pos) else ""
+
+
+def plain_log_labels(axis, every_minor: bool = False) -> None:
+    """``axis`` (``ax.yaxis``) of a log scale labelled as matplotlib labels it, in plain text; with
+    ``every_minor``, each minor tick too up to two decades (matplotlib labels 2, 3, 4 and 6 of a decade
+    only, from 0.4 of one: a panel ticked at 2 and 5 then showed one label)."""
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 2) if every_minor else (1, 0.4)))
 
 
 BAND_PERCENTILES = (2.28, 15.87, 50, 84.13, 97.72)  # TensorBoard's bands: median, +-1 and +-2 sigma

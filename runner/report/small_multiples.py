@@ -176,12 +176,13 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
         ax.set_yscale(yscale)
         if yscale == "log":
             low, high = ax.get_ylim()
-            if low > 0 and high / low > 100:  # decades only: each minor tick is an object to draw
-                ax.yaxis.set_major_locator(LogLocator(numticks=6))  # (8 a decade: most of a figure's time)
+            decades = low > 0 and high / low > 100
+            if decades:  # decades only: each minor tick is an object to draw (8 a decade: most of a figure's time)
+                ax.yaxis.set_major_locator(LogLocator(numticks=6))
                 ax.yaxis.set_minor_locator(NullLocator())
-            else:  # within two decades: minor ticks at 2 and 5 (labelled), not at every integer
+            else:  # within two decades: minor ticks at 2 and 5, labelled, not at every integer
                 ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-            plain_log_labels(ax.yaxis)
+            plain_log_labels(ax.yaxis, every_minor=not decades)
         titles[r, c] = textwrap.wrap(title, 40)
         ax.set_title("\n".join(titles[r, c]), fontsize="medium")  # never into its neighbour
         ax.tick_params(labelsize="small")

@@ -59,8 +59,9 @@ class JoblibWorkers:
         try:
             self.pids = sorted(set(parallel(calls)))
             log.debug("joblib's workers %s started ahead of the jobs", self.pids)
-        except Exception as err:  # noqa: BLE001 (the launcher starts its workers itself then, and says why)
-            log.debug("joblib's workers did not start ahead of the jobs: %s", err)
+        except BaseException as err:  # noqa: BLE001 (the launcher starts its workers itself then, and says why;
+            # Ctrl-C reaches the workers too, and is the main thread's to handle)
+            log.debug("joblib's workers did not start ahead of the jobs: %r", err)
 
     def ready(self) -> None:
         """Wait until the workers have started and imported (before the launcher sends them jobs)."""
