@@ -294,6 +294,28 @@ def test_a_refused_joblib_sweep_leaves_no_worker_behind(tmp_path):
     assert not (tmp_path / "outputs").exists()  # nothing written
 
 
+def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker(tmp_path):
+    """Ctrl-C reaches the workers started during the checks too (the terminal signals the whole group):
+    the command ends with its one line, no traceback of theirs, and no worker left."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "architecture.width=4", "init=mean_field", "init.sigma_w2=range(0.5,4.5,0.01)", "architecture.depth=range(1,11)"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(2)  # Python and Hydra up, the workers importing MLflow, 4000 jobs being checked (about 5 s here)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err and err.count("\n") == 1, err
+    assert "job(s) checked" not in out  # it was stopped while checking
+    left = []
+    for other in psutil.process_iter():
+        try:
+            if other.environ().get(LAUNCHER_PID) == str(process.pid):
+                left.append(other.pid)
+        except psutil.Error:
+            pass
+    assert not left
+
+
 def test_the_callback_ships_to_workers_without_its_sweep():
     """A parallel launcher pickles Hydra's callbacks for each job: the sweep being launched (its parent
     run, its workers) stays in the launching process."""
