@@ -30,30 +30,34 @@ def sweep(tmp_path_factory):
     return cwd, links
 
 
-def playwright_or_skip():
-    """Playwright's sync API, or the test skipped where it or Debian's chromium is missing."""
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium driven by Playwright's sync API, one for the module (a second ``sync_playwright``
+    while one runs fails: 'using Playwright Sync API inside the asyncio loop'); the test is skipped where
+    either is missing."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("no chromium (make test-ui installs Debian's)")
-    return playwright
-
-
-@contextlib.contextmanager
-def browser_on(store: str, server_root: Path):
-    """A page of Debian's chromium (1440 x 900) and a real ``mlflow server`` on ``store``
-    (``page.server`` is its address)."""
-    playwright = playwright_or_skip()
-    with serve_mlflow(server_root, store) as url, playwright.sync_playwright() as p:
+    with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.server = url
-        yield page
+        yield browser
         browser.close()
 
 
+@contextlib.contextmanager
+def browser_on(chromium, store: str, server_root: Path):
+    """A page of ``chromium`` (1440 x 900) and a real ``mlflow server`` on ``store`` (``page.server`` is its
+    address)."""
+    with serve_mlflow(server_root, store) as url:
+        page = chromium.new_page(viewport={"width": 1440, "height": 900})
+        page.server = url
+        yield page
+        page.close()
+
+
 @pytest.fixture(scope="module")
-def page(sweep, tmp_path_factory):
-    with browser_on(store_uri(sweep[0]), tmp_path_factory.mktemp("server")) as page:
+def page(sweep, chromium, tmp_path_factory):
+    with browser_on(chromium, store_uri(sweep[0]), tmp_path_factory.mktemp("server")) as page:
         yield page
 
 
@@ -106,7 +110,7 @@ def test_the_printed_chart_link_draws_every_run_on_the_log10_profile(page, sweep
     page.screenshot(path=str(FIGURES / "mlflow_log10_profile.png"))
 
 
-def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path):
+def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path, chromium):
     """The experiment page of a real 1000-job sweep (the grid of ``tests/test_scale.py``, two updates a
     job: ~4 minutes here): the runs table shows the sweep's parent row (its jobs folded under it) and its
     first page of runs.  The time it takes is printed, not judged (a shared machine's timings are not a
@@ -117,12 +121,11 @@ def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path):
 
     from conftest import thousand_job_grid
 
-    playwright_or_skip()  # before the sweep's minutes
     done = run_cli(tmp_path, "-m", *thousand_job_grid(epochs=2, log_every=1), "tracking.experiment=thousand",
                    "tracking.report=never", timeout=3600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     experiment = MlflowClient(store_uri(tmp_path)).get_experiment_by_name("thousand").experiment_id
-    with browser_on(store_uri(tmp_path), tmp_path / "server") as page:
+    with browser_on(chromium, store_uri(tmp_path), tmp_path / "server") as page:
         runs = f"{page.server}/#/experiments/{experiment}/runs"
         visit(page, runs)  # once: MLflow's Assistant closed, caches warm
         timings = []
