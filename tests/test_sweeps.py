@@ -319,6 +319,25 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     assert not left
 
 
+def test_ctrl_c_during_the_sweeps_report_closes_its_parent_run(tmp_path):
+    """The jobs are done and the report is being drawn: Ctrl-C closes the parent run as killed (it was left
+    RUNNING, and the command said a run was closed)."""
+    process = subprocess.Popen([sys.executable, "-m", "runner", "-m", "architecture.depth=2,4", "activation=sigmoid,tanh",
+                                "trainer.epochs=50", "architecture.width=8"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in process.stdout:
+        if " jobs in " in line:  # the closing summary: the report comes next (about a second here)
+            time.sleep(0.3)
+            os.killpg(process.pid, signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    assert parent.info.status != "RUNNING", (process.returncode, err)
+    if process.returncode == 130:  # it landed in the report (not after the command's work)
+        assert parent.info.status == "KILLED" and "the sweep's parent run" in err.splitlines()[-1], err
+    assert {r.info.status for r in all_runs(tmp_path)} == {"FINISHED"}
+
+
 def test_the_callback_ships_to_workers_without_its_sweep():
     """A parallel launcher pickles Hydra's callbacks for each job: the sweep being launched (its parent
     run, its workers) stays in the launching process."""

@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ..config.checks import check_hydra, check_single_run
-from ..config.errors import ConfigError, Crashed, Refused
+from ..config.errors import ConfigError, Crashed, Refused, SweepFailed
 from ..processes import LAUNCHER_PID, VARYING_KEYS, freeze_heap, thaw_heap
 from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
@@ -74,9 +74,15 @@ class ChecksAndSweep(Callback):
         print(f"sweep {sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """The sweep's closing summary; failed jobs make the command exit non-zero (``SweepFailed``)."""
+        """The sweep's closing summary; failed jobs make the command exit non-zero (``SweepFailed``).  The
+        sweep stays this process's until it is closed: Ctrl-C during its report closes it as interrupted
+        (``cli.main``), where it had left its parent run RUNNING."""
+        try:
+            self.sweep.close(config)
+        except SweepFailed:
+            closing.launching(None)
+            raise
         closing.launching(None)
-        self.sweep.close(config)
 
 
 class _refusals:
