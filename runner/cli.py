@@ -56,7 +56,9 @@ def main() -> None:
         sys.exit(1)
     except (KeyboardInterrupt, Interrupted) as err:
         reason = str(err) or "SIGINT"
-        closed = close_interrupted_sweep(reason) or "the run is closed as killed"
+        multirun = "-m" in arguments or "--multirun" in arguments
+        closed = close_interrupted_sweep(reason) or (
+            "the sweep stopped before its first job" if multirun else "the run is closed as killed")
         print(f"{PROG}: interrupted ({reason}); {closed}", file=sys.stderr)
         sys.exit(130 if isinstance(err, KeyboardInterrupt) else 128 + err.signum)
     except Exception as err:
