@@ -110,6 +110,26 @@ def test_config_hash_ignores_what_does_not_decide_the_result():
         assert config_hash(compose_cfg([different])) != base, different
 
 
+def test_a_description_lists_what_a_run_changes_from_what_it_describes():
+    from runner.config.recorded import description_of
+
+    cfg = compose_cfg([])  # the default config's description: a sigmoid net on two moons
+    text = cfg.description
+    assert "sigmoid" in text and description_of(cfg) == description_of(cfg, {}) == text
+    # what does not change the computation, and the preset's own sweep values, are not changes
+    assert description_of(cfg, {"tracking": "none", "tracking.experiment": "x", "resume": "true",
+                                 "experiment": "vanishing_depth"}) == text
+    sweep = {"architecture.depth": "2,4,8,16", "init.sigma_w2": "interval(0.5,4)", "activation": "range(1,3)"}
+    assert description_of(cfg, {"architecture.depth": "4", "init.sigma_w2": "1.7"}, sweep) == text
+    assert description_of(cfg, {"architecture.depth": "2,4,8,16"}, sweep) == text  # a parent run: as typed
+    changed = description_of(cfg, {"activation": "relu", "architecture.depth": "32", "seed": "2"}, sweep)
+    assert changed == text + "\n\n*Changed from what this describes:* activation=relu, architecture.depth=32, seed=2"
+    # a description given with the run is its own; a long list of changes is cut, never the note
+    assert description_of(compose_cfg(["description=mine"]), {"description": "mine", "activation": "relu"}) == "mine"
+    long = description_of(cfg, {f"+k{i}": "v" * 50 for i in range(100)})
+    assert long.startswith(text) and long.endswith("…") and len(long) < len(text) + 2100
+
+
 def test_a_preset_can_sit_on_the_critical_line():
     from backprop_core.theory import critical_sigma_w2
 

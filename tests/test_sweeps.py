@@ -149,6 +149,29 @@ def test_a_tracking_none_sweep_prints_its_summary(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_run_notes_say_what_the_command_line_changed_from_the_described_experiment(tmp_path):
+    """A preset's description is the note of its experiment and of its runs; what a command line changes
+    beyond the preset's own sweep is listed below it; the default config's description (a sigmoid net)
+    is never an experiment's note, nor a ReLU run's without its change."""
+    done = run_cli(tmp_path, "-m", "experiment=vanishing_depth", "architecture.depth=2,3", "activation=tanh",
+                   "init=normal", "trainer.epochs=2", "tracking.report=never")
+    assert done.returncode == 0, done.stderr
+    assert run_cli(tmp_path, "activation=relu", "trainer.epochs=2").returncode == 0
+    client = MlflowClient(store_uri(tmp_path))
+    preset = "Vanishing gradients - depth 2-16 x sigmoid/tanh/relu x normal(0.1)/glorot/he"
+    note = "mlflow.note.content"
+    assert client.get_experiment_by_name("vanishing_depth").tags[note] == preset
+    assert note not in client.get_experiment_by_name("default").tags
+    changes = "\n\n*Changed from what this describes:* "
+    jobs = {r.info.run_name: r.data.tags[note] for r in all_runs(tmp_path)}
+    assert jobs.pop("depth=2") == preset + changes + "trainer.epochs=2"  # tanh, normal: the preset sweeps them
+    assert jobs.pop("depth=3") == preset + changes + "architecture.depth=3, trainer.epochs=2"
+    (single,) = jobs.values()
+    assert single.startswith("A 5-hidden-layer sigmoid net") and single.endswith(changes + "activation=relu, trainer.epochs=2")
+    (parent,) = all_runs(tmp_path, "sweep")
+    assert parent.data.tags[note] == preset + changes + "architecture.depth=2,3, trainer.epochs=2"
+
+
 def test_a_glob_sweeps_over_the_options_it_matches(monkeypatch, tmp_path):
     """glob() expands through the config loader, in the checks as in Hydra's sweeper."""
     code, out, err = run_in_process(monkeypatch, tmp_path, "-m", "tracking.report=never", "activation=glob([rel*,tanh])", "trainer.epochs=2",

@@ -17,6 +17,13 @@ def typed_overrides(hydra_node) -> list[str]:
     return [str(o) for o in OmegaConf.to_container(hydra_node.overrides.task, resolve=False)]
 
 
+def sweep_params(hydra_node) -> dict[str, str]:
+    """The sweep the sweeper is given in the config (``hydra.sweeper.params``: a preset's own), key ->
+    values as typed."""
+    params = OmegaConf.to_container(hydra_node.sweeper, resolve=False).get("params") or {}
+    return {str(key): str(value) for key, value in params.items()}
+
+
 @functools.cache
 def _parser() -> OverridesParser:
     return OverridesParser.create()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+
+from .overrides import parsed
 
 NOT_DECIDING = ("tracking", "resume", "description", "max_jobs")  # keys that do not change what a run computes
 NOT_DECIDING_TRAINER = ("max_memory_fraction",)  # a guard, not a setting of the computation
@@ -37,7 +41,41 @@ def as_recorded(cfg: DictConfig) -> dict[str, Any]:
     return merge(OmegaConf.to_container(cfg, resolve=False), OmegaConf.to_container(cfg, resolve=True))
 
 
-def description_of(cfg: DictConfig) -> str | None:
-    """The preset's (or the command line's) description, as recorded (see ``as_recorded``)."""
+CHANGES_SHOWN = 2000  # characters of a description's list of changes (a note holds 8000)
+
+
+def description_of(cfg: DictConfig, values: Mapping[str, str] | None = None,
+                   preset_sweep: Mapping[str, str] | None = None) -> str | None:
+    """The preset's (or the command line's) description, as recorded (see ``as_recorded``).  It describes
+    the experiment as the preset (or the default config) composes it: given a run's overrides
+    (``values``, key -> value as typed), the ones it did not foresee are listed below it, so a note never
+    says "sigmoid" over a ReLU run.  Not listed: values of the preset's own sweep (``preset_sweep``, its
+    ``hydra.sweeper.params``) and keys that do not change what a run computes (tracking, seed aside)."""
     raw = OmegaConf.to_container(cfg, resolve=False).get("description")
-    return raw if isinstance(raw, str) and "oc.env:" in raw else cfg.get("description")
+    text = raw if isinstance(raw, str) and "oc.env:" in raw else cfg.get("description")
+    if not text or not values or "description" in values:  # a description given with the run is its own
+        return text
+    changed = [f"{key}={value}" for key, value in values.items()
+               if key.split(".")[0] not in (*NOT_DECIDING, "experiment")
+               and not _in_sweep(key, value, preset_sweep or {})]
+    if not changed:
+        return text
+    listed = ", ".join(changed)
+    if len(listed) > CHANGES_SHOWN:
+        listed = listed[:CHANGES_SHOWN - 1] + "…"
+    return f"{text}\n\n*Changed from what this describes:* {listed}"
+
+
+def _in_sweep(key: str, value: str, sweep: Mapping[str, str]) -> bool:
+    """Whether ``value`` is one the preset's own sweep gives ``key``: as typed (a whole sweep, in a parent
+    run), one of its values (a job), or any, where they are not listed (``interval()``, ``glob()``)."""
+    if key not in sweep:
+        return False
+    given = str(sweep[key])
+    if value == given:
+        return True
+    try:
+        override = parsed([f"{key}={given}"])[0]
+        return value in set(override.sweep_string_iterator()) if override.is_sweep_override() else value == given
+    except HydraException:  # a search space (interval(), tag(log, ...)) or a glob(): the sweep's values are its
+        return True

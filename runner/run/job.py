@@ -13,7 +13,7 @@ from hydra.types import RunMode
 
 from backprop_core import FitResult
 
-from ..config.overrides import key_values, typed_overrides
+from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..processes import VARYING_KEYS
 from ..tracking.schema import JobStatus, sweep_id_of
 from .records import write_job_file
@@ -37,6 +37,7 @@ class Job:
     alone: bool = True  # no other job of its sweep runs beside it (a single run, or the basic launcher)
     cwd: Path | None = None  # where the command was started (the job may run in its own directory)
     values: dict[str, str] = field(default_factory=dict)  # the overrides as key -> value, as typed
+    preset_sweep: dict[str, str] = field(default_factory=dict)  # hydra.sweeper.params: the preset's own sweep
 
     @classmethod
     def current(cls) -> Job:
@@ -52,7 +53,7 @@ class Job:
         return cls(run_name(named, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
                    sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd),
-                   values)
+                   values, sweep_params(hydra_cfg))
 
 
 @dataclass(frozen=True)

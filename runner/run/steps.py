@@ -35,7 +35,9 @@ def open_tracker(cfg: DictConfig, job: Job):
     from ..tracking.store import open_experiment
     from ..tracking.writer import MlflowTracker
 
-    tracked = open_experiment(cfg.tracking.uri, job.cwd, cfg.tracking.experiment, job.preset, description_of(cfg))
+    # the experiment's note: its preset's description (the default config's describes one composition of it)
+    tracked = open_experiment(cfg.tracking.uri, job.cwd, cfg.tracking.experiment, job.preset,
+                              description_of(cfg) if job.preset else None)
     tracker = MlflowTracker(tracked.client, tracked.experiment_id, tracked.name, cfg.tracking.detail)
     log.debug("tracking to %s, experiment %r (id %s)", tracked.uri, tracked.name, tracked.experiment_id)
     if not job.multirun:  # a sweep closes orphans once, in its launching process

@@ -112,7 +112,8 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial
     """The run's steps, with the history streamed to ``history.csv``; whatever happens, the MLflow run
     is closed: finished, diverged, failed (with its error) or killed."""
     if tracker:
-        tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial), description_of(cfg))
+        tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial),
+                      description_of(cfg, job.values, job.preset_sweep))
     outcome = Outcome(JobStatus.failed, summary=swept_values(job.values))
     recording = steps.Recording.of(cfg, job)
     started = time.perf_counter()

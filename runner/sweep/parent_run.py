@@ -17,7 +17,7 @@ from mlflow.entities import Metric, Param
 from omegaconf import DictConfig
 
 from ..config.errors import ConfigError
-from ..config.overrides import typed_overrides
+from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..config.recorded import description_of
 from ..tracking.checks import original_cwd
 from ..tracking.links import profiles_link, run_url, runs_url, ui_command
@@ -45,13 +45,14 @@ class ParentRun:
         commands closed; the parent run opened (every job's run is its child)."""
         preset = config.hydra.runtime.choices.get("experiment")
         tracked = open_experiment(config.tracking.uri, original_cwd(config), config.tracking.experiment, preset,
-                                  description_of(config))
+                                  description_of(config) if preset else None)
         close_orphans(tracked.client)
         overrides = typed_overrides(config.hydra)
         shown = [o for o in overrides if not o.startswith("experiment=")]
         name = f"{preset or 'sweep'}" + (f" [{' '.join(shown)}]" if shown else "")
         run_id = start_sweep_run(tracked.client, tracked.experiment_id, name, sweep_id,
-                                 "backprop-lab -m " + " ".join(overrides), description_of(config))
+                                 "backprop-lab -m " + " ".join(overrides),
+                                 description_of(config, key_values(overrides), sweep_params(config.hydra)))
         if config.tracking.report == "auto":
             # the report's modules (pandas, matplotlib: ~1.3 s) imported while the jobs run, not after them:
             # with a parallel launcher this process waits on its workers meanwhile (``attach_report``'s own
