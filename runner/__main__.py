@@ -1,11 +1,10 @@
 """``python -m runner`` and the ``backprop-lab`` console script."""
 
-from .cli import main as run_command
 from .processes import command
 
 
 def main() -> None:
-    command(run_command)
+    command("runner.cli", "backprop-lab")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ def main() -> None:
     except (KeyboardInterrupt, Interrupted) as err:
         reason = str(err) or "SIGINT"
         multirun = "-m" in arguments or "--multirun" in arguments
-        closed = close_interrupted_sweep(reason) or (
-            "the sweep stopped before its first job" if multirun else "the run is closed as killed")
+        closed = close_interrupted_sweep(reason) or next(iter(getattr(err, "__notes__", [])), None) or (
+            "the sweep stopped before its first job" if multirun else "the run stopped before it started")
         print(f"{PROG}: interrupted ({reason}); {closed}", file=sys.stderr)
         sys.exit(130 if isinstance(err, KeyboardInterrupt) else 128 + err.signum)
     except Exception as err:

@@ -101,6 +101,44 @@ def test_a_first_command_stopped_at_every_quarter_second_breaks_nothing(tmp_path
         assert_next_command_works(cwd, args + (["resume=true"] if args is SWEEP else []))
 
 
+def command_of(tmp_path: Path, module_text: str) -> subprocess.CompletedProcess:
+    """``runner.processes.command`` running a module written here, as a terminal starts it."""
+    (tmp_path / "a_command.py").write_text(module_text)
+    return subprocess.run([sys.executable, "-c", "from runner.processes import command; command('a_command', 'prog')"],
+                          cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_ctrl_c_while_a_command_imports_is_one_line_and_status_130(tmp_path):
+    # the Ctrl-C lands in the middle of the command's imports (Hydra, NumPy: a second or more)
+    done = command_of(tmp_path, "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+                                "def main():\n    print('ran')\n")
+    assert (done.returncode, done.stdout) == (130, "")
+    assert done.stderr == "prog: interrupted (SIGINT) while starting; nothing was written\n"
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6])
+def test_ctrl_c_at_the_start_of_the_installed_command_is_one_line(tmp_path, delay):
+    process = subprocess.Popen([str(Path(sys.executable).parent / "backprop-lab"), "trainer.epochs=2"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    # in its imports, or in Hydra's start (MLflow, imported later, takes 2 s: no run exists yet)
+    assert stderr.strip().splitlines()[-1] in ("backprop-lab: interrupted (SIGINT) while starting; nothing was written",
+                                               "backprop-lab: interrupted (SIGINT); the run stopped before it started")
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_a_ctrl_c_after_the_command_s_work_does_not_change_how_it_ended(tmp_path):
+    done = command_of(tmp_path, "import atexit, os, signal, time\n"
+                                "atexit.register(time.sleep, 0.5)  # the interpreter's exit, slowed down\n"
+                                "def main():\n    print('ran')\n    atexit.register(os.kill, os.getpid(), signal.SIGINT)\n")
+    assert (done.returncode, done.stdout) == (0, "ran\n") and "KeyboardInterrupt" not in done.stderr, done.stderr
+
+
 def half_made_store(path: Path, runs: int) -> None:
     """What an interrupted creation by MLflow itself leaves: its first tables, no migration."""
     path.parent.mkdir(parents=True, exist_ok=True)

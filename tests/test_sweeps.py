@@ -71,7 +71,8 @@ def test_sigterm_closes_a_single_run_as_killed(tmp_path):
              "the run to start")
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM and "closed as killed" in err, err
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines()[-1] == "backprop-lab: interrupted (SIGTERM); the run is closed as killed", err
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
 
@@ -237,7 +238,7 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
 @pytest.mark.parametrize("folder,message", [("nope", "nope: no such directory"),
                                             ("empty", "empty: no run directory below (none holds a history.csv)")])
 def test_runner_plots_refuses_a_folder_without_runs_in_one_line(monkeypatch, capsys, tmp_path, folder, message):
-    from runner.figures.__main__ import main
+    from runner.figures.cli import main
 
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)

@@ -15,7 +15,7 @@ from backprop_core import fit
 
 from ..config.errors import PROG, ConfigError, Refused
 from ..config.recorded import config_hash, description_of
-from ..processes import Interrupted, interrupted_by_sigterm, stop_with_launcher
+from ..processes import CLOSED_AS_KILLED, Interrupted, interrupted_by_sigterm, stop_with_launcher
 from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRIDES, PARENT_RUN, PRESET,
                                PREVIOUS_SWEEP_ID, RUNNING_STATISTICS, STATUS, SWEEP_ID, VALIDATION, JobStatus)
 from . import steps, theory_check
@@ -133,8 +133,9 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial
         outcome.status = JobStatus.diverged if result.diverged else JobStatus.pruned if result.stopped \
             else JobStatus.finished
         outcome.detail = result.stop_reason
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted) as err:
         outcome.status = JobStatus.killed
+        err.add_note(CLOSED_AS_KILLED)  # what the command says as it exits (below, the run is closed so)
         raise
     except Exception as err:
         outcome.detail = f"{type(err).__name__}: {err}"

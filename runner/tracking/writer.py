@@ -14,7 +14,7 @@ from PIL import Image  # matplotlib's own dependency
 
 from backprop_core import Callback
 
-from ..processes import Interrupted
+from ..processes import CLOSED_AS_KILLED, Interrupted
 from .runs import process_tags
 from .schema import DECADES, NOTE, STANDARD_PREFIXES, STATUS, JobStatus, log10_key
 
@@ -56,6 +56,8 @@ class MlflowTracker(Callback):
             self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         except BaseException as err:  # never left RUNNING; Ctrl-C may land here, as the run starts
             status = JobStatus.killed if isinstance(err, (KeyboardInterrupt, Interrupted)) else JobStatus.failed
+            if status == JobStatus.killed:
+                err.add_note(CLOSED_AS_KILLED)
             self.client.set_tag(self.run_id, STATUS, status)
             self.client.set_terminated(self.run_id, status.mlflow_status)
             raise
