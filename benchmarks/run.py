@@ -76,6 +76,9 @@ def main() -> None:
         for line in job_overhead.table(repeats=max(2, args.repeats)):
             print(line, flush=True)
         print(flush=True)
+        for line in job_overhead.joblib_table(repeats=max(2, args.repeats)):
+            print(line, flush=True)
+        print(flush=True)
         for line in mlflow_job_cost.measure(40):
             print(line, flush=True)
         print(flush=True)
