@@ -17,8 +17,6 @@ import psutil
 
 LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
 VARYING_KEYS = "BACKPROP_LAB_VARYING_KEYS"  # the sweep's keys whose value differs between jobs (JSON list)
-
-
 CLOSED_AS_KILLED = "the run is closed as killed"  # noted on the interruption that closed a run so (add_note)
 
 

@@ -135,7 +135,8 @@ def test_ctrl_c_at_the_start_of_the_installed_command_is_one_line(tmp_path, dela
 def test_a_ctrl_c_after_the_command_s_work_does_not_change_how_it_ended(tmp_path):
     done = command_of(tmp_path, "import atexit, os, signal, time\n"
                                 "atexit.register(time.sleep, 0.5)  # the interpreter's exit, slowed down\n"
-                                "def main():\n    print('ran')\n    atexit.register(os.kill, os.getpid(), signal.SIGINT)\n")
+                                "def main():\n    print('ran')\n"
+                                "    atexit.register(os.kill, os.getpid(), signal.SIGINT)  # runs first\n")
     assert (done.returncode, done.stdout) == (0, "ran\n") and "KeyboardInterrupt" not in done.stderr, done.stderr
 
 

@@ -50,7 +50,7 @@ def description_of(cfg: DictConfig, values: Mapping[str, str] | None = None,
     the experiment as the preset (or the default config) composes it: given a run's overrides
     (``values``, key -> value as typed), the ones it did not foresee are listed below it, so a note never
     says "sigmoid" over a ReLU run.  Not listed: values of the preset's own sweep (``preset_sweep``, its
-    ``hydra.sweeper.params``) and keys that do not change what a run computes (tracking, seed aside)."""
+    ``hydra.sweeper.params``) and keys that do not change what a run computes (tracking, resume)."""
     raw = OmegaConf.to_container(cfg, resolve=False).get("description")
     text = raw if isinstance(raw, str) and "oc.env:" in raw else cfg.get("description")
     if not text or not values or "description" in values:  # a description given with the run is its own

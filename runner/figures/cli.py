@@ -1,6 +1,6 @@
-"""``python -m runner.figures FOLDER...`` (its command line): draw the own figures of every run below the folders that has a
-``history.csv`` and no ``plots/`` yet (a sweep's jobs leave them out unless ``tracking.run_figures=always``;
-with MLflow, ``python -m runner.report --run-figures`` does this)."""
+"""The command line of ``python -m runner.figures FOLDER...``: draw the own figures of every run below the
+folders that has a ``history.csv`` and no ``plots/`` yet (a sweep's jobs leave them out unless
+``tracking.run_figures=always``; with MLflow, ``python -m runner.report --run-figures`` does this)."""
 
 from __future__ import annotations
 
