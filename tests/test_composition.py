@@ -2,6 +2,7 @@
 (``runner.sweep.composed_once``): proven equal to Hydra's own composition of each whole job, key by
 key, the ``hydra`` node included, for every job of every sweep preset and for random override sets."""
 
+import pickle
 import random
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def test_jobs_that_choose_the_same_options_share_one_composition(hydra_loader, t
         for activation in ("relu", "tanh"):
             composed(master, [f"architecture.depth={depth}", f"activation={activation}"])
     assert len(composed.bases) == 2
+
+
+def test_every_job_carries_what_its_sweep_tells_it_in_hydra_s_env_set_also_in_a_worker(hydra_loader, tmp_path):
+    """A job's run name says what varies in its sweep: the launching process tells every job so through
+    ``hydra.job.env_set`` (Hydra sets it around the job on any launcher; a worker a Ray node started
+    inherits nothing from the launching process), also in a worker composing from the shared file."""
+    master = master_config([], tmp_path)
+    composed = ComposedOnce(hydra_loader)
+    composed.job_env["BACKPROP_LAB_VARYING_KEYS"] = '["activation"]'
+    job = ["architecture.depth=2", "activation=relu"]
+    ours = composed(master, job)
+    assert dict(ours.hydra.job.env_set) == {"BACKPROP_LAB_VARYING_KEYS": '["activation"]'}
+    theirs = hydra_s_own(hydra_loader, master, job)
+    with open_dict(theirs.hydra.job.env_set):
+        theirs.hydra.job.env_set["BACKPROP_LAB_VARYING_KEYS"] = '["activation"]'
+    assert_same(ours, theirs)  # and nothing else differs
+    worker = pickle.loads(pickle.dumps(composed))  # what a parallel launcher ships: a ComposedAhead
+    assert type(worker).__name__ == "ComposedAhead"
+    assert dict(worker(master, job).hydra.job.env_set) == {"BACKPROP_LAB_VARYING_KEYS": '["activation"]'}
+    composed.discard()
 
 
 # values each key may take in the random sweeps below, good and bad: the checker's verdict on each job

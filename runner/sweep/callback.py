@@ -109,8 +109,10 @@ def _prepared(config: DictConfig, loader, sweep_id: str) -> tuple[int, object | 
             check_hydra(config, multirun=True)
             jobs, varying = _planned_jobs(config, loader)
             os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
-            os.environ[VARYING_KEYS] = json.dumps(varying)  # a job's run name says only what varies
-            workers = JoblibWorkers.start(config)  # after the two lines above: workers inherit them
+            # a job's run name says only what varies: every job's config carries the keys (a Ray node's worker
+            # inherits nothing from this process), and so does the environment joblib's workers inherit
+            os.environ[VARYING_KEYS] = loader.load_sweep_config.job_env[VARYING_KEYS] = json.dumps(varying)
+            workers = JoblibWorkers.start(config)  # after the lines above: workers inherit them
             n_jobs = _check_jobs(config, loader, jobs)
             check_tracking(config)
             parent = None

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from ..config.overrides import parsed as parse
 from ..processes import process_alive
@@ -38,9 +38,12 @@ class _Composer:
     overrides applied to a copy, as Hydra applies them after composing, and the job's own entries in
     the ``hydra`` node."""
 
-    def __init__(self, loader) -> None:
+    def __init__(self, loader, job_env: dict[str, str] | None = None) -> None:
         self.loader = loader
         self._shaping: dict[str, bool] = {}  # override -> whether it shapes the defaults list
+        # what every job of the sweep is told (``hydra.job.env_set``: Hydra's run_job sets it around the job,
+        # on any launcher, where a worker started apart, a Ray node's, inherits nothing from this process)
+        self.job_env = dict(job_env or {})
 
     def base(self, master_config: DictConfig, shaping: tuple[str, ...]) -> DictConfig:
         raise NotImplementedError
@@ -71,6 +74,9 @@ class _Composer:
         dirname = config.hydra.job.config.override_dirname
         config.hydra.job.override_dirname = get_overrides_dirname(
             overrides=task, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
+        if self.job_env:
+            with open_dict(config.hydra.job.env_set):
+                config.hydra.job.env_set.update(self.job_env)
         return config
 
 
@@ -118,7 +124,7 @@ class ComposedOnce(_Composer):
             self.shared, self.digest = _write(self.bases, Path(str(self.master.hydra.sweep.dir)).absolute())
         if self.shared is None:
             return getattr, (self.loader, "load_sweep_config")  # Hydra's own method
-        return ComposedAhead, (self.loader, self.shared, self.digest)
+        return ComposedAhead, (self.loader, self.shared, self.digest, self.job_env)
 
 
 def _kept(config: DictConfig) -> bytes | DictConfig:
@@ -165,8 +171,8 @@ class ComposedAhead(_Composer):
 
     _read: dict[str, dict[tuple[str, ...], bytes]] = {}  # per process: path -> pickled compositions
 
-    def __init__(self, loader, path: str, digest: str) -> None:
-        super().__init__(loader)
+    def __init__(self, loader, path: str, digest: str, job_env: dict[str, str] | None = None) -> None:
+        super().__init__(loader, job_env)
         self.path, self.digest = path, digest
 
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
