@@ -64,7 +64,7 @@ class ChecksAndSweep(Callback):
         sweep_id = sweep_id_of(config.hydra.sweep.dir)
         freeze_heap()  # until the jobs are done (Sweep.jobs_done): Hydra's objects, ours, MLflow's are long-lived
         try:
-            n_jobs, parent, workers = _prepared(config, loader, sweep_id)
+            n_jobs, parent, workers = _prepared(config, loader, compositions, sweep_id)
         except BaseException:
             thaw_heap()
             raise
@@ -100,7 +100,8 @@ class _refusals:
         return False
 
 
-def _prepared(config: DictConfig, loader, sweep_id: str) -> tuple[int, object | None, JoblibWorkers | None]:
+def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
+              sweep_id: str) -> tuple[int, object | None, JoblibWorkers | None]:
     """Every job checked (joblib's workers started meanwhile, ready after), the store prepared and the parent
     run opened: the jobs planned, the parent run (tracking=mlflow) and the workers (hydra/launcher=joblib)."""
     workers = None
@@ -111,7 +112,7 @@ def _prepared(config: DictConfig, loader, sweep_id: str) -> tuple[int, object | 
             os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
             # a job's run name says only what varies: every job's config carries the keys (a Ray node's worker
             # inherits nothing from this process), and so does the environment joblib's workers inherit
-            os.environ[VARYING_KEYS] = loader.load_sweep_config.job_env[VARYING_KEYS] = json.dumps(varying)
+            os.environ[VARYING_KEYS] = compositions.job_env[VARYING_KEYS] = json.dumps(varying)
             workers = JoblibWorkers.start(config)  # after the lines above: workers inherit them
             n_jobs = _check_jobs(config, loader, jobs)
             check_tracking(config)

@@ -36,7 +36,7 @@ class _Composer:
     """A job's composition: Hydra's composition of the overrides that shape the defaults list (group
     choices, packages, ``hydra.*``), made once per distinct set (``base``); then the job's value
     overrides applied to a copy, as Hydra applies them after composing, and the job's own entries in
-    the ``hydra`` node."""
+    the ``hydra`` node, with what the sweep tells every job (``job_env``, in ``hydra.job.env_set``)."""
 
     def __init__(self, loader, job_env: dict[str, str] | None = None) -> None:
         self.loader = loader
