@@ -235,12 +235,16 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
 
 
 
-@pytest.mark.parametrize("folder,message", [("nope", "nope: no such directory"),
-                                            ("empty", "empty: no run directory below (none holds a history.csv)")])
+@pytest.mark.parametrize("folder,message", [
+    ("nope", "nope: no such directory"), ("empty", "empty: no run directory below (none holds a history.csv)"),
+    ("tracked", "tracked: no run directory below (its runs' histories are in MLflow: python -m runner.report "
+                "EXPERIMENT --run-figures draws their figures)")])
 def test_runner_plots_refuses_a_folder_without_runs_in_one_line(monkeypatch, capsys, tmp_path, folder, message):
     from runner.figures.cli import main
 
     (tmp_path / "empty").mkdir()
+    (tmp_path / "tracked" / "0").mkdir(parents=True)  # a tracked sweep's job: MLflow holds its history.csv
+    (tmp_path / "tracked" / "0" / "job.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:
         main([folder])

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.exit(2, f"{parser.prog}: error: {folder}: no such directory\n")
     runs = sorted({path.parent for folder in args.folders for path in folder.rglob("history.csv")})
     if not runs:
-        parser.exit(2, f"{parser.prog}: error: {' '.join(map(str, args.folders))}: no run directory below "
-                       "(none holds a history.csv)\n")
+        tracked = any(next(folder.rglob("job.json"), None) for folder in args.folders)  # a sweep's jobs
+        hint = ("its runs' histories are in MLflow: python -m runner.report EXPERIMENT --run-figures draws their "
+                "figures" if tracked else "none holds a history.csv")
+        parser.exit(2, f"{parser.prog}: error: {' '.join(map(str, args.folders))}: no run directory below ({hint})\n")
     drawn = [run for run in runs if not (run / "plots").exists() and draw_run_figures(run, _job_name(run))]
     print(f"plots: drew the figures of {len(drawn)} of {len(runs)} runs" + (f" (in {drawn[0]}/plots, ...)" if drawn else ""))
