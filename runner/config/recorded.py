@@ -41,6 +41,12 @@ def as_recorded(cfg: DictConfig) -> dict[str, Any]:
     return merge(OmegaConf.to_container(cfg, resolve=False), OmegaConf.to_container(cfg, resolve=True))
 
 
+def tells_the_run_apart(key: str) -> bool:
+    """Whether an override of ``key`` says how a run differs from its preset (its name and the changes its
+    note lists): not the preset's choice itself, nor what does not change what a run computes."""
+    return key.split(".")[0] not in (*NOT_DECIDING, "experiment")
+
+
 CHANGES_SHOWN = 2000  # characters of a description's list of changes (a note holds 8000)
 
 
@@ -56,8 +62,7 @@ def description_of(cfg: DictConfig, values: Mapping[str, str] | None = None,
     if not text or not values or "description" in values:  # a description given with the run is its own
         return text
     changed = [f"{key}={value}" for key, value in values.items()
-               if key.split(".")[0] not in (*NOT_DECIDING, "experiment")
-               and not _in_sweep(key, value, preset_sweep or {})]
+               if tells_the_run_apart(key) and not _in_sweep(key, value, preset_sweep or {})]
     if not changed:
         return text
     listed = ", ".join(changed)

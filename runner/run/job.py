@@ -14,12 +14,12 @@ from hydra.types import RunMode
 from backprop_core import FitResult
 
 from ..config.overrides import key_values, sweep_params, typed_overrides
+from ..config.recorded import tells_the_run_apart
 from ..processes import VARYING_KEYS
 from ..tracking.schema import JobStatus, sweep_id_of
 from .records import write_job_file
 
 MAX_RUN_NAME = 120  # MLflow's runs table shows about this much of a name
-NOT_IN_NAME = ("experiment", "resume", "description", "max_jobs")  # and tracking.*: they do not decide the result
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Outcome:
 def run_name(overrides: dict[str, str], preset: str | None) -> str:
     """``activation=relu,init=he_normal,depth=8`` from the job's overrides (keys shortened to their leaf)."""
     parts = [f"{key.rsplit('.', 1)[-1]}={shortest(value)}" for key, value in overrides.items()
-             if key not in NOT_IN_NAME and not key.startswith("tracking")]
+             if tells_the_run_apart(key)]
     name = ",".join(parts) or preset or "default"
     return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 3] + "..."  # the whole is the overrides tag
 
