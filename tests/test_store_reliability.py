@@ -26,8 +26,11 @@ SWEEP = ["-m", "tracking.report=never", "architecture.depth=1,2,3", "architectur
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
-    """The command as a terminal starts it (SIGINT not ignored, as it is for a shell's background job)."""
+    """The command as a terminal starts it (SIGINT not ignored, as it is for a shell's background job),
+    with a cache of its own: it makes a fresh store by MLflow's migrations (~1 s), not from the template
+    (``runner.tracking.store_template``, a copy in milliseconds), and so can be stopped while it does."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    environment["XDG_CACHE_HOME"] = str(cwd / "cache")
     return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=environment,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -188,6 +191,72 @@ def test_the_report_refuses_a_half_made_store_and_changes_nothing(monkeypatch, c
     assert exit_.value.code == 2
     assert "is not a whole MLflow store" in capsys.readouterr().err
     assert store.read_bytes() == content and not list(store.parent.glob("mlflow.db.incomplete-*"))
+
+
+def sqlite_schema(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as connection:
+        return sorted(connection.execute("select type, name, tbl_name, sql from sqlite_master"))
+
+
+def migrations_counted(monkeypatch) -> list[str]:
+    """The stores MLflow migrates from now on (its ``_initialize_tables``, called through)."""
+    import mlflow.store.db.utils as db_utils
+
+    migrated, initialize = [], db_utils._initialize_tables
+    monkeypatch.setattr(db_utils, "_initialize_tables", lambda engine: (migrated.append(str(engine.url)), initialize(engine)))
+    return migrated
+
+
+def test_a_fresh_store_copied_from_the_template_is_the_store_migrations_make(monkeypatch, tmp_path):
+    """The first fresh store is migrated and kept as the template; the next is a copy of it: the same tables,
+    indexes and rows, each store's default experiment with its own artifact location."""
+    from runner.tracking.sqlite_store import ensure_whole
+    from runner.tracking.store_template import template_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    migrated = migrations_counted(monkeypatch)
+    stores = [tmp_path / name / "mlflow.db" for name in ("first", "second")]
+    for store in stores:
+        store.parent.mkdir()
+        ensure_whole(store, "test")
+    assert migrated == [f"sqlite:///{stores[0]}.creating-{os.getpid()}"]  # the second store was copied
+    assert template_path().parent == tmp_path / "cache" / "backprop-lab" and template_path().is_file()
+    assert sqlite_schema(stores[0]) == sqlite_schema(stores[1])
+    for store in stores:
+        client = MlflowClient(f"sqlite:///{store}")
+        (experiment,) = client.search_experiments()
+        assert (experiment.experiment_id, experiment.name) == ("0", "default")
+        assert experiment.artifact_location == f"{(store.parent / 'mlartifacts').as_uri()}/0"
+        assert experiment.tags == {"mlflow.experimentKind": "custom_model_development"}
+        run = client.create_run("0")
+        client.log_metric(run.info.run_id, "loss", 1.0)
+        client.set_terminated(run.info.run_id)
+    with sqlite3.connect(template_path()) as template:
+        assert template.execute("select count(*) from experiments").fetchone() == (0,)
+
+
+def test_a_template_that_is_not_whole_is_not_used_and_is_made_anew(monkeypatch, tmp_path):
+    from runner.tracking.sqlite_store import ensure_whole, schema_problem
+    from runner.tracking.store_template import template_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template_path().parent.mkdir(parents=True)
+    template_path().write_bytes(b"not a database, or one of another MLflow version")
+    template_path().with_name(f"{template_path().name}.{2 ** 22 + 1}").write_bytes(b"begun by a command killed since")
+    migrated = migrations_counted(monkeypatch)
+    ensure_whole(tmp_path / "mlflow.db", "test")
+    assert len(migrated) == 1 and schema_problem(tmp_path / "mlflow.db") is None
+    assert schema_problem(template_path()) is None  # replaced by a whole one
+    assert [p.name for p in template_path().parent.iterdir()] == [template_path().name]
+
+
+def test_a_store_is_made_where_the_template_cannot_be_kept(monkeypatch, tmp_path):
+    from runner.tracking.sqlite_store import ensure_whole, schema_problem
+
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ensure_whole(tmp_path / "mlflow.db", "test")
+    assert schema_problem(tmp_path / "mlflow.db") is None
 
 
 def test_a_job_moved_into_its_run_directory_records_into_the_commands_store(tmp_path):

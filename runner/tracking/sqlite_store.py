@@ -4,7 +4,8 @@ MLflow makes a fresh sqlite store by running some fifty schema migrations in pla
 other; a process killed among them leaves a half-migrated file that every later MLflow command
 fails on (``index ... already exists``).  Here a fresh store is made in a file beside the real
 one and moved into place with one ``os.replace`` (atomic on a POSIX file system), under the
-store's inter-process lock, so other commands see no store or a whole one.  A half-made store left
+store's inter-process lock, so other commands see no store or a whole one (it is a copy of the
+template the first one left, when there is one: ``runner.tracking.store_template``).  A half-made store left
 by an earlier version, or an interrupted ``mlflow`` command, is recognised: moved aside when it
 holds no run, refused in one line (saying what to do) when it does.
 """
@@ -26,6 +27,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from ..config.errors import ConfigError
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING
+from .store_template import copy_template, keep_as_template
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +88,15 @@ def _count(path: Path, table: str) -> int:
 
 
 def _create(path: Path, artifact_root: str) -> None:
-    """A fresh store made beside ``path`` (MLflow's own migrations), flushed to disk, then moved to
-    ``path``.  MLflow's own experiment 0 (``Default``) becomes ours, ``default``, its artifacts under
+    """A fresh store made beside ``path`` (a copy of the template, else MLflow's own migrations: then kept
+    as the template, ``runner.tracking.store_template``), flushed to disk, then moved to ``path``.
+    MLflow's own experiment 0 (``Default``) becomes ours, ``default``, its artifacts under
     ``artifact_root``: the UI lists one default experiment, not two."""
     attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
-    store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # creates and migrates it, and experiment 0
+    copied = copy_template(attempt, schema_problem)
+    store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied; experiment 0
+    if not copied:
+        keep_as_template(attempt)
     store.rename_experiment("0", DEFAULT_EXPERIMENT)
     store.set_experiment_tag("0", ExperimentTag(*MODEL_TRAINING))
     store.engine.dispose()
