@@ -346,6 +346,19 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     assert not workers_of(process.pid)
 
 
+def test_a_ctrl_c_while_a_worker_imports_what_its_jobs_need_is_left_to_the_launching_process(monkeypatch, tmp_path):
+    """A joblib worker imports Hydra, NumPy and our modules (MLflow too) before its first job: a Ctrl-C
+    meanwhile printed an import's traceback from each worker.  It is ignored there, and a job's Ctrl-C
+    raises KeyboardInterrupt again afterwards (its run is closed as killed)."""
+    from runner.sweep.joblib_workers import _imported
+
+    (tmp_path / "interrupted_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("atexit.register", lambda function: None)  # this process is pytest's, not a worker
+    assert _imported(("interrupted_import",)) == os.getpid()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_ctrl_c_during_the_sweeps_report_closes_its_parent_run(tmp_path):
     """The jobs are done and the report is being drawn: Ctrl-C closes the parent run as killed (it was left
     RUNNING, and the command said a run was closed)."""

@@ -17,6 +17,7 @@ import gc
 import importlib
 import logging
 import os
+import signal
 import threading
 
 from omegaconf import DictConfig, OmegaConf
@@ -87,8 +88,15 @@ def _executor():
 
 def _imported(modules: tuple[str, ...]) -> int:
     """In a worker: the modules its jobs need, imported, and its exit made quick (as ``processes.command``
-    makes a command's); returns the worker's pid."""
-    for module in modules:
-        importlib.import_module(module)
+    makes a command's); returns the worker's pid.  Ctrl-C reaches the workers too: during these imports (a
+    second or more) it printed an import's traceback from each.  Ignored while they run, it ends the sweep
+    through the launching process; one that lands earlier, while the worker's interpreter starts (loky's
+    bootstrap, before any of ours), still shows the worker's traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meanwhile: the launching process stops the sweep
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a job's Ctrl-C closes its run as killed
     atexit.register(gc.freeze)
     return os.getpid()
