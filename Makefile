@@ -46,7 +46,7 @@ ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#
 report: $(STAMP)  ## make report EXP=vanishing_depth: the report of an experiment's latest sweep
 	$(BIN)/python -m runner.report $(EXP) $(ARGS)
 
-bench: $(STAMP)  ## step cost vs peers and sweep cost (minutes; not part of the tests)
+bench: $(STAMP)  ## step cost vs peers and sweep cost, written to docs/benchmarks.md (~30 minutes; not part of the tests)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:

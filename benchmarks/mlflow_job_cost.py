@@ -12,7 +12,9 @@ job (composition, checks, build, training, files) — MLflow's own price beside 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import os
 import sys
 import tempfile
@@ -75,7 +77,8 @@ def measure(jobs: int) -> list[str]:
                     "init.sigma_b2=0.05", "trainer.epochs=100", "trainer.log_every=20", "dataset.n_samples=200",
                     "tracking.report=never", "hydra.sweep.dir=sweep"]
         try:
-            runner.cli.main()
+            with contextlib.redirect_stdout(io.StringIO()):  # the jobs' lines are not the benchmark's
+                runner.cli.main()
         except SystemExit as done:
             if done.code:
                 raise
