@@ -33,12 +33,12 @@ def template_path() -> Path:
     return cache / "backprop-lab" / f"mlflow-store-{_get_latest_schema_revision()}.db"
 
 
-def copy_template(destination: Path, is_whole) -> bool:
-    """``destination`` made a copy of the template when there is a usable one (``is_whole(path)`` is None
-    for it, and it holds no experiment); returns whether it was."""
+def copy_template(destination: Path, problem_of) -> bool:
+    """``destination`` made a copy of the template when there is a usable one (``problem_of(path)``, why a
+    file is not a whole store, is None for it, and it holds no experiment); returns whether it was."""
     template = template_path()
     try:
-        if not template.is_file() or is_whole(template) is not None or _rows(template, "experiments"):
+        if not template.is_file() or problem_of(template) is not None or _rows(template, "experiments"):
             return False
         shutil.copyfile(template, destination)
     except (OSError, sqlite3.DatabaseError) as err:
