@@ -19,7 +19,7 @@ from .config.hydra_errors import is_user_error, user_error_line
 from .config.options import register
 from .config.overrides import readable_key_values
 from .config.schema import GROUPS
-from .processes import Interrupted, interrupted_by_sigterm
+from .processes import Interrupted, interrupted_by_sigterm, interruption_in
 from .run.job import JobResult
 from .run.train import train
 from .sweep.closing import close_interrupted_sweep
@@ -46,7 +46,12 @@ def main() -> None:
     if problem := option_path_problem(overrides) or logging_level_problem(overrides):
         exit_with_error(problem)
     try:
-        _run_hydra()
+        try:
+            _run_hydra()
+        except (Exception, Crashed) as err:  # a Ctrl-C that broke what it landed in: the command was interrupted
+            if (interruption := interruption_in(err)) is None:
+                raise
+            raise interruption from None
     except Refused as err:
         exit_with_error(str(err))
     except Crashed as err:

@@ -29,6 +29,23 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+def interruption_in(err: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM (KeyboardInterrupt, ``Interrupted``) among what led to ``err``, if any: one
+    that lands inside a library's clean-up surfaces as that library's error (OmegaConf, interrupted as it
+    restored a config's flags, raised ``AttributeError: 'NoneType' object has no attribute
+    '_invalidate_flags_cache'``)."""
+    pending, seen = [err], set()
+    while pending:
+        err = pending.pop()
+        if err is None or id(err) in seen:
+            continue
+        if isinstance(err, (KeyboardInterrupt, Interrupted)):
+            return err
+        seen.add(id(err))
+        pending += [err.__context__, err.__cause__]
+    return None
+
+
 def process_start_time(pid: int) -> str | None:
     """When ``pid`` started (seconds since the epoch, to 10 ms), or None if there is no such process.
     With the pid it identifies a process: a pid can be reused, the pair cannot."""

@@ -336,7 +336,9 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     process = subprocess.Popen(
         [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
          "architecture.width=4", "init=mean_field", "init.sigma_w2=range(0.5,4.5,0.01)", "architecture.depth=range(1,11)"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it (not ignored,
+    # as it is for a background job of a script, where the tests may run)
     time.sleep(2)  # Python and Hydra up, the workers importing MLflow, 4000 jobs being checked (about 5 s here)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
@@ -344,6 +346,46 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     assert err.splitlines()[-1] == "backprop-lab: interrupted (SIGINT); the sweep stopped before its first job", err
     assert "job(s) checked" not in out  # it was stopped while checking
     assert not workers_of(process.pid)
+
+
+def omegaconf_broken_by_a_ctrl_c() -> Exception:
+    """What a Ctrl-C raised where OmegaConf restores a config's flags becomes, as a sweep's check saw it
+    (``Crashed`` from ``AttributeError: 'NoneType' object has no attribute '_invalidate_flags_cache'``)."""
+    from runner.config.errors import Crashed
+
+    try:
+        try:
+            try:
+                raise KeyboardInterrupt
+            finally:
+                None._invalidate_flags_cache()  # noqa: B018  (what the flags' restoring then did)
+        except AttributeError as err:
+            raise ValueError("full_key: hydra.overrides.task") from None  # OmegaConf's wrapping, cause hidden
+    except ValueError as err:
+        crashed = Crashed()
+        crashed.__cause__ = err
+        return crashed
+
+
+def test_a_ctrl_c_that_breaks_what_it_lands_in_still_ends_the_command_as_interrupted(monkeypatch, capsys):
+    """A Ctrl-C landing inside OmegaConf as a sweep's jobs were checked ended the command with exit 1 and
+    OmegaConf's traceback (seen once in CI): it ends as any Ctrl-C does."""
+    import runner.cli
+    from runner.processes import interruption_in
+
+    crashed = omegaconf_broken_by_a_ctrl_c()
+    assert isinstance(interruption_in(crashed), KeyboardInterrupt)
+    assert interruption_in(ValueError("no Ctrl-C in this one")) is None
+
+    def checks_interrupted():
+        raise crashed
+
+    monkeypatch.setattr(runner.cli, "_run_hydra", checks_interrupted)
+    monkeypatch.setattr(sys, "argv", ["backprop-lab", "-m", "architecture.depth=1,2"])
+    with pytest.raises(SystemExit) as exit_:
+        runner.cli.main()
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "backprop-lab: interrupted (SIGINT); the sweep stopped before its first job\n"
 
 
 def test_a_ctrl_c_while_a_worker_imports_what_its_jobs_need_is_left_to_the_launching_process(monkeypatch, tmp_path):
@@ -355,8 +397,15 @@ def test_a_ctrl_c_while_a_worker_imports_what_its_jobs_need_is_left_to_the_launc
     (tmp_path / "interrupted_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("atexit.register", lambda function: None)  # this process is pytest's, not a worker
-    assert _imported(("interrupted_import",)) == os.getpid()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    original = signal.getsignal(signal.SIGINT)
+    try:
+        for handler in (signal.default_int_handler, signal.SIG_IGN):  # a terminal's command; a script's background job
+            signal.signal(signal.SIGINT, handler)
+            sys.modules.pop("interrupted_import", None)
+            assert _imported(("interrupted_import",)) == os.getpid()
+            assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, original)
 
 
 def test_ctrl_c_during_the_sweeps_report_closes_its_parent_run(tmp_path):
@@ -364,7 +413,8 @@ def test_ctrl_c_during_the_sweeps_report_closes_its_parent_run(tmp_path):
     RUNNING, and the command said a run was closed)."""
     process = subprocess.Popen([sys.executable, "-m", "runner", "-m", "architecture.depth=2,4", "activation=sigmoid,tanh",
                                 "trainer.epochs=50", "architecture.width=8"], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal starts it
     for line in process.stdout:
         if " jobs in " in line:  # the closing summary: the report comes next (about a second here)
             time.sleep(0.3)

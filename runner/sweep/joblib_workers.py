@@ -92,11 +92,11 @@ def _imported(modules: tuple[str, ...]) -> int:
     second or more) it printed an import's traceback from each.  Ignored while they run, it ends the sweep
     through the launching process; one that lands earlier, while the worker's interpreter starts (loky's
     bootstrap, before any of ours), still shows the worker's traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meanwhile: the launching process stops the sweep
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # meanwhile, the launching process stops the sweep
     try:
         for module in modules:
             importlib.import_module(module)
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a job's Ctrl-C closes its run as killed
+        signal.signal(signal.SIGINT, handler)  # a job's Ctrl-C closes its run as killed
     atexit.register(gc.freeze)
     return os.getpid()
