@@ -359,7 +359,7 @@ def omegaconf_broken_by_a_ctrl_c() -> Exception:
                 raise KeyboardInterrupt
             finally:
                 None._invalidate_flags_cache()  # noqa: B018  (what the flags' restoring then did)
-        except AttributeError as err:
+        except AttributeError:
             raise ValueError("full_key: hydra.overrides.task") from None  # OmegaConf's wrapping, cause hidden
     except ValueError as err:
         crashed = Crashed()
