@@ -258,6 +258,14 @@ def test_a_store_is_made_where_the_template_cannot_be_kept(monkeypatch, tmp_path
     ensure_whole(tmp_path / "mlflow.db", "test")
     assert schema_problem(tmp_path / "mlflow.db") is None
 
+    def no_home(cls):
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME")  # and no home folder (a service's user): ~/.cache cannot be found
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    ensure_whole(tmp_path / "second" / "mlflow.db", "test")
+    assert schema_problem(tmp_path / "second" / "mlflow.db") is None
+
 
 def test_a_job_moved_into_its_run_directory_records_into_the_commands_store(tmp_path):
     """hydra.job.chdir=true: the embedded store and a relative sqlite store stay where the command started."""

@@ -9,7 +9,7 @@ opened by MLflow, which finds every table at the latest revision and creates the
 with the new store's artifact location: what migrating would have made (``tests/test_store_reliability``
 compares the two schemas).  A template that is missing, unreadable or not of the installed MLflow's
 schema is not used, and a store is migrated as before; so is every store when the cache cannot be
-written.
+written, or found (no home folder).
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ def template_path() -> Path:
 def copy_template(destination: Path, problem_of) -> bool:
     """``destination`` made a copy of the template when there is a usable one (``problem_of(path)``, why a
     file is not a whole store, is None for it, and it holds no experiment); returns whether it was."""
-    template = template_path()
     try:
+        template = template_path()
         if not template.is_file() or problem_of(template) is not None or _rows(template, "experiments"):
             return False
         shutil.copyfile(template, destination)
-    except (OSError, sqlite3.DatabaseError) as err:
-        log.debug("the store template %s was not used: %r", template, err)
+    except (OSError, RuntimeError, sqlite3.DatabaseError) as err:  # RuntimeError: no home folder
+        log.debug("the store template was not used: %r", err)
         return False
     return True
 
@@ -50,7 +50,11 @@ def copy_template(destination: Path, problem_of) -> bool:
 def keep_as_template(store: Path) -> None:
     """The freshly migrated ``store`` (no run in it yet) kept as the template, without its experiments:
     written beside it and moved into place, so that concurrent commands read a whole one or none."""
-    template = template_path()
+    try:
+        template = template_path()
+    except RuntimeError as err:  # no home folder
+        log.debug("the store template was not kept: %r", err)
+        return
     partial = template.with_name(f"{template.name}.{os.getpid()}")
     try:
         template.parent.mkdir(parents=True, exist_ok=True)
