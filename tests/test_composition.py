@@ -135,6 +135,10 @@ def test_every_job_carries_what_its_sweep_tells_it_in_hydra_s_env_set_also_in_a_
     assert type(worker).__name__ == "ComposedAhead"
     assert dict(worker(master, job).hydra.job.env_set) == {"BACKPROP_LAB_VARYING_KEYS": '["activation"]'}
     composed.discard()
+    unshared = ComposedOnce(hydra_loader)  # nothing composed to hand over: the worker composes, still told
+    unshared.job_env["BACKPROP_LAB_VARYING_KEYS"] = '["activation"]'
+    worker = pickle.loads(pickle.dumps(unshared))
+    assert_same(worker(master, job), theirs)
 
 
 # values each key may take in the random sweeps below, good and bad: the checker's verdict on each job

@@ -16,6 +16,7 @@ import sqlalchemy
 from mlflow.store.db.base_sql_model import Base
 from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the tables in Base)
 from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from conftest import run_cli, store_uri
@@ -229,7 +230,7 @@ def test_a_fresh_store_copied_from_the_template_is_the_store_migrations_make(mon
         assert experiment.artifact_location == f"{(store.parent / 'mlartifacts').as_uri()}/0"
         assert experiment.tags == {"mlflow.experimentKind": "custom_model_development"}
         run = client.create_run("0")
-        client.log_metric(run.info.run_id, "loss", 1.0)
+        client.log_batch(run.info.run_id, metrics=[Metric("loss", 1.0, 0, 0)])  # a store that takes points
         client.set_terminated(run.info.run_id)
     with sqlite3.connect(template_path()) as template:
         assert template.execute("select count(*) from experiments").fetchone() == (0,)

@@ -122,8 +122,8 @@ class ComposedOnce(_Composer):
     def __reduce__(self):
         if self.shared is None and self.bases:
             self.shared, self.digest = _write(self.bases, Path(str(self.master.hydra.sweep.dir)).absolute())
-        if self.shared is None:
-            return getattr, (self.loader, "load_sweep_config")  # Hydra's own method
+        # without a file (nothing composed yet, or a composition that does not pickle) the worker composes
+        # each job as Hydra does, and still tells it what the sweep tells every job
         return ComposedAhead, (self.loader, self.shared, self.digest, self.job_env)
 
 
@@ -171,7 +171,7 @@ class ComposedAhead(_Composer):
 
     _read: dict[str, dict[tuple[str, ...], bytes]] = {}  # per process: path -> pickled compositions
 
-    def __init__(self, loader, path: str, digest: str, job_env: dict[str, str] | None = None) -> None:
+    def __init__(self, loader, path: str | None, digest: str | None, job_env: dict[str, str] | None = None) -> None:
         super().__init__(loader, job_env)
         self.path, self.digest = path, digest
 
@@ -185,6 +185,8 @@ class ComposedAhead(_Composer):
         return pickle.loads(composed)  # a fresh object: the job's values and number are set in it
 
     def _compositions(self) -> dict[tuple[str, ...], bytes]:
+        if self.path is None:
+            return {}
         if self.path not in self._read:
             try:
                 content = Path(self.path).read_bytes()

@@ -93,7 +93,8 @@ def _create(path: Path, artifact_root: str) -> None:
     MLflow's own experiment 0 (``Default``) becomes ours, ``default``, its artifacts under
     ``artifact_root``: the UI lists one default experiment, not two."""
     attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
-    copied = copy_template(attempt, schema_problem)
+    copied = copy_template(attempt, usable=lambda template: schema_problem(template) is None
+                           and not _count(template, "experiments"))  # whole, and no experiment in it
     store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied; experiment 0
     if not copied:
         keep_as_template(attempt)

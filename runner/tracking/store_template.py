@@ -33,12 +33,12 @@ def template_path() -> Path:
     return cache / "backprop-lab" / f"mlflow-store-{_get_latest_schema_revision()}.db"
 
 
-def copy_template(destination: Path, problem_of) -> bool:
-    """``destination`` made a copy of the template when there is a usable one (``problem_of(path)``, why a
-    file is not a whole store, is None for it, and it holds no experiment); returns whether it was."""
+def copy_template(destination: Path, usable) -> bool:
+    """``destination`` made a copy of the template when there is one and ``usable(path)`` says it is (a
+    whole store of this schema, without experiments); returns whether it was."""
     try:
         template = template_path()
-        if not template.is_file() or problem_of(template) is not None or _rows(template, "experiments"):
+        if not template.is_file() or not usable(template):
             return False
         shutil.copyfile(template, destination)
     except (OSError, RuntimeError, sqlite3.DatabaseError) as err:  # RuntimeError: no home folder
@@ -72,8 +72,3 @@ def keep_as_template(store: Path) -> None:
         log.debug("the store template %s was not kept: %r", template, err)
         with contextlib.suppress(OSError):  # none was begun where the cache cannot be written
             partial.unlink(missing_ok=True)
-
-
-def _rows(path: Path, table: str) -> int:
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-        return connection.execute(f"select count(*) from {table}").fetchone()[0]
