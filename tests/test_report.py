@@ -142,6 +142,20 @@ def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
     assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]
 
 
+def test_what_does_not_change_a_run_is_not_an_axis_of_a_resumed_sweep_s_report():
+    """``resume=true``: the reused runs record resume=False, the new ones True; the report faceted its
+    profiles by it (resume=False / resume=True panels) where the sweep varied the activation."""
+    from runner.report.load import swept_columns
+
+    runs = pd.DataFrame({"params.activation": ["tanh", "relu", "tanh", "relu"],
+                         "params.architecture.depth": ["2", "2", "8", "8"],
+                         "params.resume": ["False", "False", "True", "True"],
+                         "params.tracking.report": ["auto", "never", "auto", "auto"],
+                         "params.trainer.max_memory_fraction": ["0.5", "0.5", "0.8", "0.8"],
+                         "params.trainer.epochs": ["3", "3", "3", "3"]})
+    assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]
+
+
 def test_the_verdicts_say_what_the_numbers_say():
     from runner.report.tables import verdicts
 

@@ -11,10 +11,9 @@ from typing import Any
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from .deciding import NOT_DECIDING, NOT_DECIDING_TRAINER, tells_the_run_apart
 from .overrides import parsed
 
-NOT_DECIDING = ("tracking", "resume", "description", "max_jobs")  # keys that do not change what a run computes
-NOT_DECIDING_TRAINER = ("max_memory_fraction",)  # a guard, not a setting of the computation
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -39,12 +38,6 @@ def as_recorded(cfg: DictConfig) -> dict[str, Any]:
         return raw if isinstance(raw, str) and "oc.env:" in raw else resolved
 
     return merge(OmegaConf.to_container(cfg, resolve=False), OmegaConf.to_container(cfg, resolve=True))
-
-
-def tells_the_run_apart(key: str) -> bool:
-    """Whether an override of ``key`` says how a run differs from its preset (its name and the changes its
-    note lists): not the preset's choice itself, nor what does not change what a run computes."""
-    return key.split(".")[0] not in (*NOT_DECIDING, "experiment")
 
 
 CHANGES_SHOWN = 2000  # characters of a description's list of changes (a note holds 8000)

@@ -15,12 +15,10 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..config.deciding import decides_the_result
 from ..config.errors import ConfigError, did_you_mean
 from ..tracking.schema import JOB_NUM, KIND, STATUS, SWEEP_ID
 from .tables import as_text
-
-NOT_SWEPT = {"description"}
-
 
 def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
               sweep_id: str | None = None) -> pd.DataFrame:
@@ -56,8 +54,9 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
 def swept_columns(runs: pd.DataFrame) -> list[str]:
     """The params that differ between the runs: what the sweep varied.  A parameter of one option
     (``init.std`` when the sweep also varies ``init``) is left out: its "null" in the other options'
-    runs would split them into a meaningless panel."""
-    params = [c for c in runs.columns if c.startswith("params.") and c.removeprefix("params.") not in NOT_SWEPT]
+    runs would split them into a meaningless panel; so is one that does not change what a run computes
+    (``resume``: a resumed sweep's reused runs have it false, its new ones true)."""
+    params = [c for c in runs.columns if c.startswith("params.") and decides_the_result(c.removeprefix("params."))]
     swept = []
     for column in params:
         values = as_text(runs[column])

@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from backprop_core import FitResult
 
 from ..config.overrides import key_values, sweep_params, typed_overrides
-from ..config.recorded import tells_the_run_apart
+from ..config.deciding import tells_the_run_apart
 from ..processes import VARYING_KEYS
 from ..tracking.schema import JobStatus, sweep_id_of
 from .records import write_job_file

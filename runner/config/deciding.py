@@ -1,0 +1,21 @@
+"""Which config keys decide what a run computes.  The others (where it is tracked, ``resume``, its
+description, a sweep's size limit, the memory guard) enter neither the hash that identifies a run
+(``runner.config.recorded``) nor what tells runs apart: their names, their notes' lists of changes, the
+report's swept axes.  No Hydra import: the report reads it."""
+
+from __future__ import annotations
+
+NOT_DECIDING = ("tracking", "resume", "description", "max_jobs")  # top-level keys
+NOT_DECIDING_TRAINER = ("max_memory_fraction",)  # a guard, not a setting of the computation
+
+
+def decides_the_result(key: str) -> bool:
+    """Whether ``key`` (dotted: ``trainer.epochs``) changes what a run computes."""
+    top, _, rest = key.partition(".")
+    return top not in NOT_DECIDING and not (top == "trainer" and rest in NOT_DECIDING_TRAINER)
+
+
+def tells_the_run_apart(key: str) -> bool:
+    """Whether an override of ``key`` says how a run differs from its preset (its name and the changes its
+    note lists): not the preset's choice itself, nor what does not change what a run computes."""
+    return decides_the_result(key) and key.split(".")[0] != "experiment"
