@@ -78,6 +78,8 @@ CASES = [
     (["architecture.width=0"], "architecture.width=0: must be >= 1"),
     (["architecture.depth=0"], "architecture.depth=0: must be >= 1"),
     (["architecture=mlp", "architecture.hidden_sizes=[4,0]"], "architecture.hidden_sizes[1]=0: must be >= 1"),
+    (["architecture=mlp", "architecture.hidden_sizes=[]", "architecture.norm=layer"],
+     "architecture.norm=layer: normalizes the hidden layers, and the net [2, 1] has none"),
     (["architecture.output_size=0"], "architecture.output_size=0: must be >= 1"),
     (["architecture.input_size=3"], "architecture.input_size=3: does not match dataset 'moons'"),
     (["architecture.bias=some"], "architecture.bias=some: must be one of per_unit | shared | none"),

@@ -243,6 +243,8 @@ def build_network(arch: Settings, sizes: list[int], hidden, output, dtype: np.dt
         return Network(sizes, hidden, output, bias=arch.bias, train_bias=arch.train_bias, dtype=dtype,
                        hidden_derivative=arch.hidden_derivative)
     if arch.name != "residual":
+        _check(len(sizes) > 2, f"architecture.norm={arch.norm}: normalizes the hidden layers, and the net {sizes} "
+                               f"has none (give it a hidden layer, or architecture.norm=none)")
         _check(arch.train_bias, f"architecture.train_bias=false: frozen biases are for plain nets; "
                                 f"architecture.norm={arch.norm} needs true")
         _check(arch.hidden_derivative == "exact", f"architecture.hidden_derivative={arch.hidden_derivative}: "
