@@ -5,6 +5,7 @@ ended (a diverged one pruned), the best trial and Optuna's figures in the parent
 import contextlib
 import json
 import math
+import re
 import signal
 import sqlite3
 import subprocess
@@ -168,6 +169,34 @@ def test_a_search_killed_with_kill_9_resumes_without_repeating_a_trial(tmp_path,
     assert sorted(int(r.data.tags["optuna.trial"]) for r in finished) == list(range(12))  # one FINISHED run each
 
 
+def test_a_continued_search_is_one_sweep_and_its_report_covers_the_whole_study(tmp_path):
+    """``resume=true`` continues the study: the runs of its ended trials join the new sweep (as a resumed
+    grid's reused runs do), so its parent holds every trial's run and its report covers them all, each
+    sampled param an axis of its own (the learning rate and the init's scale both differ in every run)."""
+    import pandas as pd
+
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.seed=0", "optimizer.lr=tag(log,interval(0.01,1))",
+            "init=normal", "init.std=tag(log,interval(0.05,1))", *TINY[1:]]
+    first = run_cli(tmp_path, *args, "hydra.sweeper.n_trials=3", "tracking.report=never")
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli(tmp_path, *args, "hydra.sweeper.n_trials=5", "resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 trials ended (their runs join this sweep), 2 to run" in resumed.stdout
+
+    runs = runs_of(tmp_path, "default")
+    parents = sorted((r for r in runs if r.data.tags["kind"] == "sweep"), key=lambda r: r.info.start_time)
+    jobs = [r for r in runs if r.data.tags["kind"] == "job"]
+    assert len(parents) == 2 and len(jobs) == 5
+    first_sweep, sweep = (p.data.tags["sweep_id"] for p in parents)
+    assert {r.data.tags["sweep_id"] for r in jobs} == {sweep}
+    assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parents[1].info.run_id}
+    assert sorted(r.data.tags.get("previous_sweep_id", "") for r in jobs) == ["", "", first_sweep, first_sweep, first_sweep]
+
+    (page,) = re.findall(r"^report of the sweep \(.*\): (\S+)$", resumed.stdout, re.M)
+    summary = pd.read_csv(tmp_path / Path(page).parent / "summary.csv")
+    assert len(summary) == 5 and {"optimizer.lr", "init.std"} <= set(summary.columns)
+
+
 def states(cwd: Path) -> dict[str, int]:
     """The study's trials by state, read without writing (Optuna would create its tables in a new file)."""
     try:
@@ -225,6 +254,6 @@ def test_a_trial_whose_run_ended_before_the_search_was_killed_is_told_from_its_r
     resumed = run_cli(tmp_path, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "resume=true",
                       "optimizer.lr=tag(log,interval(0.01,1))", *TINY)
     assert resumed.returncode == 0, resumed.stderr
-    assert "1 trial ended, 0 to run" in resumed.stdout  # told from its run, nothing run again
+    assert "1 trial ended (its run joins this sweep), 0 to run" in resumed.stdout  # told from its run, not run again
     (told,) = study_of(tmp_path, "default").trials
     assert (told.state.name, told.value) == ("COMPLETE", 0.125)

@@ -142,6 +142,36 @@ def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
     assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]
 
 
+def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tmp_path, monkeypatch):
+    """Two params a search samples differ in every run: both are axes (one was taken for a copy of the
+    other, and left out), neither gets panels of one run each; each line names both, to 6 digits; the
+    heatmaps come in rows of 6 (a row and a column per sample left a 10 x 10 grid 90 % empty)."""
+    import numpy as np
+
+    from runner.report import small_multiples as sm
+    from runner.report.load import swept_columns
+    from runner.report.sweep_figures import heatmap_grid
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(10)], "run_name": [f"run{i}" for i in range(10)],
+                         "params.optimizer.lr": [repr(float(x)) for x in 10 ** rng.uniform(-2, 0, 10)],
+                         "params.init.std": [repr(float(x)) for x in 10 ** rng.uniform(-1.3, 0, 10)],
+                         "params.activation": ["tanh"] * 10})
+    swept = swept_columns(runs)
+    assert swept == ["params.optimizer.lr", "params.init.std"]
+    sm.small_multiples(runs, {f"r{i}": i for i in range(10)}, swept, tmp_path / "a.png",
+                       lambda ax, items, colour, label: ax.plot([1, 2], [1.0, 2.0], color=colour, label=label),
+                       "layer", "norm")
+    fig = figures.pop()
+    assert len(fig.axes) == 1  # one panel, its ten lines coloured by the learning rate
+    (legend,) = fig.legends
+    lr, std = float(runs["params.optimizer.lr"][0]), float(runs["params.init.std"][0])
+    assert legend.get_texts()[0].get_text() == f"lr={lr:.6g}, std={std:.6g}"
+    assert heatmap_grid(runs, swept).shape == (2, 6)
+
+
 def test_what_does_not_change_a_run_is_not_an_axis_of_a_resumed_sweep_s_report():
     """``resume=true``: the reused runs record resume=False, the new ones True; the report faceted its
     profiles by it (resume=False / resume=True panels) where the sweep varied the activation."""

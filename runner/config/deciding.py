@@ -1,7 +1,8 @@
 """Which config keys decide what a run computes.  The others (where it is tracked, ``resume``, its
 description, a sweep's size limit, the memory guard) enter neither the hash that identifies a run
 (``runner.config.recorded``) nor what tells runs apart: their names, their notes' lists of changes, the
-report's swept axes.  No Hydra import: the report reads it."""
+report's swept axes; and how a value reads in a run's name or a figure's label.  No Hydra import: the
+report reads it."""
 
 from __future__ import annotations
 
@@ -19,3 +20,14 @@ def tells_the_run_apart(key: str) -> bool:
     """Whether an override of ``key`` says how a run differs from its preset (its name and the changes its
     note lists): not the preset's choice itself, nor what does not change what a run computes."""
     return decides_the_result(key) and key.split(".")[0] != "experiment"
+
+
+def shortest(value: str, digits: int = 12) -> str:
+    """A number in its shortest form to ``digits`` significant digits (``range()`` sums its steps: it gives
+    ``0.15000000000000002``, named ``0.15``); anything else, and a number typed shorter, as typed."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    short = format(number, f".{digits}g")
+    return short if len(short) < len(value) else value

@@ -17,8 +17,8 @@ from mlflow.tracking import MlflowClient
 
 from ..config.deciding import decides_the_result
 from ..config.errors import ConfigError, did_you_mean
-from ..tracking.schema import JOB_NUM, KIND, STATUS, SWEEP_ID
-from .tables import as_text
+from ..tracking.schema import JOB_NUM, KIND, OPTUNA_TRIAL, STATUS, SWEEP_ID
+from .tables import as_numbers, as_text
 
 def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
               sweep_id: str | None = None) -> pd.DataFrame:
@@ -40,7 +40,8 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "start_time": run.info.start_time,
                "artifact_uri": run.info.artifact_uri,
                "status": run.data.tags.get(STATUS, "?"), "sweep_id": run.data.tags.get(SWEEP_ID),
-               "job_num": int(run.data.tags.get(JOB_NUM, 0))}
+               # a search's trials in the study's order (a continued search's runs joined from earlier ones)
+               "order": int(run.data.tags.get(OPTUNA_TRIAL, run.data.tags.get(JOB_NUM, 0)))}
         row |= {f"params.{k}": v for k, v in run.data.params.items()}
         row |= {f"metrics.{k}": v for k, v in run.data.metrics.items()}
         rows.append(row)
@@ -48,7 +49,7 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
     if not every_sweep and frame["sweep_id"].notna().any():
         latest = frame.dropna(subset=["sweep_id"]).sort_values("start_time")["sweep_id"].iloc[-1]
         frame = frame[frame["sweep_id"] == latest]
-    return frame.sort_values(["job_num", "start_time"]).reset_index(drop=True)
+    return frame.sort_values(["order", "start_time"]).reset_index(drop=True)
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
@@ -79,8 +80,12 @@ def _determined_by(values: pd.Series, choice: pd.Series) -> bool:
 
 
 def _same_split(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``)."""
+    """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``), as
+    one that follows from the other does; not two numbers that merely differ in every run (a search's
+    samples: the learning rate and the init's scale each a value per trial)."""
     pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
+    if len(pairs) == len(a) > 2 and as_numbers(a) is not None and as_numbers(b) is not None:
+        return False
     return pairs["a"].is_unique and pairs["b"].is_unique
 
 

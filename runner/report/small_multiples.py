@@ -14,25 +14,33 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.ticker import LogLocator, NullLocator
 
+from ..config.deciding import shortest
 from ..figures.style import plain_log_labels, plottable, plt, save_figure
-from .tables import as_text, ordered_axis
+from .tables import as_text, ordered_axis, panel_axes
+
+
+LABEL_DIGITS = 6  # a search's samples (0.591031707742531) read as 0.591032
 
 
 def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
-    """Each run's label: what the ``swept`` params are for it (``depth=8, activation=relu``), else its name."""
+    """Each run's label: what the ``swept`` params are for it (``depth=8, activation=relu``; a number to
+    ``LABEL_DIGITS`` significant digits), else its name."""
     if not swept:
         return list(runs["run_name"])
-    texts = [(c.removeprefix("params.").rsplit(".", 1)[-1], as_text(runs[c]).tolist()) for c in swept]
+    texts = [(c.removeprefix("params.").rsplit(".", 1)[-1], [shortest(v, LABEL_DIGITS) for v in as_text(runs[c])])
+             for c in swept]
     return [", ".join(f"{name}={values[i]}" for name, values in texts) for i in range(len(runs))]
 
 
 def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
     """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
     swept param with the most values, e.g. depth) and panels split by up to two other swept params
-    (rows, columns), group choices first; anything left goes into the line labels."""
+    (rows, columns) of a few values each (``panel_axes``), group choices first; anything left goes into
+    the line labels."""
     colour = ordered_axis(runs, swept)
     rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
-    return colour, rest[:2], rest[2:]
+    facets = panel_axes(runs, rest)[:2]
+    return colour, facets, [c for c in rest if c not in facets]
 
 
 def _panels(runs: pd.DataFrame, facets: list[str]):
@@ -163,7 +171,7 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     run_id = runs["run_id"].to_dict()  # index label -> run id
     curves = [(group, [data[run_id[i]] for i in group if data.get(run_id[i]) is not None]) for group in groups]
     # a label says what the panel's title does not; a curve alone in its panel needs none
-    named = run_labels(runs, [colour] if colour else labelled) if colour or labelled else None
+    named = run_labels(runs, [colour, *labelled] if colour else labelled) if colour or labelled else None
     labels = {group[0]: named[runs.index.get_loc(group[0])] if named else None for group, _ in curves}
     fig, axes, legend_at = _grid(*panels[0][4], _legend_width(list(labels.values())))
     titles = {}

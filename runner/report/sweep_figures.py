@@ -139,4 +139,6 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
         if grid[cell] >= 0:  # two runs in one cell (seeds, an axis not swept): a panel each, in rows of 6
             return heatmap_grid(runs, [])
         grid[cell] = i
+    if grid.size > 2 * len(runs):  # mostly empty (a search's samples: a row and a column each): rows of 6
+        return heatmap_grid(runs, [])
     return grid

@@ -82,6 +82,15 @@ def _cell(values: pd.Series, seeded: bool) -> str:
     return f"{finite.mean():.4g} ± {spread:.2g}{missing}"
 
 
+MAX_PANEL_VALUES = 8  # a swept param of more values (a search's samples: one run each) gets no panels of its own
+
+
+def panel_axes(table: pd.DataFrame, axes: list[str]) -> list[str]:
+    """The ``axes`` a figure may give panels (rows, columns) and a verdict each: those of at most
+    ``MAX_PANEL_VALUES`` values; the others are named in the lines' labels."""
+    return [a for a in axes if as_text(table[a]).nunique() <= MAX_PANEL_VALUES]
+
+
 def ordered_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
     """The numeric axis with the most values (depth in a depth sweep): what lines are coloured along,
     heatmaps laid out across and verdicts read along; None when no axis is numeric."""
@@ -112,7 +121,7 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
     numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade)."""
     axes = [a for a in axes if a != "seed"]
     along = ordered_axis(table, axes)
-    panels = [a for a in axes if a != along]
+    panels = [a for a in panel_axes(table, axes) if a != along]
     sentences = []
     for key, group in (table.groupby(panels, sort=False) if panels else [((), table)]):
         key = key if isinstance(key, tuple) else (key,)

@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from backprop_core import FitResult
 
 from ..config.overrides import key_values, sweep_params, typed_overrides
-from ..config.deciding import tells_the_run_apart
+from ..config.deciding import shortest, tells_the_run_apart
 from ..processes import VARYING_KEYS
 from ..tracking.schema import JobStatus, sweep_id_of
 from .records import write_job_file
@@ -101,17 +101,6 @@ def run_name(overrides: dict[str, str], preset: str | None) -> str:
              if tells_the_run_apart(key)]
     name = ",".join(parts) or preset or "default"
     return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 3] + "..."  # the whole is the overrides tag
-
-
-def shortest(value: str) -> str:
-    """A number in its shortest form to 12 significant digits (``range()`` sums its steps: it gives
-    ``0.15000000000000002``, named ``0.15``); anything else, and a number typed shorter, as typed."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    short = format(number, ".12g")
-    return short if len(short) < len(value) else value
 
 
 def record_job(job: Job, outcome: Outcome) -> None:

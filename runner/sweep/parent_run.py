@@ -21,8 +21,8 @@ from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..config.recorded import description_of
 from ..tracking.checks import original_cwd
 from ..tracking.links import profiles_link, run_url, runs_url, ui_command
-from ..tracking.runs import close_orphans, finish_sweep_run, show_in_note, start_sweep_run, sweep_job_statuses, \
-    sweep_run_ids
+from ..tracking.runs import adopt_study_runs, close_orphans, finish_sweep_run, show_in_note, start_sweep_run, \
+    sweep_job_statuses, sweep_run_ids
 from ..tracking.schema import OPTUNA_STORAGE, OPTUNA_STUDY, JobStatus
 from ..tracking.store import TrackedExperiment, open_experiment
 from ..tracking.writer import log_image
@@ -87,6 +87,11 @@ class ParentRun:
                      "Gradient norm against layer, every run of this sweep (solid: step 0; dashed: the end)")
         print(f"report of the sweep ({time.perf_counter() - started:.1f}s): {folder / 'report.html'}")
         return folder
+
+    def adopt_study_runs(self, study: str) -> int:
+        """A continued search: the runs of its study's ended trials join this sweep (``adopt_study_runs``)."""
+        tracked = self.tracked
+        return adopt_study_runs(tracked.client, tracked.experiment_id, study, self.sweep_id, self.run_id)
 
     def attach_study(self, study, url: str, folder: Path, activation: str | None, sigma_b2: float | None) -> None:
         """An Optuna search's study: its name and storage as tags, the best trial's parameters and objective,

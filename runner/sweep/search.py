@@ -50,7 +50,9 @@ class Search:
         new = max(0, settings.n_trials - ended - len(interrupted))
         if sweep is not None:
             sweep.n_jobs = len(interrupted) + new  # the jobs this command runs
+        joined = sweep.parent.adopt_study_runs(study.name) if ended and sweep is not None and sweep.parent else 0
         print(f"study {study.name!r} in {study.url}: {ended} trial{'s' * (ended != 1)} ended"
+              + (f" ({_joining(joined, ended)} this sweep)" if joined else "")
               + (f", {len(interrupted)} interrupted to run again" if interrupted else "") + f", {new} to run",
               flush=True)
         per_batch = _trials_at_once(self.config)
@@ -71,6 +73,14 @@ class Search:
             returns.append(done)
         _close(study, sweep, self.config)
         return returns
+
+
+def _joining(joined: int, ended: int) -> str:
+    """``its run joins``, ``their runs join``, ``2 of their runs join``: the runs of a continued study's ended
+    trials that join this sweep (a trial that failed before its job made a run has none)."""
+    if joined == ended:
+        return "its run joins" if ended == 1 else "their runs join"
+    return f"{joined} of their runs join{'s' * (joined == 1)}"
 
 
 def _params(settings: DictConfig) -> list[str]:

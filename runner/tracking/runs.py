@@ -14,7 +14,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
 from ..processes import process_alive, process_start_time
-from .schema import (COUNTED, HOST, JOB_NUM, KIND, NOTE, OPTUNA_STUDY, OPTUNA_TRIAL, PID, PID_START,
+from .schema import (COUNTED, HOST, JOB_NUM, KIND, NOTE, OPTUNA_STUDY, OPTUNA_TRIAL, PARENT_RUN, PID, PID_START,
                      PREVIOUS_SWEEP_ID, STATUS, SWEEP_ID, JobStatus)
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,20 @@ def trial_run(client: MlflowClient, experiment_id: str, study: str, number: int)
     runs = client.search_runs([experiment_id], f"tags.`{OPTUNA_STUDY}` = '{study}' and tags.`{OPTUNA_TRIAL}` = "
                                                f"'{number}' and attributes.status != 'RUNNING'", max_results=20)
     return next((r for r in runs if _status(r).has_result or _status(r) == JobStatus.pruned), None)
+
+
+def adopt_study_runs(client: MlflowClient, experiment_id: str, study: str, sweep_id: str, parent_run_id: str) -> int:
+    """The runs that ended trials of ``study`` in the searches a continued one (``resume=true``) goes on from
+    join its sweep ``sweep_id``, as a resumed grid's reused runs do (children of ``parent_run_id``;
+    ``previous_sweep_id`` keeps where they were): its report, counts and links cover the whole study.  Runs
+    of killed jobs stay where they are (their trials run again).  Returns how many joined."""
+    runs = client.search_runs([experiment_id], f"tags.`{OPTUNA_STUDY}` = '{study}' and tags.{KIND} = 'job' and "
+                                               f"attributes.status != 'RUNNING'", max_results=50000)
+    joining = [r for r in runs if r.data.tags.get(SWEEP_ID) != sweep_id and _status(r) != JobStatus.killed]
+    for run in joining:
+        tags = {PREVIOUS_SWEEP_ID: run.data.tags.get(SWEEP_ID, ""), SWEEP_ID: sweep_id, PARENT_RUN: parent_run_id}
+        client.log_batch(run.info.run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    return len(joining)
 
 
 def start_sweep_run(client: MlflowClient, experiment_id: str, name: str, sweep_id: str, command: str,
