@@ -167,8 +167,11 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     fig = figures.pop()
     assert len(fig.axes) == 1  # one panel, its ten lines coloured by the learning rate
     (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
     lr, std = float(runs["params.optimizer.lr"][0]), float(runs["params.init.std"][0])
-    assert legend.get_texts()[0].get_text() == f"lr={lr:.6g}, std={std:.6g}"
+    assert f"lr={lr:.6g}, std={std:.6g}" in texts
+    coloured = [float(text.split(",")[0].removeprefix("lr=")) for text in texts]
+    assert coloured == sorted(coloured)  # listed along the colour axis, not in trial order
     assert heatmap_grid(runs, swept).shape == (2, 6)
 
 

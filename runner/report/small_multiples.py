@@ -170,6 +170,9 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     groups = _seed_groups(runs, swept)
     run_id = runs["run_id"].to_dict()  # index label -> run id
     curves = [(group, [data[run_id[i]] for i in group if data.get(run_id[i]) is not None]) for group in groups]
+    if colour:  # the legend lists the lines in the colour axis's order (a search's trials come in any)
+        along = pd.to_numeric(runs[colour])
+        curves.sort(key=lambda curve: along[curve[0][0]])
     # a label says what the panel's title does not; a curve alone in its panel needs none
     named = run_labels(runs, [colour, *labelled] if colour else labelled) if colour or labelled else None
     labels = {group[0]: named[runs.index.get_loc(group[0])] if named else None for group, _ in curves}
