@@ -151,6 +151,7 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     from runner.report import small_multiples as sm
     from runner.report.load import swept_columns
     from runner.report.sweep_figures import heatmap_grid
+    from runner.report.tables import pivot_tables
 
     figures = []
     monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
@@ -173,6 +174,30 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     coloured = [float(text.split(",")[0].removeprefix("lr=")) for text in texts]
     assert coloured == sorted(coloured)  # listed along the colour axis, not in trial order
     assert heatmap_grid(runs, swept).shape == (2, 6)
+    table = pd.DataFrame({"optimizer.lr": runs["params.optimizer.lr"], "init.std": runs["params.init.std"],
+                          "log10_grad_ratio_first_last": 0.1, "final/val_loss": 0.2})
+    assert pivot_tables(table, ["optimizer.lr", "init.std"]) == {}  # a 10 x 10 table of ten cells: none
+
+
+def test_a_report_removes_what_an_earlier_one_left_in_its_folder_and_only_that(tmp_path):
+    """A figure or pivot the new report leaves out (heatmaps above 64 runs, pivots of a search) stayed beside
+    it, telling of other runs; a file of the user's in a folder given with --out stays."""
+    from pathlib import Path
+
+    from runner.report.make import REPORT_FIGURES, _clear, _figure_tasks
+
+    stale = ["grad_heatmaps.png", "pivot_final_val_loss.csv", "pivots.md", "report.html", "summary.csv"]
+    for name in stale + ["notes.png", "pivot.txt"]:
+        (tmp_path / name).write_text("x")
+    _clear(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.png", "pivot.txt"]
+    runs = pd.DataFrame({"run_id": ["a"], "params.x": ["1"]})
+    history = pd.DataFrame({"delta_norm/delta_norm_l1": [1.0], "act_std/act_std_l1": [1.0],
+                            "stream_length/stream_length_b1": [1.0], "branch_ratio/branch_ratio_b1": [1.0]})
+    artifacts = {"history.csv": {"a": history}, "distributions.npz": {"a": {}}, "jacobian.npz": {"a": 1},
+                 "theory.csv": {"a": 1}}
+    drawn = {next(arg for arg in task if isinstance(arg, Path)).name for task in _figure_tasks(runs, artifacts, [], tmp_path)}
+    assert drawn <= set(REPORT_FIGURES) and len(drawn) == len(REPORT_FIGURES)  # every figure it may draw is known
 
 
 def test_what_does_not_change_a_run_is_not_an_axis_of_a_resumed_sweep_s_report():

@@ -8,9 +8,9 @@
 Writes ``outputs/reports/<experiment>/``: ``summary.csv``, ``summary.md``, ``pivot_*.csv``, ``pivots.md``,
 ``report.html`` (everything on one self-contained page), ``grad_profile.png``
 (gradient norm vs layer at the first and the last logged step, one line per run), ``loss_curves.png``
-and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run, up to 64 runs), and logs
-them to MLflow: into the sweep's parent run (folder ``report``) when the report covers one sweep,
-else as a run named ``report`` (tag ``kind=report``) in the same experiment.
+and ``grad_heatmaps.png`` (log10 gradient norm over steps x layers, one panel per run, up to 64 runs),
+replacing an earlier report's; and logs them to MLflow: into the sweep's parent run (folder ``report``)
+when the report covers one sweep, else as a run named ``report`` (tag ``kind=report``) in the same experiment.
 Histories are read in bulk: per run one artifact listing and one download per file it has, never one
 request per point.
 """
@@ -67,6 +67,7 @@ def _report(experiment: str, uri: str | None, out: Path | None, every_sweep: boo
     axes = [c.removeprefix("params.") for c in swept]
     folder = out or Path("outputs") / "reports" / path_part(experiment)
     folder.mkdir(parents=True, exist_ok=True)
+    _clear(folder)
     table = summary_table(runs, swept)
     pivots = pivot_tables(table, axes)
     files = _write_tables(folder, table, pivots)
@@ -85,6 +86,20 @@ def _report(experiment: str, uri: str | None, out: Path | None, every_sweep: boo
         print(f"report: {len(runs)} runs of {experiment!r} -> {folder}")
         print(markdown(table))
     return folder
+
+
+REPORT_FIGURES = ("grad_heatmaps.png", "grad_profile.png", "loss_curves.png", "delta_profile.png",
+                  "act_std_profile.png", "stream_profile.png", "branch_profile.png", "grad_distributions.png",
+                  "jacobian_spectra.png", "length_map.png", "phase_diagram.png", "grad_slopes.png")
+REPORT_TABLES = ("summary.csv", "summary.md", "pivots.md", "report.html")
+
+
+def _clear(folder: Path) -> None:
+    """An earlier report's files in ``folder``, removed (by name only: a folder given with ``--out`` may hold
+    others): a figure or pivot this report leaves out would have stayed beside it, telling of other runs."""
+    for path in folder.iterdir():
+        if path.name in REPORT_FIGURES + REPORT_TABLES or path.name.startswith("pivot_") and path.suffix == ".csv":
+            path.unlink()
 
 
 def _write_tables(folder: Path, table: pd.DataFrame, pivots: dict[str, pd.DataFrame]) -> list[Path]:

@@ -36,10 +36,11 @@ def summary_table(runs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
 def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame]:
     """For each metric in ``PIVOTED``: rows = the swept axis with the most (numeric-first) values, columns
     = the other swept axes; a swept ``seed`` is aggregated, each cell ``mean ± std`` (sample std) over
-    the seeds.  Empty when fewer than two axes remain."""
+    the seeds.  Empty without an axis, and where most cells would be empty (a search's samples: a row
+    and a column each, the summary has them all)."""
     seeded = "seed" in axes
     axes = [a for a in axes if a != "seed"]
-    if not axes:
+    if not axes or math.prod(table[a].nunique() for a in axes) > 2 * len(table):
         return {}
     rows = max(axes, key=lambda a: (as_numbers(table[a]) is not None, table[a].nunique()))
     columns = [a for a in axes if a != rows]
