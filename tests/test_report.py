@@ -179,6 +179,17 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     assert pivot_tables(table, ["optimizer.lr", "init.std"]) == {}  # a 10 x 10 table of ten cells: none
 
 
+def test_a_grid_axis_of_many_values_keeps_its_panels():
+    """The 1000-job sweep's 40 sigma_w2 x 25 depths: a panel per depth, lines coloured by sigma_w2 (each
+    depth is 40 runs: not a search's samples, whatever its number of values)."""
+    from runner.report.small_multiples import _layout
+
+    runs = pd.DataFrame({"params.init.sigma_w2": [f"{0.5 + 0.1 * i:.1f}" for i in range(40)] * 25,
+                         "params.architecture.depth": [str(d) for d in range(2, 52, 2) for _ in range(40)]})
+    assert _layout(runs, ["params.init.sigma_w2", "params.architecture.depth"]) == \
+        ("params.init.sigma_w2", ["params.architecture.depth"], [])
+
+
 def test_a_report_removes_what_an_earlier_one_left_in_its_folder_and_only_that(tmp_path):
     """A figure or pivot the new report leaves out (heatmaps above 64 runs, pivots of a search) stayed beside
     it, telling of other runs; a file of the user's in a folder given with --out stays."""

@@ -35,8 +35,8 @@ def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
 def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
     """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
     swept param with the most values, e.g. depth) and panels split by up to two other swept params
-    (rows, columns) of a few values each (``panel_axes``), group choices first; anything left goes into
-    the line labels."""
+    (rows, columns), group choices first, not a search's samples (``panel_axes``); anything left goes
+    into the line labels."""
     colour = ordered_axis(runs, swept)
     rest = sorted((c for c in swept if c != colour), key=lambda c: ("." in c, as_text(runs[c]).nunique()))
     facets = panel_axes(runs, rest)[:2]

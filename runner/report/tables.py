@@ -83,13 +83,12 @@ def _cell(values: pd.Series, seeded: bool) -> str:
     return f"{finite.mean():.4g} ± {spread:.2g}{missing}"
 
 
-MAX_PANEL_VALUES = 8  # a swept param of more values (a search's samples: one run each) gets no panels of its own
-
-
 def panel_axes(table: pd.DataFrame, axes: list[str]) -> list[str]:
-    """The ``axes`` a figure may give panels (rows, columns) and a verdict each: those of at most
-    ``MAX_PANEL_VALUES`` values; the others are named in the lines' labels."""
-    return [a for a in axes if as_text(table[a]).nunique() <= MAX_PANEL_VALUES]
+    """The ``axes`` a figure may give panels (rows, columns) and a verdict each: not a number that differs
+    in every run (a search's samples, which no grid has beside another axis: panels of one run each);
+    that one is named in the lines' labels."""
+    return [a for a in axes if not (len(table) > 2 and as_text(table[a]).nunique() == len(table)
+                                    and as_numbers(table[a]) is not None)]
 
 
 def ordered_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
