@@ -75,8 +75,9 @@ def trial_run(client: MlflowClient, experiment_id: str, study: str, number: int)
 def adopt_study_runs(client: MlflowClient, experiment_id: str, study: str, sweep_id: str, parent_run_id: str) -> int:
     """The runs that ended trials of ``study`` in the searches a continued one (``resume=true``) goes on from
     join its sweep ``sweep_id``, as a resumed grid's reused runs do (children of ``parent_run_id``;
-    ``previous_sweep_id`` keeps where they were): its report, counts and links cover the whole study.  Runs
-    of killed jobs stay where they are (their trials run again).  Returns how many joined."""
+    ``previous_sweep_id`` keeps where they were): its report and chart link cover the whole study (its
+    closing counts, the jobs this command ran).  Runs of killed jobs stay where they are (their trials
+    run again).  Returns how many joined."""
     runs = client.search_runs([experiment_id], f"tags.`{OPTUNA_STUDY}` = '{study}' and tags.{KIND} = 'job' and "
                                                f"attributes.status != 'RUNNING'", max_results=50000)
     joining = [r for r in runs if r.data.tags.get(SWEEP_ID) != sweep_id and _status(r) != JobStatus.killed]
