@@ -191,6 +191,9 @@ def test_a_continued_search_is_one_sweep_and_its_report_covers_the_whole_study(t
     assert {r.data.tags["sweep_id"] for r in jobs} == {sweep}
     assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parents[1].info.run_id}
     assert sorted(r.data.tags.get("previous_sweep_id", "") for r in jobs) == ["", "", first_sweep, first_sweep, first_sweep]
+    from runner.tracking.runs import sweep_job_statuses  # an interrupted sweep's counts: its own jobs only
+
+    assert sweep_job_statuses(MlflowClient(store_uri(tmp_path)), jobs[0].info.experiment_id, sweep) == {"finished": 2}
 
     (page,) = re.findall(r"^report of the sweep \(.*\): (\S+)$", resumed.stdout, re.M)
     summary = pd.read_csv(tmp_path / Path(page).parent / "summary.csv")

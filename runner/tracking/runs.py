@@ -128,8 +128,10 @@ def finish_sweep_run(client: MlflowClient, run_id: str, counts: dict[str, int], 
 def sweep_job_statuses(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, int]:
     """How many of the sweep's job runs are finished, diverged, failed, killed, skipped (reused), running."""
     runs = client.search_runs([experiment_id], _jobs_of(sweep_id), max_results=50000)
-    # a run an earlier sweep made and this one reused (resume=true) counts as skipped, as in the summary
-    return dict(Counter(JobStatus.skipped if PREVIOUS_SWEEP_ID in run.data.tags else _status(run) for run in runs))
+    # a run an earlier sweep made and this one reused (resume=true) counts as skipped, as in the summary; one
+    # that joined from the earlier search a continued one goes on from is not one of its jobs
+    ours = [run for run in runs if not (PREVIOUS_SWEEP_ID in run.data.tags and OPTUNA_STUDY in run.data.tags)]
+    return dict(Counter(JobStatus.skipped if PREVIOUS_SWEEP_ID in run.data.tags else _status(run) for run in ours))
 
 
 def sweep_run_ids(client: MlflowClient, experiment_id: str, sweep_id: str) -> list[str]:
