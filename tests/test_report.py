@@ -52,6 +52,36 @@ def test_report_of_a_sweep(tmp_path):
     assert len(pd.read_csv(folder / "summary.csv")) == 5  # the sweep's parent run is left out
 
 
+def test_a_sweep_without_tracking_gets_the_report_of_its_tracked_twin(tmp_path):
+    """``tracking=none`` keeps no store: the sweep's closing lines print the command that reads its folder
+    (job.json, config.yaml, .hydra) into the report.  Its table is the one the same sweep tracked in MLflow
+    gets from the store: the same axes, runs and numbers (the runs are deterministic)."""
+    import re
+
+    args = ["-m", "architecture.depth=2,4", "activation=relu,tanh", "trainer.epochs=20"]
+    (tmp_path / "tracked").mkdir(), (tmp_path / "none").mkdir()
+    tracked = run_cli(tmp_path / "tracked", *args)
+    untracked = run_cli(tmp_path / "none", *args, "tracking=none")
+    assert tracked.returncode == 0 and untracked.returncode == 0, tracked.stderr + untracked.stderr
+    (command,) = re.findall(r"^The sweep's report \(.*\): (.+ -m runner\.report --folder \S+)$", untracked.stdout, re.M)
+    report = subprocess.run(command, shell=True, cwd=tmp_path / "none", capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert not (tmp_path / "none" / "outputs" / "mlflow.db").exists()  # nothing goes to a store
+
+    (folder,) = (tmp_path / "none" / "outputs" / "multirun").glob("*/*/report")
+    (twin,) = (tmp_path / "tracked" / "outputs" / "multirun").glob("*/*/report")  # the tracked sweep's own
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "summary.csv"), pd.read_csv(twin / "summary.csv"))
+    assert (folder / "pivots.md").read_text() == (twin / "pivots.md").read_text()
+    for figure in ("grad_profile.png", "loss_curves.png", "grad_heatmaps.png", "length_map.png"):
+        assert_drawn(folder / figure)
+
+
+def test_the_report_of_a_folder_says_what_is_wrong_in_one_line(monkeypatch, capsys, tmp_path):
+    assert report_refuses(monkeypatch, capsys, tmp_path, "--folder", "nowhere").endswith(
+        "--folder=nowhere: no such directory")
+    assert "holds no job.json" in report_refuses(monkeypatch, capsys, tmp_path, "--folder", ".")
+
+
 def report_refuses(monkeypatch, capsys, cwd, *args: str) -> str:
     """``python -m runner.report ARGS`` in ``cwd``, in this process: its one error line (exit status 2)."""
     monkeypatch.chdir(cwd)
@@ -134,7 +164,7 @@ def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
 
 
 def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
-    from runner.report.load import swept_columns
+    from runner.report.axes import swept_columns
 
     runs = pd.DataFrame({"params.activation": ["tanh", "relu", "tanh", "relu"],
                          "params.init.sigma_w2": ["1.086", "2.0", "1.086", "2.0"],  # ${critical_sigma_w2:...}
@@ -149,7 +179,7 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     import numpy as np
 
     from runner.report import small_multiples as sm
-    from runner.report.load import swept_columns
+    from runner.report.axes import swept_columns
     from runner.report.sweep_figures import heatmap_grid
     from runner.report.tables import pivot_tables
 
@@ -195,7 +225,7 @@ def test_a_report_removes_what_an_earlier_one_left_in_its_folder_and_only_that(t
     it, telling of other runs; a file of the user's in a folder given with --out stays."""
     from pathlib import Path
 
-    from runner.report.make import REPORT_FIGURES, _clear, _figure_tasks
+    from runner.report.write import REPORT_FIGURES, _clear, _figure_tasks
 
     stale = ["grad_heatmaps.png", "pivot_final_val_loss.csv", "pivots.md", "report.html", "summary.csv"]
     for name in stale + ["notes.png", "pivot.txt"]:
@@ -214,7 +244,7 @@ def test_a_report_removes_what_an_earlier_one_left_in_its_folder_and_only_that(t
 def test_what_does_not_change_a_run_is_not_an_axis_of_a_resumed_sweep_s_report():
     """``resume=true``: the reused runs record resume=False, the new ones True; the report faceted its
     profiles by it (resume=False / resume=True panels) where the sweep varied the activation."""
-    from runner.report.load import swept_columns
+    from runner.report.axes import swept_columns
 
     runs = pd.DataFrame({"params.activation": ["tanh", "relu", "tanh", "relu"],
                          "params.architecture.depth": ["2", "2", "8", "8"],
@@ -249,7 +279,7 @@ def _stuck_in_a_child(parent: int, path):
 
 
 def test_a_figure_stuck_in_its_process_is_drawn_in_the_report_s_own(tmp_path, caplog):
-    from runner.report.make import draw_figures
+    from runner.report.write import draw_figures
 
     tasks = [(_stuck_in_a_child, os.getpid(), tmp_path / f"figure{i}.png") for i in range(3)]
     assert draw_figures(tasks, timeout=2) == [tmp_path / f"figure{i}.png" for i in range(3)]
@@ -271,7 +301,7 @@ def test_figure_processes_end_at_sigterm_whatever_handler_their_parent_has():
     import signal
 
     from runner.processes import interrupted_by_sigterm
-    from runner.report.make import draw_figures
+    from runner.report.write import draw_figures
 
     with interrupted_by_sigterm():
         seen = draw_figures([(_signals_here, i) for i in range(4)], timeout=30)
@@ -282,7 +312,7 @@ def test_figure_processes_end_at_sigterm_whatever_handler_their_parent_has():
 
 
 def test_a_sweep_of_more_runs_than_heatmap_panels_leaves_the_heatmaps_out(tmp_path):
-    from runner.report.make import MAX_HEATMAPS, _figure_tasks
+    from runner.report.write import MAX_HEATMAPS, _figure_tasks
     from runner.report.sweep_figures import plot_heatmaps
 
     def drawn_for(n_runs):
@@ -348,7 +378,7 @@ def test_a_colour_axis_of_more_values_than_a_legend_lists_gets_a_colour_bar(tmp_
 
 
 def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
-    from runner.report.make import _figure_tasks, draw_figures
+    from runner.report.write import _figure_tasks, draw_figures
 
     runs = pd.DataFrame({"run_id": ["plain", "res"], "run_name": ["plain", "res"],
                          "params.architecture": ["deep", "residual"]})

@@ -1,5 +1,5 @@
-"""Reading a store for the report: one row per run (one ``search_runs``), which params the runs vary,
-and the runs' own files read in bulk (in place on a local store; one listing and one download per
+"""Reading a store for the report: one row per run (one ``search_runs``), and the runs' own files read
+in bulk (in place on a local store; one listing and one download per
 file on a server)."""
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..config.deciding import decides_the_result
 from ..config.errors import ConfigError, did_you_mean
 from ..tracking.schema import JOB_NUM, KIND, OPTUNA_TRIAL, STATUS, SWEEP_ID
-from .tables import as_numbers, as_text
+from .readers import READERS
 
 def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
               sweep_id: str | None = None) -> pd.DataFrame:
@@ -50,56 +48,6 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
         latest = frame.dropna(subset=["sweep_id"]).sort_values("start_time")["sweep_id"].iloc[-1]
         frame = frame[frame["sweep_id"] == latest]
     return frame.sort_values(["order", "start_time"]).reset_index(drop=True)
-
-
-def swept_columns(runs: pd.DataFrame) -> list[str]:
-    """The params that differ between the runs: what the sweep varied.  A parameter of one option
-    (``init.std`` when the sweep also varies ``init``) is left out: its "null" in the other options'
-    runs would split them into a meaningless panel; so is one that does not change what a run computes
-    (``resume``: a resumed sweep's reused runs have it false, its new ones true)."""
-    params = [c for c in runs.columns if c.startswith("params.") and decides_the_result(c.removeprefix("params."))]
-    swept = []
-    for column in params:
-        values = as_text(runs[column])
-        group = column.removeprefix("params.").split(".")[0]
-        # a parameter of the chosen option (init.std, optimizer.lr at each optimizer's default) follows
-        # the group's choice when the sweep varies it: not an axis of its own
-        an_options_own = "." in column.removeprefix("params.") and f"params.{group}" in params and \
-            as_text(runs[f"params.{group}"]).nunique() > 1 and _determined_by(values, as_text(runs[f"params.{group}"]))
-        # a group choice and its option's name (init / init.name), or a value derived from a swept one
-        # (init.sigma_w2 = ${critical_sigma_w2:${activation.name},...}), say the same: keep one
-        if values.nunique() > 1 and not an_options_own and not any(_same_split(values, as_text(runs[kept]))
-                                                                    for kept in swept):
-            swept.append(column)
-    return swept
-
-
-def _determined_by(values: pd.Series, choice: pd.Series) -> bool:
-    """Whether each choice comes with one value."""
-    return pd.DataFrame({"v": values, "c": choice}).drop_duplicates()["c"].is_unique
-
-
-def _same_split(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``), as
-    one that follows from the other does; not two numbers that merely differ in every run (a search's
-    samples: the learning rate and the init's scale each a value per trial)."""
-    pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
-    if len(pairs) == len(a) > 2 and as_numbers(a) is not None and as_numbers(b) is not None:
-        return False
-    return pairs["a"].is_unique and pairs["b"].is_unique
-
-
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    with np.load(path) as arrays:
-        return dict(arrays)
-
-
-READERS = {  # the run artifacts the report reads, and how
-    "history.csv": pd.read_csv,
-    "distributions.npz": _read_npz,  # tracking.detail=full
-    "jacobian.npz": lambda path: _read_npz(path)["singular_values"],  # trainer.jacobian_samples
-    "theory.csv": pd.read_csv,  # runs with a mean-field prediction
-}
 
 
 def load_artifacts(client: MlflowClient, runs: pd.DataFrame) -> dict[str, dict]:

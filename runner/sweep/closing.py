@@ -61,6 +61,11 @@ class Sweep:
         print("\n".join(lines))
         if self.parent:
             self.parent.close(counts, "\n".join(lines) + "\n")
+        # tracking=none: the report is not drawn unasked (it imports pandas and matplotlib and draws for seconds,
+        # which a sweep without tracking does not pay), its command is printed
+        if not self.parent and config.tracking.report == "auto" and records:
+            print(f"The sweep's report (figures and tables of every run): {shlex.quote(sys.executable)} -m "
+                  f"runner.report --folder {shlex.quote(self.directory)}")
         if config.tracking.run_figures == "auto" and records:
             command = self.parent.run_figures_command() if self.parent else \
                 f"{shlex.quote(sys.executable)} -m runner.figures {shlex.quote(self.directory)}"

@@ -1,0 +1,45 @@
+"""The params a report's runs vary: its axes (whatever holds the runs, a store or a sweep's folder)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..config.deciding import decides_the_result
+from .tables import as_numbers, as_text
+
+
+def swept_columns(runs: pd.DataFrame) -> list[str]:
+    """The params that differ between the runs: what the sweep varied.  A parameter of one option
+    (``init.std`` when the sweep also varies ``init``) is left out: its "null" in the other options'
+    runs would split them into a meaningless panel; so is one that does not change what a run computes
+    (``resume``: a resumed sweep's reused runs have it false, its new ones true)."""
+    params = [c for c in runs.columns if c.startswith("params.") and decides_the_result(c.removeprefix("params."))]
+    swept = []
+    for column in params:
+        values = as_text(runs[column])
+        group = column.removeprefix("params.").split(".")[0]
+        # a parameter of the chosen option (init.std, optimizer.lr at each optimizer's default) follows
+        # the group's choice when the sweep varies it: not an axis of its own
+        an_options_own = "." in column.removeprefix("params.") and f"params.{group}" in params and \
+            as_text(runs[f"params.{group}"]).nunique() > 1 and _determined_by(values, as_text(runs[f"params.{group}"]))
+        # a group choice and its option's name (init / init.name), or a value derived from a swept one
+        # (init.sigma_w2 = ${critical_sigma_w2:${activation.name},...}), say the same: keep one
+        if values.nunique() > 1 and not an_options_own and not any(_same_split(values, as_text(runs[kept]))
+                                                                    for kept in swept):
+            swept.append(column)
+    return swept
+
+
+def _determined_by(values: pd.Series, choice: pd.Series) -> bool:
+    """Whether each choice comes with one value."""
+    return pd.DataFrame({"v": values, "c": choice}).drop_duplicates()["c"].is_unique
+
+
+def _same_split(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``), as
+    one that follows from the other does; not two numbers that merely differ in every run (a search's
+    samples: the learning rate and the init's scale each a value per trial)."""
+    pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
+    if len(pairs) == len(a) > 2 and as_numbers(a) is not None and as_numbers(b) is not None:
+        return False
+    return pairs["a"].is_unique and pairs["b"].is_unique
