@@ -182,6 +182,7 @@ def test_a_continued_search_is_one_sweep_and_its_report_covers_the_whole_study(t
     resumed = run_cli(tmp_path, *args, "hydra.sweeper.n_trials=5", "resume=true")
     assert resumed.returncode == 0, resumed.stderr
     assert "3 trials ended (their runs join this sweep), 2 to run" in resumed.stdout
+    assert ": a search of 5 trial(s) checked (its space at its corners);" in resumed.stdout  # not "5 job(s)"
 
     runs = runs_of(tmp_path, "default")
     parents = sorted((r for r in runs if r.data.tags["kind"] == "sweep"), key=lambda r: r.info.start_time)

@@ -71,7 +71,9 @@ class ChecksAndSweep(Callback):
         self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent, started,
                                    workers)
         closing.launching(self.sweep)
-        print(f"sweep {sweep_id}: {n_jobs} job(s) checked; directory {config.hydra.sweep.dir}", flush=True)
+        checked = f"a search of {n_jobs} trial(s) checked (its space at its corners)" if is_sampling(config) \
+            else f"{n_jobs} job(s) checked"  # a search's trials are asked as it goes: a continued one runs fewer
+        print(f"sweep {sweep_id}: {checked}; directory {config.hydra.sweep.dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The sweep's closing summary; failed jobs make the command exit non-zero (``SweepFailed``).  The
