@@ -1,6 +1,6 @@
 """Reading a sweep's folder for the report, where no store holds its runs (``tracking=none``): one row
 per job from its ``job.json`` (name, status, summary), its ``config.yaml`` and ``.hydra/hydra.yaml``
-(the params MLflow would hold), and its files read in place (``load.READERS``)."""
+(the params MLflow would hold), and its files read in place (``readers.READERS``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def load_folder(folder: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
         run_id = str(job_dir.relative_to(folder))
         hydra = job_dir / ".hydra" / "hydra.yaml"  # not there with hydra.output_subdir=null
         choices = dict(OmegaConf.load(hydra).hydra.runtime.choices) if hydra.is_file() else {}
-        params = params_of(OmegaConf.load(job_dir / "config.yaml"), choices)
+        config = job_dir / "config.yaml"  # not there when the job failed before it trained
+        params = params_of(OmegaConf.load(config), choices) if config.is_file() else {}
         rows.append({"run_id": run_id, "run_name": job["name"], "start_time": job["job_num"], "status": job["status"],
                      "sweep_id": None, "order": job["job_num"]}
                     | {f"params.{k}": v for k, v in params.items()}
