@@ -136,3 +136,13 @@ def test_a_preset_can_sit_on_the_critical_line():
     cfg = compose_cfg(["experiment=pennington2017", "activation=tanh"])
     assert cfg.init.sigma_w2 == pytest.approx(critical_sigma_w2("tanh", 1e-4), rel=1e-12)
     assert compose_cfg(["experiment=pennington2017", "activation=relu"]).init.sigma_w2 == pytest.approx(2.0, abs=1e-9)
+
+
+def test_a_run_name_shortens_only_the_noise_of_a_number():
+    """``range()`` sums its steps (0.15000000000000002: named 0.15); a number typed as 1.0 stays 1.0 (it was
+    named 1, and the exploding_init study's runs lost the names its test reads)."""
+    from runner.config.deciding import shortest
+
+    assert [shortest(v) for v in ("0.15000000000000002", "1.0", "1e-05", "0.10", "relu")] == \
+        ["0.15", "1.0", "1e-05", "0.10", "relu"]
+    assert shortest("0.591031707742531", 6) == "0.591032"

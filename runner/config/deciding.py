@@ -23,11 +23,11 @@ def tells_the_run_apart(key: str) -> bool:
 
 
 def shortest(value: str, digits: int = 12) -> str:
-    """A number in its shortest form to ``digits`` significant digits (``range()`` sums its steps: it gives
-    ``0.15000000000000002``, named ``0.15``); anything else, and a number typed shorter, as typed."""
+    """A number with more than ``digits`` significant digits, to ``digits`` (``range()`` sums its steps: it
+    gives ``0.15000000000000002``, named ``0.15``); anything else as typed (``1.0`` stays ``1.0``)."""
     try:
         number = float(value)
     except ValueError:
         return value
     short = format(number, f".{digits}g")
-    return short if len(short) < len(value) else value
+    return short if float(short) != number and len(short) < len(value) else value
