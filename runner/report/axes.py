@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config.deciding import decides_the_result
-from .tables import as_numbers, as_text
+from .tables import a_sample_each, as_text
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
@@ -39,7 +39,7 @@ def _same_split(a: pd.Series, b: pd.Series) -> bool:
     """Whether two columns split the runs into the same groups (one value of ``a`` to one of ``b``), as
     one that follows from the other does; not two numbers that merely differ in every run (a search's
     samples: the learning rate and the init's scale each a value per trial)."""
-    pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
-    if len(pairs) == len(a) > 2 and as_numbers(a) is not None and as_numbers(b) is not None:
+    if a_sample_each(a) and a_sample_each(b):
         return False
+    pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
     return pairs["a"].is_unique and pairs["b"].is_unique

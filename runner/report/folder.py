@@ -18,8 +18,9 @@ from .write import write_report
 
 
 def load_folder(folder: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """``(runs, artifacts)`` of the jobs in the sweep ``folder``, shaped as ``load.load_runs`` and
-    ``load.load_artifacts`` give them from a store; a job killed before it wrote ``job.json`` is left out."""
+    """``(runs, artifacts)`` of the jobs in the sweep ``folder``, with the columns and files a report reads
+    (as ``load.load_runs`` and ``load.load_artifacts`` give them from a store); a job killed before it
+    wrote ``job.json`` is left out."""
     from ..run.metrics import params_of  # here: it reads configs as a run records them (Hydra's import)
 
     rows, artifacts = [], {name: {} for name in READERS}
@@ -34,8 +35,7 @@ def load_folder(folder: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
         choices = dict(OmegaConf.load(hydra).hydra.runtime.choices) if hydra.is_file() else {}
         config = job_dir / "config.yaml"  # not there when the job failed before it trained
         params = params_of(OmegaConf.load(config), choices) if config.is_file() else {}
-        rows.append({"run_id": run_id, "run_name": job["name"], "start_time": job["job_num"], "status": job["status"],
-                     "sweep_id": None, "order": job["job_num"]}
+        rows.append({"run_id": run_id, "run_name": job["name"], "status": job["status"], "order": job["job_num"]}
                     | {f"params.{k}": v for k, v in params.items()}
                     | {f"metrics.{k}": v for k, v in (job.get("summary") or {}).items()})
         for name, read in READERS.items():

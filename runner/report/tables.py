@@ -83,12 +83,16 @@ def _cell(values: pd.Series, seeded: bool) -> str:
     return f"{finite.mean():.4g} ± {spread:.2g}{missing}"
 
 
+def a_sample_each(column: pd.Series) -> bool:
+    """Whether ``column`` is a number that differs in every run (of more than two): a search's samples,
+    which no grid has beside another axis."""
+    return len(column) > 2 and as_text(column).nunique() == len(column) and as_numbers(column) is not None
+
+
 def panel_axes(table: pd.DataFrame, axes: list[str]) -> list[str]:
-    """The ``axes`` a figure may give panels (rows, columns) and a verdict each: not a number that differs
-    in every run (a search's samples, which no grid has beside another axis: panels of one run each);
-    that one is named in the lines' labels."""
-    return [a for a in axes if not (len(table) > 2 and as_text(table[a]).nunique() == len(table)
-                                    and as_numbers(table[a]) is not None)]
+    """The ``axes`` a figure may give panels (rows, columns) and a verdict each: not ``a_sample_each``
+    (panels of one run each); that one is named in the lines' labels."""
+    return [a for a in axes if not a_sample_each(table[a])]
 
 
 def ordered_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
