@@ -163,6 +163,32 @@ def test_report_draws_the_theory_figures_of_a_mean_field_sweep(tmp_path):
         assert_drawn(folder / figure)
 
 
+def test_the_slope_figure_colours_by_depth_only_where_depth_varies(tmp_path, monkeypatch):
+    """norm_compare's 33-layer nets drew a colour bar "depth" from 29.7 to 36.3 for one value; the title
+    says the depth and how many runs the theory covers instead.  A panel without a length map says so."""
+    from runner.report import small_multiples as sm
+    from runner.report import theory_figures as tf
+
+    figures = []
+    monkeypatch.setattr(tf, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "run_name": ["a", "b", "c"], "params.architecture.depth": ["33"] * 3,
+                         "params.architecture.norm": ["none", "batch", "layer"],
+                         "metrics.theory/grad_log_slope": [0.1, 0.2, float("nan")],
+                         "metrics.measured/grad_log_slope": [0.11, 0.19, 0.3]})
+    tf.plot_slopes(runs, tmp_path / "s.png")
+    fig = figures.pop()
+    assert len(fig.axes) == 1 and fig.axes[0].get_title().endswith("(2 runs, depth 33)")
+    tf.plot_slopes(runs.assign(**{"params.architecture.depth": ["8", "16", "16"]}), tmp_path / "s.png")
+    fig = figures.pop()
+    assert [ax.get_ylabel() for ax in fig.axes[1:]] == ["depth"] and fig.axes[0].get_title().endswith("(2 runs)")
+
+    table = pd.DataFrame({"layer": [1, 2], "q_measured": [1.0, 0.5], "q_theory": [1.0, 0.4]})
+    tf.plot_lengths(runs, {"a": table, "c": table}, ["params.architecture.norm"], tmp_path / "l.png")
+    fig = figures.pop()
+    assert [[t.get_text() for t in ax.texts] for ax in fig.axes[:3]] == [[], ["no length map for this net"], []]
+
+
 def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
     from runner.report.axes import swept_columns
 
@@ -393,6 +419,34 @@ def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
         assert_drawn(path)
     plain_only = {"history.csv": {"plain": plain, "res": plain}} | {k: v for k, v in artifacts.items() if k != "history.csv"}
     assert not [t for t in _figure_tasks(runs, plain_only, ["params.architecture"], tmp_path) if t[-1] == "b"]
+
+
+def test_a_panel_with_nothing_to_draw_has_no_axis_ticks(tmp_path, monkeypatch):
+    """The plain net's panel of a per-block profile says "no stream_length" and shows no ticks: a log axis
+    of 10^0..10^1 and a layer axis of 0.0..1.0 there read as data (they did)."""
+    from runner.report import small_multiples as sm
+    from runner.report.sweep_figures import plot_profiles
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    runs = pd.DataFrame({"run_id": ["plain", "res"], "run_name": ["plain", "res"],
+                         "params.architecture": ["deep", "residual"]})
+    plain = pd.DataFrame({"step": [0, 5], "grad_norm/grad_norm_l01": [1.0, 0.5]})
+    residual = plain.assign(**{"stream_length/stream_length_b01": [1.0, 2.0],
+                               "stream_length/stream_length_b02": [2.0, 40.0]})
+    plot_profiles(runs, {"plain": plain, "res": residual}, ["params.architecture"], tmp_path / "s.png",
+                  "stream_length", "b")
+    fig = figures.pop()
+    fig.canvas.draw()
+    empty, drawn = fig.axes[:2]
+    assert [t.get_text() for t in empty.texts] == ["no stream_length"]
+
+    def labels(ax):
+        return [t.get_text() for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+                for t in axis.get_ticklabels(minor=minor) if t.get_visible() and t.get_text()]
+
+    assert not labels(empty)
+    assert "10\u00b9" in labels(drawn) and "2" in labels(drawn)  # the residual net's panel keeps its own
 
 
 def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp_path, monkeypatch):

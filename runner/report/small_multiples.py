@@ -160,9 +160,11 @@ def curve(ax, x, ys: list, colour, label: str | None = None, **style) -> None:
     ax.fill_between(x, low, high, color=colour, alpha=0.15, linewidth=0)
 
 
-def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylabel: str, yscale: str = "log") -> Path:
+def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylabel: str, yscale: str = "log",
+                    missing: str = "no data") -> Path:
     """One panel per swept group choice; in each, ``draw(ax, items, colour, label)`` per curve, where
-    ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds."""
+    ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds.  A
+    panel none of whose runs has data says ``missing``."""
     axes_swept = [c for c in swept if c != "params.seed"]
     colour, facets, labelled = _layout(runs, axes_swept)
     colours = _colours(runs, colour, labelled)
@@ -194,6 +196,10 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
             else:  # within two decades: minor ticks at 2 and 5, labelled, not at every integer
                 ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
             plain_log_labels(ax.yaxis, every_minor=not decades)
+        if not ax.has_data():  # nothing drawn there (a plain net's per-block profile): no axis to read
+            if not ax.texts:
+                ax.text(0.5, 0.5, missing, transform=ax.transAxes, ha="center", va="center", color="grey")
+            ax.tick_params(which="both", left=False, bottom=False, labelleft=False, labelbottom=False)
         titles[r, c] = textwrap.wrap(title, 40)
         ax.set_title("\n".join(titles[r, c]), fontsize="medium")  # never into its neighbour
         ax.tick_params(labelsize="small")

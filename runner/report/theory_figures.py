@@ -121,15 +121,21 @@ def plot_slopes(runs: pd.DataFrame, path: Path) -> Path | None:
                     color="0.9", label="agreement band (theory_agrees)")
     ax.plot(line, line, color="0.5", linewidth=0.8)
     depth = runs.get("params.architecture.depth")
-    colour = pd.to_numeric(depth, errors="coerce").to_numpy() if depth is not None else None
-    points = ax.scatter(x[keep], y[keep], c=None if colour is None else colour[keep], cmap="viridis", s=18)
-    if colour is not None and np.isfinite(colour[keep]).all():
+    depths = pd.to_numeric(depth, errors="coerce").to_numpy()[keep] if depth is not None else np.array([np.nan])
+    varies = np.isfinite(depths).all() and len(np.unique(depths)) > 1  # a colour bar of one value reads nothing
+    points = ax.scatter(x[keep], y[keep], c=depths if varies else None, cmap="viridis", s=18)
+    if varies:
         fig.colorbar(points, ax=ax, label="depth")
+    one_depth = f", depth {depths[0]:g}" if not varies and np.isfinite(depths).all() else ""
     ax.set(xlabel="predicted slope of ln ||dL/dW_l||² per layer (towards the input)", ylabel="measured at step 0",
-           title="gradient slope: prediction vs measurement")
+           title=f"gradient slope: prediction vs measurement\n({_runs(int(keep.sum()))}{one_depth})")
     ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     return save_figure(fig, path, margins=False)
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def plot_lengths(runs: pd.DataFrame, tables: dict, swept: list[str], path: Path) -> Path:
@@ -141,4 +147,4 @@ def plot_lengths(runs: pd.DataFrame, tables: dict, swept: list[str], path: Path)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     return small_multiples(runs, tables, swept, path, draw, "layer (1 = input side)",
-                           "q = mean Z² (solid: measured, dashed: theory)")
+                           "q = mean Z² (solid: measured, dashed: theory)", missing="no length map for this net")
