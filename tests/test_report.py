@@ -235,6 +235,19 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
     assert pivot_tables(table, ["optimizer.lr", "init.std"]) == {}  # a 10 x 10 table of ten cells: none
 
 
+def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
+    """Names in the sweep's order, numbers in numeric order: norm_compare's heatmap rows read batch,
+    layer, none (alphabetical) beside profile panels of none, batch, layer."""
+    from runner.report.sweep_figures import heatmap_grid
+
+    runs = pd.DataFrame({"params.architecture": ["deep"] * 3 + ["residual"] * 3,
+                         "params.architecture.norm": ["none", "batch", "layer"] * 2})
+    assert heatmap_grid(runs, ["params.architecture", "params.architecture.norm"]).tolist() == [[0, 3], [1, 4], [2, 5]]
+    depths = pd.DataFrame({"params.architecture.depth": ["16", "2", "16", "2"],
+                           "params.activation": ["tanh", "tanh", "relu", "relu"]})
+    assert heatmap_grid(depths, ["params.architecture.depth", "params.activation"]).tolist() == [[1, 0], [3, 2]]
+
+
 def test_a_grid_axis_of_many_values_keeps_its_panels():
     """The 1000-job sweep's 40 sigma_w2 x 25 depths: a panel per depth, lines coloured by sigma_w2 (each
     depth is 40 runs: not a search's samples, whatever its number of values)."""

@@ -118,15 +118,16 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
 
 
 def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
-    """Run indices (-1: no run) in a grid: a column per value of the first swept axis, in numeric order
-    where it is numeric, a row per combination of the other axes; runs of an unswept report in rows of 6."""
+    """Run indices (-1: no run) in a grid: a column per value of the first swept axis, a row per
+    combination of the other axes, numbers in numeric order and names in the sweep's (as the profiles'
+    panels); runs of an unswept report in rows of 6."""
     if not swept:
         n, cols = len(runs), min(len(runs), 6)
         return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
     def order(column):
         values = as_text(runs[column])
         numbers = as_numbers(values)
-        return values if numbers is None else numbers
+        return pd.Series(pd.factorize(values)[0], index=values.index) if numbers is None else numbers
     column_axis = ordered_axis(runs, swept) or swept[0]  # depth across, as the profiles' colours
     row_axes = [c for c in swept if c != column_axis]
     column_values = sorted(order(column_axis).unique())
