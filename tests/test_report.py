@@ -167,6 +167,8 @@ def test_the_slope_figure_colours_by_depth_only_where_depth_varies(tmp_path, mon
     """norm_compare's 33-layer nets drew a colour bar "depth" from 29.7 to 36.3 for one value; the title
     says the depth and how many runs the theory covers instead.  A panel without a length map says so."""
     from runner.report import small_multiples as sm
+    import warnings
+
     from runner.report import theory_figures as tf
 
     figures = []
@@ -176,7 +178,9 @@ def test_the_slope_figure_colours_by_depth_only_where_depth_varies(tmp_path, mon
                          "params.architecture.norm": ["none", "batch", "layer"],
                          "metrics.theory/grad_log_slope": [0.1, 0.2, float("nan")],
                          "metrics.measured/grad_log_slope": [0.11, 0.19, 0.3]})
-    tf.plot_slopes(runs, tmp_path / "s.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warned of a colour map without colours (to every user)
+        tf.plot_slopes(runs, tmp_path / "s.png")
     fig = figures.pop()
     assert len(fig.axes) == 1 and fig.axes[0].get_title().endswith("(2 runs, depth 33)")
     tf.plot_slopes(runs.assign(**{"params.architecture.depth": ["8", "16", "16"]}), tmp_path / "s.png")

@@ -123,9 +123,10 @@ def plot_slopes(runs: pd.DataFrame, path: Path) -> Path | None:
     depth = runs.get("params.architecture.depth")
     depths = pd.to_numeric(depth, errors="coerce").to_numpy()[keep] if depth is not None else np.array([np.nan])
     varies = np.isfinite(depths).all() and len(np.unique(depths)) > 1  # a colour bar of one value reads nothing
-    points = ax.scatter(x[keep], y[keep], c=depths if varies else None, cmap="viridis", s=18)
     if varies:
-        fig.colorbar(points, ax=ax, label="depth")
+        fig.colorbar(ax.scatter(x[keep], y[keep], c=depths, cmap="viridis", s=18), ax=ax, label="depth")
+    else:
+        ax.scatter(x[keep], y[keep], s=18)
     one_depth = f", depth {depths[0]:g}" if not varies and np.isfinite(depths).all() else ""
     ax.set(xlabel="predicted slope of ln ||dL/dW_l||² per layer (towards the input)", ylabel="measured at step 0",
            title=f"gradient slope: prediction vs measurement\n({_runs(int(keep.sum()))}{one_depth})")
