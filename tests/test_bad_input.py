@@ -302,6 +302,10 @@ def existing_store(tmp_path_factory):
      "activation=relu,tanh); raise max_jobs to run it, e.g. max_jobs=199999998"),
     (["-m", "seed=range(0,30)", "max_jobs=20"], "max_jobs=20: this sweep would be 30 jobs (seed=range(0,30))"),
     (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
+    # MLflow's own "Default" is in this store: a second "default"-but-for-case would be listed beside it
+    (["tracking.experiment=DEFAULT"], "tracking.experiment=DEFAULT: the store has 'D"),
+    (["-m", "tracking.experiment=DEFAULT", "seed=1,2"], "a name differing only in case (MLflow would list both)"),
+    (["tracking.experiment="], "tracking.experiment=: an experiment name must not be empty"),  # was "default"
 ])
 def test_the_installed_command_refuses_in_one_line_and_adds_no_run(existing_store, overrides, message):
     done = run_cli(existing_store, *overrides)

@@ -47,3 +47,10 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
                     "resume=true", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert again.returncode == 0 and "(2 skipped)" in again.stdout, again.stdout + again.stderr
     assert len(client.search_runs([client.get_experiment_by_name("team").experiment_id], "tags.kind = 'job'")) == 2
+    # a name differing from the server's experiment only in case: refused in one line as the store is opened
+    # (MLflow would list "team" and "TEAM" both), with no experiment or run made
+    twin = run_cli(work, "tracking.experiment=TEAM", "trainer.epochs=1", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert twin.returncode == 2 and twin.stderr.strip().splitlines() == [
+        "backprop-lab: error: tracking.experiment=TEAM: the store has 'team', a name differing only in case "
+        "(MLflow would list both): use 'team', or another name"], twin.stderr
+    assert client.get_experiment_by_name("TEAM") is None

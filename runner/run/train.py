@@ -40,7 +40,7 @@ def train(cfg: DictConfig) -> JobResult:
         built = _build(cfg, job)
         if built is None:
             return JobResult(JobStatus.failed, math.inf)
-        tracker = steps.open_tracker(cfg, job)
+        tracker = _open_tracker(cfg, job)
         trial = TrialOfSearch.current() if job.multirun else None
         reused = None if trial else _reusable_run(cfg, job, tracker)  # a search's resume continues its study
         threads = blas_threads(cfg.trainer.threads, built.net.sizes,
@@ -51,6 +51,17 @@ def train(cfg: DictConfig) -> JobResult:
     record_job(job, outcome)
     log_summary(job, outcome, tracker, built.net.n_layers, len(built.data.X_val))
     return outcome.returned
+
+
+def _open_tracker(cfg: DictConfig, job: Job):
+    """The run's tracker; a store that refuses the experiment (a name differing from one of its own only
+    in case, checked as a server's store is opened) ends a single run with the one line of a user error."""
+    try:
+        return steps.open_tracker(cfg, job)
+    except ConfigError as err:
+        if job.multirun:  # the sweep's own process opened the experiment first: not reached
+            raise
+        raise Refused(str(err)) from None
 
 
 def _build(cfg: DictConfig, job: Job) -> BuiltRun | None:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..config.errors import ConfigError
 from ..config.recorded import description_of
 from .schema import MAX_TAG_VALUE
-from .stores import check_experiment_name, check_store, experiment_name, resolve_uri
+from .stores import check_case_twin, check_experiment_name, check_store, experiment_name, resolve_uri, sqlite_experiments
 
 
 def check_tracking(cfg: DictConfig) -> None:
@@ -31,12 +31,14 @@ def check_tracking(cfg: DictConfig) -> None:
     preset = OmegaConf.select(cfg, "hydra.runtime.choices.experiment")
     name = experiment_name(cfg.tracking.get("experiment"), preset)
     shown = name if len(name) <= 60 else f"{name[:40]}..."
-    check_experiment_name(name, f"tracking.experiment={shown}" if cfg.tracking.get("experiment") else f"experiment={shown}")
+    subject = f"tracking.experiment={shown}" if cfg.tracking.get("experiment") is not None else f"experiment={shown}"
+    check_experiment_name(name, subject)
     if len(description := description_of(cfg) or "") > MAX_TAG_VALUE:
         raise ConfigError(f"description={description[:40]}...", f"at most {MAX_TAG_VALUE} characters (MLflow's limit "
                                                                  f"for a note); this one has {len(description)}")
     uri, _, source = resolve_uri(cfg.tracking.uri, original_cwd(cfg))
     check_store(uri, source)
+    check_case_twin(name, sqlite_experiments(uri), subject)  # a server's store is checked as it is opened
 
 
 def original_cwd(cfg: DictConfig) -> Path | None:

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from .schema import MODEL_TRAINING, NOTE  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
-from .stores import experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
+from .stores import check_case_twin, experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
 
 
 class TrackedExperiment(NamedTuple):
@@ -72,6 +72,7 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
         with store_lock(client.tracking_uri):
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
+                check_case_twin(name, [e.name for e in client.search_experiments()], f"tracking.experiment={name}")
                 location = f"{artifact_root}/{path_part(name)}" if artifact_root else None
                 tags = dict([MODEL_TRAINING]) | ({NOTE: description} if description else {})
                 try:
@@ -81,5 +82,4 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
                     if experiment is None:
                         raise
     return experiment.experiment_id
-
 

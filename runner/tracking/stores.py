@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -90,7 +91,7 @@ def path_part(name: str) -> str:
 
 def experiment_name(configured: str | None, preset: str | None) -> str:
     """The MLflow experiment of a run: ``tracking.experiment``, else the preset's name, else ``default``."""
-    return configured or preset or DEFAULT_EXPERIMENT
+    return configured if configured is not None else preset or DEFAULT_EXPERIMENT
 
 
 def check_experiment_name(name: str, subject: str) -> None:
@@ -102,6 +103,27 @@ def check_experiment_name(name: str, subject: str) -> None:
     if len(name) > MAX_EXPERIMENT_NAME:
         raise ConfigError(subject, f"an experiment name is at most {MAX_EXPERIMENT_NAME} characters "
                                    f"(MLflow's limit); this one has {len(name)}")
+
+
+def check_case_twin(name: str, existing: list[str], subject: str) -> None:
+    """ConfigError if ``existing`` (a store's experiments) has ``name`` only differing in case: a new
+    experiment ``Default`` beside ``default`` would be listed twice by MLflow, and a study split in two."""
+    if name not in existing and (twins := [e for e in existing if e.casefold() == name.casefold()]):
+        raise ConfigError(subject, f"the store has {twins[0]!r}, a name differing only in case (MLflow would list "
+                                   f"both): use {twins[0]!r}, or another name")
+
+
+def sqlite_experiments(uri: str) -> list[str]:
+    """The active experiments' names in a sqlite store, read without MLflow; none where no store is yet."""
+    path = sqlite_path(uri)
+    if path is None or not path.is_file() or not path.stat().st_size:
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+            rows = connection.execute("select name from experiments where lifecycle_stage = 'active'").fetchall()
+    except sqlite3.DatabaseError:  # not made yet, or not whole: opening it makes it whole (or says why)
+        return []
+    return [name for (name,) in rows]
 
 
 def check_store(uri: str, source: str) -> None:
