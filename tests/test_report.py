@@ -250,6 +250,10 @@ def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
     depths = pd.DataFrame({"params.architecture.depth": ["16", "2", "16", "2"],
                            "params.activation": ["tanh", "tanh", "relu", "relu"]})
     assert heatmap_grid(depths, ["params.architecture.depth", "params.activation"]).tolist() == [[1, 0], [3, 2]]
+    # a param only some runs take (exploding_init's init.std, NaN for the Glorot runs): its own row, no error
+    stds = pd.DataFrame({"params.architecture.depth": ["2", "4", "2", "4"],
+                         "params.init.std": ["1.0", "1.0", float("nan"), float("nan")]})
+    assert heatmap_grid(stds, ["params.architecture.depth", "params.init.std"]).tolist() == [[0, 1], [2, 3]]
 
 
 def test_a_grid_axis_of_many_values_keeps_its_panels():

@@ -131,7 +131,9 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
     column_axis = ordered_axis(runs, swept) or swept[0]  # depth across, as the profiles' colours
     row_axes = [c for c in swept if c != column_axis]
     column_values = sorted(order(column_axis).unique())
-    keys = runs[row_axes].astype(str).agg("|".join, axis=1) if row_axes else pd.Series([""] * len(runs))
+    # as text, a param a run does not take as "null" (pandas 3 keeps NaN through astype(str), which join refused)
+    keys = pd.concat([as_text(runs[c]) for c in row_axes], axis=1).agg("|".join, axis=1) if row_axes \
+        else pd.Series([""] * len(runs))
     by_rows = pd.DataFrame({c: order(c) for c in row_axes}).sort_values(row_axes).index if row_axes else keys.index
     row_values = list(dict.fromkeys(keys.loc[by_rows]))
     grid = -np.ones((len(row_values), len(column_values)), dtype=int)
