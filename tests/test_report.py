@@ -303,6 +303,8 @@ def test_what_does_not_change_a_run_is_not_an_axis_of_a_resumed_sweep_s_report()
 
 
 def test_the_verdicts_say_what_the_numbers_say():
+    import math
+
     from runner.report.tables import verdicts
 
     table = pd.DataFrame({"run": list("abcd"), "activation": ["sigmoid", "sigmoid", "relu", "relu"],
@@ -313,6 +315,11 @@ def test_the_verdicts_say_what_the_numbers_say():
         "it vanishes (depth=2: 10^-0.9; depth=16: 10^-13.4).",
         "activation=relu: the first layer's gradient is 10^0.4 of the last layer's at step 0 at depth=16: "
         "it holds within a decade (depth=2: 10^0.2; depth=16: 10^0.4)."]
+    # the runs that diverged, by panel (exploding_init's verdicts said only "holds within a decade")
+    table = table.assign(diverged=[False, False, False, True], diverged_at_step=[math.nan] * 3 + [3.0])
+    assert verdicts(table, ["architecture.depth", "activation"])[1].endswith(
+        "(depth=2: 10^0.2; depth=16: 10^0.4). 1 of 2 runs diverged (depth=16 at step 3).")
+    assert verdicts(table, ["activation"])[1].endswith("1 of 2 runs diverged (d at step 3).")
 
 
 def _stuck_in_a_child(parent: int, path):

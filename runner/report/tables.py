@@ -122,7 +122,8 @@ def markdown(table: pd.DataFrame) -> str:
 def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
     """One sentence per panel of the profile figure (a combination of the swept choices), from the data:
     the first layer's gradient against the last's at step 0 (``log10_grad_ratio_first_last``) along the
-    numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade)."""
+    numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade); then which
+    of the panel's runs diverged, and at which step."""
     axes = [a for a in axes if a != "seed"]
     along = ordered_axis(table, axes)
     panels = [a for a in panel_axes(table, axes) if a != along]
@@ -140,5 +141,17 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
         at = f" at {name}={worst:g}" if along else f" in {worst}"
         steps = "; ".join(f"{name}={k:g}: 10^{v:.1f}" for k, v in ratio.items()) if along else ""
         sentences.append(f"{where}: the first layer's gradient is 10^{ratio[worst]:.1f} of the last layer's at "
-                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else "."))
+                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _divergences(group, along))
     return sentences
+
+
+def _divergences(group: pd.DataFrame, along: str | None) -> str:
+    """`` 2 of 3 runs diverged (std=0.5 at step 1, std=1 at step 3).``, or nothing when none did."""
+    diverged = group[group["diverged"]] if "diverged" in group else group.iloc[:0]
+    if diverged.empty:
+        return ""
+    name = along.rsplit(".", 1)[-1] if along else None
+    which = ", ".join((f"{name}={float(value):g}" if name else str(run)) + (f" at step {step:g}" if step == step else "")
+                      for value, run, step in zip(diverged[along] if along else diverged["run"], diverged["run"],
+                                                  diverged["diverged_at_step"].astype(float)))
+    return f" {len(diverged)} of {len(group)} runs diverged ({which})."
