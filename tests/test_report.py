@@ -449,6 +449,36 @@ def test_a_sweep_with_residual_nets_gets_per_block_profiles(tmp_path):
     assert not [t for t in _figure_tasks(runs, plain_only, ["params.architecture"], tmp_path) if t[-1] == "b"]
 
 
+def test_a_run_that_diverged_ends_in_an_x_and_a_short_run_s_own_figures_mark_their_points(tmp_path, monkeypatch):
+    """exploding_init: runs that diverged at step 1 have one loss a log axis shows (the next is inf, or
+    1e169), which a line does not draw: the report marks it with an x (the y label says so), and a
+    run's own figures mark every point of a short history."""
+    import numpy as np
+
+    from runner.figures import run_figures
+    from runner.report import small_multiples as sm
+    from runner.report.sweep_figures import plot_losses
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    monkeypatch.setattr(run_figures, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+    runs = pd.DataFrame({"run_id": ["ok", "blew"], "run_name": ["ok", "blew"], "status": ["finished", "diverged"],
+                         "params.init.std": ["0.1", "1.0"]})
+    ok = pd.DataFrame({"step": [0, 1, 2], "train/loss": [1.0, 0.5, 0.25], "grad_norm/grad_norm_l01": [1.0, 1.0, 1.0]})
+    blew = pd.DataFrame({"step": [0, 1], "train/loss": [3.9e17, 2e169], "grad_norm/grad_norm_l01": [4e17, np.nan]})
+    plot_losses(runs, {"ok": ok, "blew": blew}, ["params.init.std"], tmp_path / "l.png")
+    (ax,) = figures.pop().axes
+    crosses = [line for line in ax.lines if line.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [0.0] and list(crosses[0].get_ydata()) == [3.9e17]
+    assert ax.get_ylabel().endswith("; x: diverged)")
+    plot_losses(runs.assign(status="finished"), {"ok": ok, "blew": blew}, ["params.init.std"], tmp_path / "l.png")
+    assert "diverged" not in figures.pop().axes[0].get_ylabel()
+
+    run_figures.plot_run(blew, tmp_path / "plots", "blew")
+    loss, norms, _ = figures[-3:]
+    assert {line.get_marker() for fig in (loss, norms) for line in fig.axes[0].lines} == {"."}
+
+
 def test_a_panel_with_nothing_to_draw_has_no_axis_ticks(tmp_path, monkeypatch):
     """The plain net's panel of a per-block profile says "no stream_length" and shows no ticks: a log axis
     of 10^0..10^1 and a layer axis of 0.0..1.0 there read as data (they did)."""

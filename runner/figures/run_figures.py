@@ -16,6 +16,9 @@ from .style import (PANEL_TITLES, distribution_bands, layer_columns, plottable, 
                     save_figure)
 
 
+SHORT_HISTORY = 30  # records: up to this many, each is marked on the curves over steps
+
+
 def draw_run_figures(folder: Path, title: str) -> list[Path]:
     """A run's own figures from the files in its ``folder``: ``plots/loss.png``, ``grad_norms.png``,
     ``grad_profile.png`` from ``history.csv`` and, with ``distributions.npz``, ``distributions.png``."""
@@ -31,11 +34,14 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     """Write ``loss.png``, ``grad_norms.png`` and ``grad_profile.png`` into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    # a short history's points marked: a run that diverged at step 1 has a single point, which a line
+    # without markers does not draw
+    marker = "." if len(history) <= SHORT_HISTORY else None
 
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")  # a title and labels of any length
     for key in ("train/loss", "val/loss"):
         if key in history:
-            ax.plot(history["step"], plottable(history[key]), label=key)
+            ax.plot(history["step"], plottable(history[key]), label=key, marker=marker)
     ax.set(xlabel="step", ylabel="loss", yscale="log")
     ax.set_title(_wrapped(title), fontsize="medium")
     ax.legend()
@@ -45,7 +51,7 @@ def plot_run(history: pd.DataFrame, folder: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")  # a title and labels of any length
     colors = plt.cm.viridis(np.linspace(0, 1, max(len(columns), 2)))
     for color, key in zip(colors, columns):
-        ax.plot(history["step"], plottable(history[key]), color=color)
+        ax.plot(history["step"], plottable(history[key]), color=color, marker=marker)
     ax.set(xlabel="step", ylabel="||dL/dW||  (Frobenius)", yscale="log")
     ax.set_title(_wrapped(f"{title}: gradient norm per layer"), fontsize="medium")
     # a colour bar names the layers however many there are (a legend of 16 or more entries covered the curves)

@@ -14,6 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from backprop_core.distributions import magnitude_histogram
 
 from ..figures.style import FIGURE_COMPRESSION, distribution_bands, layer_columns, plottable, plt
+from ..tracking.schema import JobStatus
 from .small_multiples import curve, run_labels, small_multiples
 from .tables import as_numbers, as_text, ordered_axis
 
@@ -47,15 +48,28 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm",
 
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
-    """Loss over steps, one line per run: training solid, validation dotted."""
+    """Loss over steps, one line per run: training solid, validation dotted; a run that diverged ends in
+    an x at its last loss a log axis shows (one that diverged at step 1 has no line to end)."""
+    diverged = {id(histories[r]) for r in runs.loc[runs["status"].eq(JobStatus.diverged), "run_id"] if r in histories}
+
     def draw(ax, items, colour, label):
         curve(ax, items[0]["step"], [h["train/loss"].to_numpy(float) for h in items], colour, label)
         if "val/loss" in items[0]:
             curve(ax, items[0]["step"], [h["val/loss"].to_numpy(float) for h in items], colour,
                    linestyle=":", alpha=0.7)
+        for history in items:
+            if id(history) in diverged and (end := last_shown(history)) is not None:
+                ax.plot(*end, marker="x", markersize=7, color=colour, linestyle="none")
 
     histories = {k: h for k, h in histories.items() if not h.empty}
-    return small_multiples(runs, histories, swept, path, draw, "step", "loss (solid: train, dotted: val)")
+    return small_multiples(runs, histories, swept, path, draw, "step",
+                           "loss (solid: train, dotted: val" + ("; x: diverged)" if diverged else ")"))
+
+
+def last_shown(history: pd.DataFrame) -> tuple[float, float] | None:
+    """``(step, train loss)`` of the last record a log axis shows (``plottable``), or None."""
+    shown = np.flatnonzero(np.isfinite(plottable(history["train/loss"])))
+    return (float(history["step"].iloc[shown[-1]]), float(history["train/loss"].iloc[shown[-1]])) if len(shown) else None
 
 
 def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
