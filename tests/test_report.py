@@ -52,6 +52,23 @@ def test_report_of_a_sweep(tmp_path):
     assert len(pd.read_csv(folder / "summary.csv")) == 5  # the sweep's parent run is left out
 
 
+def test_an_exploding_sweep_gets_its_whole_report(tmp_path):
+    """exploding_init in small: a swept param some runs leave null (clip_grad_norm), runs that diverge at
+    step 1.  Its auto-report failed on pandas 3, which only a warning said (the sweep exits 0)."""
+    done = run_cli(tmp_path, "-m", "activation=relu", "init=normal", "init.std=0.1,1.0", "architecture.depth=12",
+                   "trainer.clip_grad_norm=null,1.0", "loss=mse", "loss.output_activation=identity",
+                   "optimizer.lr=0.01", "trainer.epochs=3", "tracking.experiment=blowup")
+    assert done.returncode == 0, done.stderr
+    assert "report of the sweep" in done.stdout and "report failed" not in done.stderr, done.stderr
+    folder = next((tmp_path / "outputs" / "multirun").glob("*/*/report"))
+    table = pd.read_csv(folder / "summary.csv", keep_default_na=False)
+    assert sorted(table["trainer.clip_grad_norm"]) == ["1.0", "1.0", "null", "null"]
+    assert table["diverged"].tolist().count(True) == 1  # std=1.0 without clipping, at step 1
+    for figure in ("grad_profile.png", "loss_curves.png", "grad_heatmaps.png"):
+        assert_drawn(folder / figure)
+    assert "1 of 2 runs diverged (std=1 at step 1)" in (folder / "report.html").read_text()
+
+
 def test_a_sweep_without_tracking_gets_the_report_of_its_tracked_twin(tmp_path):
     """``tracking=none`` keeps no store: the sweep's closing lines print the command that reads its folder
     (job.json, config.yaml, .hydra) into the report.  Its table is the one the same sweep tracked in MLflow
