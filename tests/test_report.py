@@ -337,6 +337,9 @@ def test_the_verdicts_say_what_the_numbers_say():
     assert verdicts(table, ["architecture.depth", "activation"])[1].endswith(
         "(depth=2: 10^0.2; depth=16: 10^0.4). 1 of 2 runs diverged (depth=16 at step 3).")
     assert verdicts(table, ["activation"])[1].endswith("1 of 2 runs diverged (d at step 3).")
+    alone = table.iloc[3:].assign(alpha="one")
+    assert verdicts(alone, ["alpha"]) == ["alpha=one: the first layer's gradient is 10^0.4 of the last layer's at step 0: "
+                                          "it holds within a decade. It diverged at step 3."]  # not "1 of 1 runs", "in d"
 
 
 def _stuck_in_a_child(parent: int, path):

@@ -138,7 +138,7 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
         worst = ratio.abs().idxmax()
         trend = ("vanishes" if ratio[worst] < -1 else "explodes" if ratio[worst] > 1 else "holds within a decade")
         name = along.rsplit(".", 1)[-1] if along else ""
-        at = f" at {name}={worst:g}" if along else f" in {worst}"
+        at = f" at {name}={worst:g}" if along else f" in {worst}" if len(ratio) > 1 else ""  # not the panel's one run again
         steps = "; ".join(f"{name}={k:g}: 10^{v:.1f}" for k, v in ratio.items()) if along else ""
         sentences.append(f"{where}: the first layer's gradient is 10^{ratio[worst]:.1f} of the last layer's at "
                          f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _divergences(group, along))
@@ -146,10 +146,14 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
 
 
 def _divergences(group: pd.DataFrame, along: str | None) -> str:
-    """`` 2 of 3 runs diverged (std=0.5 at step 1, std=1 at step 3).``, or nothing when none did."""
+    """`` 2 of 3 runs diverged (std=0.5 at step 1, std=1 at step 3).`` (`` It diverged at step 1.`` of a panel's
+    one run), or nothing when none did."""
     diverged = group[group["diverged"]] if "diverged" in group else group.iloc[:0]
     if diverged.empty:
         return ""
+    if len(group) == 1:
+        step = float(diverged["diverged_at_step"].iloc[0])
+        return " It diverged" + (f" at step {step:g}." if step == step else ".")
     name = along.rsplit(".", 1)[-1] if along else None
     which = ", ".join((f"{name}={float(value):g}" if name else str(run)) + (f" at step {step:g}" if step == step else "")
                       for value, run, step in zip(diverged[along] if along else diverged["run"], diverged["run"],
