@@ -491,6 +491,10 @@ def test_a_run_that_diverged_ends_in_an_x_and_a_short_run_s_own_figures_mark_the
     crosses = [line for line in ax.lines if line.get_marker() == "x"]
     assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [0.0] and list(crosses[0].get_ydata()) == [3.9e17]
     assert ax.get_ylabel().endswith("; x: diverged)")
+    plot_losses(runs.assign(**{"params.activation": ["tanh", "relu"]}), {"ok": ok, "blew": blew},
+                ["params.activation"], tmp_path / "l.png")  # a panel each: the one that blew up spans the steps too
+    panels = figures.pop().axes
+    assert len(panels) == 2 and {ax.get_xlim() for ax in panels} == {(-0.04, 2.04)}
     plot_losses(runs.assign(status="finished"), {"ok": ok, "blew": blew}, ["params.init.std"], tmp_path / "l.png")
     assert "diverged" not in figures.pop().axes[0].get_ylabel()
 

@@ -49,7 +49,8 @@ def plot_profiles(runs, histories, swept, path: Path, metric: str = "grad_norm",
 
 def plot_losses(runs, histories, swept, path: Path) -> Path:
     """Loss over steps, one line per run: training solid, validation dotted; a run that diverged ends in
-    an x at its last loss a log axis shows (one that diverged at step 1 has no line to end)."""
+    an x at its last loss a log axis shows (one that diverged at step 1 has no line to end); every panel
+    spans the sweep's steps."""
     diverged = {id(histories[r]) for r in runs.loc[runs["status"].eq(JobStatus.diverged), "run_id"] if r in histories}
 
     def draw(ax, items, colour, label):
@@ -60,8 +61,12 @@ def plot_losses(runs, histories, swept, path: Path) -> Path:
         for history in items:
             if id(history) in diverged and (end := last_shown(history)) is not None:
                 ax.plot(*end, marker="x", markersize=7, color=colour, linestyle="none")
+        if last > first:  # every panel over the sweep's steps: a run that diverged at step 1 reads as early
+            ax.set_xlim(first - 0.02 * (last - first), last + 0.02 * (last - first))
 
     histories = {k: h for k, h in histories.items() if not h.empty}
+    first = min((h["step"].iloc[0] for h in histories.values()), default=0)
+    last = max((h["step"].iloc[-1] for h in histories.values()), default=0)
     return small_multiples(runs, histories, swept, path, draw, "step",
                            "loss (solid: train, dotted: val" + ("; x: diverged)" if diverged else ")"))
 
