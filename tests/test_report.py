@@ -337,6 +337,15 @@ def test_the_verdicts_say_what_the_numbers_say():
     assert verdicts(table, ["architecture.depth", "activation"])[1].endswith(
         "(depth=2: 10^0.2; depth=16: 10^0.4). 1 of 2 runs diverged (depth=16 at step 3).")
     assert verdicts(table, ["activation"])[1].endswith("1 of 2 runs diverged (d at step 3).")
+    # what training made of it (seed003_remedies: the step-0 verdict of sigmoid is the same for sgd and adam,
+    # which alone trains it), along the numeric axis or of a panel's one run; nothing of a diverged run
+    scored = table.assign(**{"final/val_accuracy": [1.0, 0.46, 1.0, math.nan]})
+    assert verdicts(scored, ["architecture.depth", "activation"])[0].endswith(
+        "(depth=2: 10^-0.9; depth=16: 10^-13.4). At the end, val accuracy: depth=2: 1; depth=16: 0.46.")
+    remedies = pd.DataFrame({"run": ["sgd", "adam"], "optimizer": ["sgd", "adam"],
+                             "log10_grad_ratio_first_last": [-6.3, -6.3], "final/val_accuracy": [0.46, 0.9]})
+    assert [v.split(": it vanishes.")[1] for v in verdicts(remedies, ["optimizer"])] == [
+        " At the end, val accuracy 0.46.", " At the end, val accuracy 0.9."]
     alone = table.iloc[3:].assign(alpha="one")
     assert verdicts(alone, ["alpha"]) == ["alpha=one: the first layer's gradient is 10^0.4 of the last layer's at step 0: "
                                           "it holds within a decade. It diverged at step 3."]  # not "1 of 1 runs", "in d"

@@ -122,8 +122,8 @@ def markdown(table: pd.DataFrame) -> str:
 def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
     """One sentence per panel of the profile figure (a combination of the swept choices), from the data:
     the first layer's gradient against the last's at step 0 (``log10_grad_ratio_first_last``) along the
-    numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade); then which
-    of the panel's runs diverged, and at which step."""
+    numeric axis (depth), and whether it vanishes, holds or explodes there (beyond one decade); then what
+    the runs reached at the end, and which of them diverged, at which step."""
     axes = [a for a in axes if a != "seed"]
     along = ordered_axis(table, axes)
     panels = [a for a in panel_axes(table, axes) if a != along]
@@ -141,8 +141,27 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
         at = f" at {name}={worst:g}" if along else f" in {worst}" if len(ratio) > 1 else ""  # not the panel's one run again
         steps = "; ".join(f"{name}={k:g}: 10^{v:.1f}" for k, v in ratio.items()) if along else ""
         sentences.append(f"{where}: the first layer's gradient is 10^{ratio[worst]:.1f} of the last layer's at "
-                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _divergences(group, along))
+                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _outcome(group, along)
+                         + _divergences(group, along))
     return sentences
+
+
+def _outcome(group: pd.DataFrame, along: str | None) -> str:
+    """`` At the end, val accuracy 0.46.``, or along the numeric axis ``… depth=2: 1; depth=16: 0.46.``: what
+    training made of the gradients (Adam trains a net whose gradient vanished; sgd does not), the validation
+    accuracy where runs have one, else the validation loss; nothing for runs that have neither."""
+    metric = next((m for m in ("final/val_accuracy", "final/val_loss") if m in group and group[m].notna().any()), None)
+    if metric is None:
+        return ""
+    label = metric.removeprefix("final/").replace("_", " ")
+    if along is None or group[along].nunique() == 1:
+        value = float(group[metric].iloc[0])
+        if len(group) > 1 or value != value:  # several runs and no axis to read them along (the table has
+            return ""  # them), or one that diverged: nothing to report
+        return f" At the end, {label} {value:.3g}."
+    values = group.groupby(as_numbers(group[along]))[metric].mean().dropna().sort_index()
+    name = along.rsplit(".", 1)[-1]
+    return f" At the end, {label}: " + "; ".join(f"{name}={k:g}: {v:.3g}" for k, v in values.items()) + "."
 
 
 def _divergences(group: pd.DataFrame, along: str | None) -> str:
