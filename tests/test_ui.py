@@ -72,6 +72,25 @@ def visit(page, link: str) -> None:
     close.click()
 
 
+def test_a_bare_experiment_address_shows_the_runs_after_a_click_on_model_training(page, sweep, chromium):
+    """What the README tells a user who opens the experiment from MLflow's own list: it lands on the GenAI
+    overview (MLflow 3.17, whatever the experiment's tags; a pop-up over it until "Got it"); one click on
+    "Model training" shows the runs table with the sweep's parent.  A later bare address lands on the
+    GenAI overview again (checked here in a new tab): hence the printed links, which name the runs view."""
+    bare = sweep[1]["the sweep's runs"].removesuffix("/runs")
+    for attempt in range(2):  # a tab of its own each time (the choice holds in its tab: the others' views)
+        tab = chromium.new_page(viewport={"width": 1440, "height": 900})
+        tab.server = page.server
+        visit(tab, bare)
+        with contextlib.suppress(Exception):  # a later MLflow without the pop-up
+            tab.get_by_role("button", name="Got it").first.click(timeout=10000)
+        assert "/runs" not in tab.url  # the GenAI overview, the second time too
+        tab.get_by_text("Model training", exact=True).first.click()
+        tab.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=30000)
+        assert "/runs" in tab.url and "workflowType=machine_learning" in tab.url
+        tab.close()
+
+
 def test_the_printed_runs_link_opens_the_runs_table_with_the_sweeps_parent(page, sweep):
     visit(page, sweep[1]["the sweep's runs"])
     parent = page.get_by_role("link", name=re.compile(r"^sweep \["))
