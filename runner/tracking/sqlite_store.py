@@ -26,6 +26,7 @@ from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the t
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from ..config.errors import ConfigError
+from ..processes import ctrl_c_deferred
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING
 from .store_template import copy_template, keep_as_template
 
@@ -93,15 +94,20 @@ def _create(path: Path, artifact_root: str) -> None:
     MLflow's own experiment 0 (``Default``) becomes ours, ``default``, its artifacts under
     ``artifact_root``: the UI lists one default experiment, not two."""
     attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
-    copied = copy_template(attempt, usable=lambda template: schema_problem(template) is None
-                           and not _count(template, "experiments"))  # whole, and no experiment in it
-    store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied; experiment 0
-    if not copied:
-        keep_as_template(attempt)
-    store.rename_experiment("0", DEFAULT_EXPERIMENT)
-    store.set_experiment_tag("0", ExperimentTag(*MODEL_TRAINING))
-    store.engine.dispose()
-    SqlAlchemyStore._engine_map.pop(f"sqlite:///{attempt}", None)
+    try:
+        with ctrl_c_deferred():  # a Ctrl-C landing in SQLAlchemy's weakref callbacks would be lost
+            copied = copy_template(attempt, usable=lambda template: schema_problem(template) is None
+                                   and not _count(template, "experiments"))  # whole, and no experiment in it
+            store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied
+            if not copied:
+                keep_as_template(attempt)
+            store.rename_experiment("0", DEFAULT_EXPERIMENT)
+            store.set_experiment_tag("0", ExperimentTag(*MODEL_TRAINING))
+            store.engine.dispose()
+            SqlAlchemyStore._engine_map.pop(f"sqlite:///{attempt}", None)
+    except KeyboardInterrupt:  # the attempt is no store: none is left
+        attempt.unlink(missing_ok=True)
+        raise
     with open(attempt, "rb+") as file:
         os.fsync(file.fileno())
     os.replace(attempt, path)
