@@ -347,6 +347,7 @@ def test_the_verdicts_say_what_the_numbers_say():
     assert [v.split(": it vanishes.")[1] for v in verdicts(remedies, ["optimizer"])] == [
         " At the end, val accuracy 0.46.", " At the end, val accuracy 0.9."]
     alone = table.iloc[3:].assign(alpha="one")
+    assert verdicts(alone.assign(**{"final/val_accuracy": math.nan}), ["alpha"]) == verdicts(alone, ["alpha"])
     assert verdicts(alone, ["alpha"]) == ["alpha=one: the first layer's gradient is 10^0.4 of the last layer's at step 0: "
                                           "it holds within a decade. It diverged at step 3."]  # not "1 of 1 runs", "in d"
 

@@ -127,44 +127,41 @@ def verdicts(table: pd.DataFrame, axes: list[str]) -> list[str]:
     axes = [a for a in axes if a != "seed"]
     along = ordered_axis(table, axes)
     panels = [a for a in panel_axes(table, axes) if a != along]
+    name = along.rsplit(".", 1)[-1] if along else ""
     sentences = []
     for key, group in (table.groupby(panels, sort=False) if panels else [((), table)]):
         key = key if isinstance(key, tuple) else (key,)
-        ratio = group.groupby(as_numbers(group[along]) if along else group["run"])[
-            "log10_grad_ratio_first_last"].mean().dropna().sort_index()
+        points = group.groupby(as_numbers(group[along]) if along else group["run"])  # along depth, else per run
+        ratio = points["log10_grad_ratio_first_last"].mean().dropna().sort_index()
         if ratio.empty:
             continue
         where = ", ".join(f"{a}={v}" for a, v in zip(panels, key)) or "every run"
         worst = ratio.abs().idxmax()
         trend = ("vanishes" if ratio[worst] < -1 else "explodes" if ratio[worst] > 1 else "holds within a decade")
-        name = along.rsplit(".", 1)[-1] if along else ""
         at = f" at {name}={worst:g}" if along else f" in {worst}" if len(ratio) > 1 else ""  # not the panel's one run again
         steps = "; ".join(f"{name}={k:g}: 10^{v:.1f}" for k, v in ratio.items()) if along else ""
         sentences.append(f"{where}: the first layer's gradient is 10^{ratio[worst]:.1f} of the last layer's at "
-                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _outcome(group, along)
-                         + _divergences(group, along))
+                         f"step 0{at}: it {trend}" + (f" ({steps})." if steps else ".") + _outcome(group, points, name)
+                         + _divergences(group, along, name))
     return sentences
 
 
-def _outcome(group: pd.DataFrame, along: str | None) -> str:
-    """`` At the end, val accuracy 0.46.``, or along the numeric axis ``… depth=2: 1; depth=16: 0.46.``: what
-    training made of the gradients (Adam trains a net whose gradient vanished; sgd does not), the validation
-    accuracy where runs have one, else the validation loss; nothing for runs that have neither."""
+def _outcome(group: pd.DataFrame, points, name: str) -> str:
+    """`` At the end, val accuracy 0.46.`` (a panel's one run), or along the numeric axis ``name`` ``… depth=2: 1;
+    depth=16: 0.46.``: what training made of the gradients (Adam trains a net whose gradient vanished; sgd
+    does not), the validation accuracy where runs have one, else the validation loss; nothing for runs that
+    have neither, that diverged, or several runs without an axis to read them along (the table has them)."""
     metric = next((m for m in ("final/val_accuracy", "final/val_loss") if m in group and group[m].notna().any()), None)
-    if metric is None:
+    if metric is None or not name and len(group) > 1:
         return ""
     label = metric.removeprefix("final/").replace("_", " ")
-    if along is None or group[along].nunique() == 1:
-        value = float(group[metric].iloc[0])
-        if len(group) > 1 or value != value:  # several runs and no axis to read them along (the table has
-            return ""  # them), or one that diverged: nothing to report
-        return f" At the end, {label} {value:.3g}."
-    values = group.groupby(as_numbers(group[along]))[metric].mean().dropna().sort_index()
-    name = along.rsplit(".", 1)[-1]
+    values = points[metric].mean().dropna().sort_index()
+    if not name:
+        return f" At the end, {label} {values.iloc[0]:.3g}."
     return f" At the end, {label}: " + "; ".join(f"{name}={k:g}: {v:.3g}" for k, v in values.items()) + "."
 
 
-def _divergences(group: pd.DataFrame, along: str | None) -> str:
+def _divergences(group: pd.DataFrame, along: str | None, name: str) -> str:
     """`` 2 of 3 runs diverged (std=0.5 at step 1, std=1 at step 3).`` (`` It diverged at step 1.`` of a panel's
     one run), or nothing when none did."""
     diverged = group[group["diverged"]] if "diverged" in group else group.iloc[:0]
@@ -173,7 +170,6 @@ def _divergences(group: pd.DataFrame, along: str | None) -> str:
     if len(group) == 1:
         step = float(diverged["diverged_at_step"].iloc[0])
         return " It diverged" + (f" at step {step:g}." if step == step else ".")
-    name = along.rsplit(".", 1)[-1] if along else None
     which = ", ".join((f"{name}={float(value):g}" if name else str(run)) + (f" at step {step:g}" if step == step else "")
                       for value, run, step in zip(diverged[along] if along else diverged["run"], diverged["run"],
                                                   diverged["diverged_at_step"].astype(float)))
