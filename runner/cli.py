@@ -43,9 +43,9 @@ def main() -> None:
     if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
         sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     overrides = [a for a in arguments if not a.startswith("-")]
-    if problem := option_path_problem(overrides) or logging_level_problem(overrides):
-        exit_with_error(problem)
     try:
+        if problem := option_path_problem(overrides) or logging_level_problem(overrides):
+            exit_with_error(problem)
         try:
             _run_hydra()
         except (Exception, Crashed) as err:  # a Ctrl-C that broke what it landed in: the command was interrupted
