@@ -78,6 +78,9 @@ CASES = [
     (["architecture.width=0"], "architecture.width=0: must be >= 1"),
     (["architecture.depth=0"], "architecture.depth=0: must be >= 1"),
     (["architecture=mlp", "architecture.hidden_sizes=[4,0]"], "architecture.hidden_sizes[1]=0: must be >= 1"),
+    (["architecture.norm=layer", "architecture.width=1"],
+     "architecture.norm=layer: normalizes each hidden layer over its units, and the net [2, 1, 1, 1, 1, 1, 1] has a "
+     "layer of 1 unit"),
     (["architecture=mlp", "architecture.hidden_sizes=[]", "architecture.norm=layer"],
      "architecture.norm=layer: normalizes the hidden layers, and the net [2, 1] has none"),
     (["architecture.output_size=0"], "architecture.output_size=0: must be >= 1"),
@@ -156,6 +159,10 @@ CASES = [
     (["optimizer.lr=${trainer.nope}"], "optimizer.lr=${trainer.nope}: cannot be resolved"),
     (["~optimizer"], "~optimizer: optimizer is a required group: choose one of its options (adam, momentum"),
     (["~activation"], "~activation: activation is a required group"),
+    (["~seed"], "~seed: keys are not deleted: the config holds exactly the keys its chosen options take"),
+    (["~architecture.depth=5"], "~architecture.depth=5: keys are not deleted"),
+    (["~hydra/sweeper"], "~hydra/sweeper: Hydra needs a choice for hydra/sweeper: choose one instead of deleting it"),
+    (["~hydra/job_logging"], "~hydra/job_logging: Hydra needs a choice for hydra/job_logging"),
     # names and sizes MLflow would refuse after the run directory was made
     (["tracking.experiment=" + "x" * 501], "an experiment name is at most 500 characters (MLflow's limit); this one has 501"),
     (["tracking.experiment=' '"], "an experiment name must not be empty"),

@@ -325,3 +325,15 @@ def test_a_loss_that_explodes_over_hundreds_of_decades_still_plots(tmp_path):
     assert run.data.tags["status"] == "diverged"
     assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
         "plots/loss.png", "plots/grad_norms.png", "plots/grad_profile.png"}
+
+
+@pytest.mark.parametrize("activation, ratio", [
+    # zero weights: sigmoid(0) = 1/2 feeds the last layer a gradient, and W = 0 passes none back to layer 1
+    ("sigmoid", "|grad l1| / |grad l6| at step 0 = 0"),
+    # ReLU(0) = 0: the last layer's inputs are 0, so is its gradient; the ratio is 0/0
+    ("relu", "|grad l1| / |grad l6| at step 0 = undefined: |grad l6| is 0")])
+def test_a_zero_init_run_says_what_its_gradients_are_without_a_warning(tmp_path, activation, ratio):
+    done = run_cli(tmp_path, "init=zeros", f"activation={activation}", "trainer.epochs=2", "tracking=none")
+    assert done.returncode == 0, done.stderr
+    assert "finished 2 updates" in done.stdout and done.stdout.splitlines()[-2].endswith(ratio), done.stdout
+    assert "Warning" not in done.stderr, done.stderr

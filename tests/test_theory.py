@@ -158,6 +158,13 @@ def test_mean_squared_gradient_scales_by_chi1_per_layer(activation, sigma_w2, si
         assert theory.hidden_log_slope(np.mean(weights, axis=0)) == pytest.approx(math.log(chi), rel=0.10)
 
 
+def test_the_log_slope_of_a_profile_with_a_zero_norm_is_nan_without_a_warning():
+    # a zero init or dead ReLU units give zero norms: ln 0 is no slope (the warning is an error here)
+    assert math.isnan(theory.hidden_log_slope(np.array([1.0, 0.0, 0.5, 0.25, 1.0])))
+    # e^-5, e^-4 .. e^0 from the first layer to the last: ln falls by 1 per layer towards the input
+    assert theory.hidden_log_slope(np.exp(-np.arange(6.0))[::-1]) == pytest.approx(-1.0)
+
+
 # ---------------------------------------------------------------- the Jacobian
 def test_linear_orthogonal_net_is_an_exact_isometry_scaled_by_sigma_w_to_the_depth():
     sigma_w2, L = 1.3, 6

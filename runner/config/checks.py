@@ -10,6 +10,7 @@ import math
 import re
 from pathlib import Path
 
+from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import InterpolationKeyError, InterpolationResolutionError
 
@@ -18,9 +19,11 @@ from .errors import ConfigError
 from .hydra_errors import resolution_rule
 from .keys import check_keys
 from .options import option_schemas
-from .overrides import key_values, readable_key_values, typed_overrides
+from .overrides import key_values, parsed, readable_key_values, typed_overrides
 from .schema import GROUPS
 
+# Hydra's groups that it reads without a fallback: deleted, Hydra (or we) fail on a missing value later
+HYDRA_REQUIRED = ("hydra/job_logging", "hydra/hydra_logging", "hydra/sweeper")
 LOG_LEVELS = ("CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET")
 
 
@@ -176,6 +179,26 @@ def check_logging(config: DictConfig) -> None:
         if level is not None and not isinstance(level, int) and str(level).upper() not in LOG_LEVELS:
             raise ConfigError(f"hydra.job_logging.{place}.level={level}",
                               f"must be a logging level: {', '.join(LOG_LEVELS)}")
+
+
+def deletion_problem(overrides: list[str]) -> str | None:
+    """A ``~key`` on the command line that deletes a key, not a group's choice (``~optimizer``, which the
+    composed config's check refuses with the group's options) or one of Hydra's own settings: every key
+    is one the chosen options take, so none can go (Hydra's own error names its schema class, or none);
+    nor can a choice Hydra needs (``~hydra/sweeper``: a traceback of a missing value, in Hydra too)."""
+    try:
+        deletions = [o for o in parsed(overrides) if o.is_delete()]
+    except OverrideParseException:
+        return None  # Hydra says why when it composes
+    for override in deletions:
+        key = override.key_or_group
+        if key in HYDRA_REQUIRED:
+            return (f"{override.input_line}: Hydra needs a choice for {key}: choose one instead of deleting it "
+                    f"(--hydra-help lists them)")
+        if key.split("/")[0] not in (*GROUPS, "experiment", "hydra") and not key.startswith("hydra."):
+            return (f"{override.input_line}: keys are not deleted: the config holds exactly the keys its "
+                    f"chosen options take; set a key's value instead")
+    return None
 
 
 def logging_level_problem(overrides: list[str]) -> str | None:

@@ -258,6 +258,10 @@ def build_network(arch: Settings, sizes: list[int], hidden, output, dtype: np.dt
                f"trainer.batch_size={trainer.batch_size}: architecture.norm=batch needs every batch of at least "
                f"2 samples; {n_train} training samples in batches of {batch} leave "
                + (f"a last batch of {last}" if last == 1 else "batches of 1"))
+    _check(arch.norm != "layer" or min(sizes[1:-1]) >= 2,
+           f"architecture.norm=layer: normalizes each hidden layer over its units, and the net {sizes} has a layer "
+           f"of 1 unit, which it makes 0 whatever its input (nothing before it would learn): every hidden layer "
+           f"needs at least 2 units")
     residual = arch.name == "residual"
     blocks = (len(sizes) - 3) // arch.layers_per_block if residual else 0
     alpha = {"one": 1.0, "inv_sqrt": 1 / math.sqrt(blocks), "rezero": 0.0}[arch.alpha] if residual else 1.0

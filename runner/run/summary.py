@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from ..tracking.links import run_url, ui_command
 from ..tracking.schema import JobStatus
@@ -45,5 +46,7 @@ def _parts(job: Job, outcome: Outcome, n_layers: int, n_val: int) -> list[str]:
     if final and not (result.diverged or result.stopped):
         parts.append(f"at step {result.steps}: " + ", ".join(final))
     if "grad_ratio_first_last" in summary:
-        parts.append(f"|grad l1| / |grad l{n_layers}| at step 0 = {summary['grad_ratio_first_last']:.3g}")
+        ratio = summary["grad_ratio_first_last"]
+        undefined = "not finite" if result.diverged else f"undefined: |grad l{n_layers}| is 0"
+        parts.append(f"|grad l1| / |grad l{n_layers}| at step 0 = {undefined if math.isnan(ratio) else f'{ratio:.3g}'}")
     return parts
