@@ -606,3 +606,13 @@ def test_a_frozen_heap_is_thawed_by_its_outermost_block_only():
             pass
         assert gc.get_freeze_count() >= outer > 0  # the inner block's end thaws nothing
     assert gc.get_freeze_count() == 0
+
+
+def test_a_table_of_runs_logged_without_the_log10_summary_reads_it_as_a_run_would_log_it():
+    from runner.report.tables import summary_table
+    runs = pd.DataFrame({"run_name": ["a", "b", "c"], "params.init": ["zeros", "normal", "normal"],
+                         "status": ["finished"] * 3, "metrics.grad_ratio_first_last": [0.0, 0.01, float("nan")]})
+    table = summary_table(runs, ["params.init"])
+    # 0 (no gradient reaches layer 1) has no log10, as in the run's own metric; 0.01 is -2
+    assert table["log10_grad_ratio_first_last"].tolist()[1] == pytest.approx(-2.0)
+    assert table["log10_grad_ratio_first_last"].isna().tolist() == [True, False, True]

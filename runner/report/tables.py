@@ -27,8 +27,8 @@ def summary_table(runs: pd.DataFrame, swept: list[str]) -> pd.DataFrame:
         column = f"metrics.{metric}"
         table[metric] = runs[column] if column in runs else math.nan
     if table["log10_grad_ratio_first_last"].isna().all():  # runs logged before the log10 summary existed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            table["log10_grad_ratio_first_last"] = np.log10(table["grad_ratio_first_last"].astype(float))
+        ratio = table["grad_ratio_first_last"].astype(float)  # as a run logs it: no log10 of 0 (no gradient)
+        table["log10_grad_ratio_first_last"] = np.log10(ratio.where(ratio > 0))
     table["diverged"] = runs["status"].eq(JobStatus.diverged)
     return table
 
