@@ -258,12 +258,14 @@ def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tm
 
 def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
     """Names in the sweep's order, numbers in numeric order: norm_compare's heatmap rows read batch,
-    layer, none (alphabetical) beside profile panels of none, batch, layer."""
+    layer, none (alphabetical) beside profile panels of none, batch, layer; and the profiles' grid, not
+    its transpose (heatmap rows of norms beside profile rows of architectures)."""
     from runner.report.sweep_figures import heatmap_grid
 
     runs = pd.DataFrame({"params.architecture": ["deep"] * 3 + ["residual"] * 3,
                          "params.architecture.norm": ["none", "batch", "layer"] * 2})
-    assert heatmap_grid(runs, ["params.architecture", "params.architecture.norm"]).tolist() == [[0, 3], [1, 4], [2, 5]]
+    assert heatmap_grid(runs, ["params.architecture", "params.architecture.norm"]).tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert heatmap_grid(runs, ["params.architecture.norm", "params.architecture"]).tolist() == [[0, 1, 2], [3, 4, 5]]
     depths = pd.DataFrame({"params.architecture.depth": ["16", "2", "16", "2"],
                            "params.activation": ["tanh", "tanh", "relu", "relu"]})
     assert heatmap_grid(depths, ["params.architecture.depth", "params.activation"]).tolist() == [[1, 0], [3, 2]]
@@ -276,11 +278,11 @@ def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
 def test_a_grid_axis_of_many_values_keeps_its_panels():
     """The 1000-job sweep's 40 sigma_w2 x 25 depths: a panel per depth, lines coloured by sigma_w2 (each
     depth is 40 runs: not a search's samples, whatever its number of values)."""
-    from runner.report.small_multiples import _layout
+    from runner.report.small_multiples import layout
 
     runs = pd.DataFrame({"params.init.sigma_w2": [f"{0.5 + 0.1 * i:.1f}" for i in range(40)] * 25,
                          "params.architecture.depth": [str(d) for d in range(2, 52, 2) for _ in range(40)]})
-    assert _layout(runs, ["params.init.sigma_w2", "params.architecture.depth"]) == \
+    assert layout(runs, ["params.init.sigma_w2", "params.architecture.depth"]) == \
         ("params.init.sigma_w2", ["params.architecture.depth"], [])
 
 

@@ -32,7 +32,7 @@ def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
     return [", ".join(f"{name}={values[i]}" for name, values in texts) for i in range(len(runs))]
 
 
-def _layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
+def layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str], list[str]]:
     """``(colour axis, facet axes, label axes)``: lines are coloured along an ordered axis (the numeric
     swept param with the most values, e.g. depth) and panels split by up to two other swept params
     (rows, columns), group choices first, not a search's samples (``panel_axes``); anything left goes
@@ -166,7 +166,7 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
     ``items`` are the ``data`` (history, distributions) of the curve's runs: one run, or its seeds.  A
     panel none of whose runs has data says ``missing``."""
     axes_swept = [c for c in swept if c != "params.seed"]
-    colour, facets, labelled = _layout(runs, axes_swept)
+    colour, facets, labelled = layout(runs, axes_swept)
     colours = _colours(runs, colour, labelled)
     panels = list(_panels(runs, facets))
     groups = _seed_groups(runs, swept)

@@ -15,8 +15,8 @@ from backprop_core.distributions import magnitude_histogram
 
 from ..figures.style import FIGURE_COMPRESSION, distribution_bands, layer_columns, plottable, plt
 from ..tracking.schema import JobStatus
-from .small_multiples import curve, run_labels, small_multiples
-from .tables import as_numbers, as_text, ordered_axis
+from .small_multiples import curve, layout, run_labels, small_multiples
+from .tables import as_numbers, as_text
 
 HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
 MARKED_RUNS = 64  # the profiles of more runs are drawn as lines without point markers
@@ -93,7 +93,7 @@ def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale: a
-    column per value of the first swept axis (depth, in a depth sweep), a row per combination of the others."""
+    grid laid out as the profiles' (``heatmap_grid``)."""
     maps = {}
     for run_id, history in histories.items():
         if not history.empty:
@@ -137,9 +137,9 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
 
 
 def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
-    """Run indices (-1: no run) in a grid: a column per value of the first swept axis, a row per
-    combination of the other axes, numbers in numeric order and names in the sweep's (as the profiles'
-    panels); runs of an unswept report in rows of 6."""
+    """Run indices (-1: no run) in a grid: a column per value of the profiles' colour axis (depth), or
+    else of their panels' column axis, a row per combination of the other axes; numbers in numeric order
+    and names in the sweep's (as the profiles' panels); runs of an unswept report in rows of 6."""
     if not swept:
         n, cols = len(runs), min(len(runs), 6)
         return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
@@ -147,7 +147,9 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
         values = as_text(runs[column])
         numbers = as_numbers(values)
         return pd.Series(pd.factorize(values)[0], index=values.index) if numbers is None else numbers
-    column_axis = ordered_axis(runs, swept) or swept[0]  # depth across, as the profiles' colours
+    colour, facets, _ = layout(runs, swept)
+    # depth across, as the profiles' colours; else the profiles' own grid: their rows, their columns
+    column_axis = colour or (facets[1] if len(facets) == 2 else swept[0])
     row_axes = [c for c in swept if c != column_axis]
     column_values = sorted(order(column_axis).unique())
     # as text, a param a run does not take as "null" (pandas 3 keeps NaN through astype(str), which join refused)
