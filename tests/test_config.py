@@ -145,4 +145,7 @@ def test_a_run_name_shortens_only_the_noise_of_a_number():
 
     assert [shortest(v) for v in ("0.15000000000000002", "1.0", "1e-05", "0.10", "relu")] == \
         ["0.15", "1.0", "1e-05", "0.10", "relu"]
-    assert shortest("0.591031707742531", 6) == "0.591032"
+    assert shortest("0.591031707742531") == "0.591032"  # Optuna's draw: 6 digits, not 12 (0.591031707743)
+    assert shortest("0.0012345678901234567") == "0.00123457"
+    assert shortest("0.39806870483000004") == "0.398069"  # a draw whose 12th digit is 0 is a draw still
+    assert shortest("0.30000000000000004") == "0.3" and shortest("0.123456789") == "0.123456789"  # as typed

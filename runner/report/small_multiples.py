@@ -19,15 +19,12 @@ from ..figures.style import plain_log_labels, plottable, plt, save_figure
 from .tables import as_text, ordered_axis, panel_axes
 
 
-LABEL_DIGITS = 6  # a search's samples (0.591031707742531) read as 0.591032
-
-
 def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
-    """Each run's label: what the ``swept`` params are for it (``depth=8, activation=relu``; a number to
-    ``LABEL_DIGITS`` significant digits), else its name."""
+    """Each run's label: what the ``swept`` params are for it (``depth=8, activation=relu``; a number
+    as in the run's name: ``shortest``), else its name."""
     if not swept:
         return list(runs["run_name"])
-    texts = [(c.removeprefix("params.").rsplit(".", 1)[-1], [shortest(v, LABEL_DIGITS) for v in as_text(runs[c])])
+    texts = [(c.removeprefix("params.").rsplit(".", 1)[-1], [shortest(v) for v in as_text(runs[c])])
              for c in swept]
     return [", ".join(f"{name}={values[i]}" for name, values in texts) for i in range(len(runs))]
 
