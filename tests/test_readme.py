@@ -45,3 +45,14 @@ def test_a_readme_command_runs_from_a_fresh_shell(command, tmp_path):
     done = subprocess.run(args + extra, cwd=ROOT, env=fresh_shell(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip()
+
+
+def test_the_library_page_s_code_runs_as_written(tmp_path):
+    """docs/library.md's blocks, one after the other as in a notebook, NumPy only (no runner import)."""
+    code = "\n".join(re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "library.md").read_text(), re.S))
+    assert "fit(" in code and "BlockNetwork(" in code
+    code += "\nimport sys\nassert not any(m.startswith(('runner', 'hydra', 'mlflow')) for m in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=fresh_shell() | {"OPENBLAS_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0].startswith("0 loss ")
