@@ -110,6 +110,26 @@ def ctrl_c_deferred():
             raise KeyboardInterrupt
 
 
+REDELIVERY_SECONDS = 0.05  # after the callback that dropped it has returned: long enough to leave it, too short to notice
+
+
+def redeliver_dropped_interruptions(unraisable) -> None:
+    """``sys.unraisablehook`` of a command: a Ctrl-C or SIGTERM whose exception lands where Python cannot
+    raise it (a weakref callback or ``__del__``, run by the garbage collector anywhere: SQLAlchemy's, MLflow's)
+    is printed as "Exception ignored" and dropped, and the command goes on as if never interrupted.  Here it
+    is sent again to the main thread, a moment later, from a thread of its own (sent from here, it would land
+    in this hook and be dropped again); landing in such a place again, it comes back here again."""
+    err = unraisable.exc_value
+    if isinstance(err, (KeyboardInterrupt, Interrupted)):
+        signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+        # to the main thread itself: its blocking call (a sleep, a wait on the workers) returns at once
+        timer = threading.Timer(REDELIVERY_SECONDS, signal.pthread_kill, (threading.main_thread().ident, signum))
+        timer.daemon = True
+        timer.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 @contextlib.contextmanager
 def sigterm_held():
     """SIGTERM held back in this thread within the block, and in the processes and threads it starts
@@ -168,11 +188,13 @@ def command(module: str, prog: str, function: str = "main") -> None:
 
     Ctrl-C while Python imports it (Hydra, NumPy, pandas: a second or more) ends the command with one
     line and status 130, not a traceback of the import: nothing has been written yet; so does one that
-    escapes the command's own handling (which says what it stopped).  When the command
+    escapes the command's own handling (which says what it stopped).  One that Python drops (landing in
+    a weakref callback) is signalled again (``redeliver_dropped_interruptions``).  When the command
     ends, a late Ctrl-C no longer changes how it ended, and what it leaves is frozen out of the garbage
     collector, so that the interpreter's exit does not walk every object again (~0.7 s once MLflow, pandas
     and matplotlib are imported; ~0.05 s so, measured).  Runs, files and logs are closed by then, and
     atexit handlers still run (temporary folders, logging)."""
+    sys.unraisablehook = redeliver_dropped_interruptions
     try:
         try:
             main = getattr(importlib.import_module(module), function)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import traceback
 
@@ -15,7 +16,8 @@ from backprop_core import fit
 
 from ..config.errors import PROG, ConfigError, Refused
 from ..config.recorded import config_hash, description_of
-from ..processes import CLOSED_AS_KILLED, Interrupted, interrupted_by_sigterm, stop_with_launcher
+from ..processes import (CLOSED_AS_KILLED, Interrupted, interrupted_by_sigterm, redeliver_dropped_interruptions,
+                         stop_with_launcher)
 from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRIDES, PARENT_RUN, PRESET,
                                PREVIOUS_SWEEP_ID, RUNNING_STATISTICS, STATUS, SWEEP_ID, VALIDATION, JobStatus)
 from . import steps, theory_check
@@ -35,8 +37,9 @@ def train(cfg: DictConfig) -> JobResult:
     job = Job.current()
     log.info("run directory: %s", job.out_dir)
     with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm():  # never inherited
-        if job.multirun:
+        if job.multirun:  # in a worker process too: it stops with its sweep, and drops no SIGTERM
             stop_with_launcher()
+            sys.unraisablehook = redeliver_dropped_interruptions
         built = _build(cfg, job)
         if built is None:
             return JobResult(JobStatus.failed, math.inf)
