@@ -22,7 +22,9 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     done = run_cli(work, "-m", "architecture.depth=1,2", "trainer.epochs=15", "tracking.experiment=team",
                    env={"MLFLOW_TRACKING_URI": mlflow_server})  # its report too: histories downloaded from the server
     assert done.returncode == 0, done.stderr
-    assert f"mlflow ui --backend-store-uri {mlflow_server}" in done.stdout
+    # the server shows its own UI: its address in every link, no `mlflow ui` command to run
+    assert f"MLflow: the server's UI:  {mlflow_server}" in done.stdout and "mlflow ui" not in done.stdout
+    assert f"  the sweep's runs:      {mlflow_server}/#/experiments/" in done.stdout
     assert not (work / "outputs" / "mlflow.db").exists()  # nothing went to the embedded store
 
     client = MlflowClient(mlflow_server)
@@ -54,3 +56,29 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
         "backprop-lab: error: tracking.experiment=TEAM: the store has 'team', a name differing only in case "
         "(MLflow would list both): use 'team', or another name"], twin.stderr
     assert client.get_experiment_by_name("TEAM") is None
+
+
+def test_a_run_without_a_preset_goes_into_the_server_s_own_default_experiment(tmp_path, mlflow_server):
+    # MLflow's server made its store with experiment 0 'Default': a run with no preset and no
+    # tracking.experiment goes there (it was refused as a case twin of our 'default'), not into a second one
+    done = run_cli(tmp_path, "trainer.epochs=2", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(mlflow_server)
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    (run,) = client.search_runs(["0"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}
+    assert f"MLflow: experiment 'Default', run {run.info.run_id}, on the server {mlflow_server}" in done.stdout
+    assert f"  the run's page:  {mlflow_server}/#/experiments/0/runs/{run.info.run_id}" in done.stdout
+
+
+def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):
+    # `make ui` first: MLflow makes the file with 'Default' (its artifacts behind a server: mlflow-artifacts:/0)
+    store = tmp_path / "outputs" / "mlflow.db"
+    store.parent.mkdir()
+    with serve_mlflow(tmp_path / "ui", f"sqlite:///{store}"):
+        pass
+    done = run_cli(tmp_path, "trainer.epochs=2")
+    assert done.returncode == 0, done.stderr  # it was refused: 'Default', a name differing only in case
+    client = MlflowClient(f"sqlite:///{store}")
+    (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
-from ..tracking.links import run_url, ui_command
+from ..tracking.links import is_server, run_url, ui_address, ui_command
 from ..tracking.schema import JobStatus
 from .job import Job, Outcome
 
@@ -21,7 +21,11 @@ def log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int) 
     if result is None:
         return
     log.info("; ".join(_parts(job, outcome, n_layers, n_val)))
-    if tracker:
+    if tracker and is_server(tracker.uri):  # the server shows it: no command to run
+        log.info("MLflow: experiment %r, run %s, on the server %s", tracker.experiment, tracker.run_id, tracker.uri)
+        if not job.multirun:
+            log.info("  the run's page:  %s", run_url(tracker.experiment_id, tracker.run_id, ui=ui_address(tracker.uri)))
+    elif tracker:
         log.info("MLflow: experiment %r, run %s. Open it with:  %s", tracker.experiment, tracker.run_id,
                  ui_command(tracker.uri))
         if not job.multirun:

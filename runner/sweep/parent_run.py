@@ -20,7 +20,7 @@ from ..config.errors import ConfigError
 from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..config.recorded import description_of
 from ..tracking.checks import original_cwd
-from ..tracking.links import profiles_link, run_url, runs_url, ui_command
+from ..tracking.links import is_server, profiles_link, run_url, runs_url, ui_address, ui_command
 from ..tracking.runs import adopt_study_runs, close_orphans, finish_sweep_run, show_in_note, start_sweep_run, \
     sweep_job_statuses, sweep_run_ids
 from ..tracking.schema import OPTUNA_STORAGE, OPTUNA_STUDY, JobStatus
@@ -112,14 +112,16 @@ class ParentRun:
 
     def print_links(self, report_folder: Path | None) -> None:
         """The command that serves the store, and the UI links that open on the answer."""
-        tracked = self.tracked
-        print(f"MLflow: open the UI with:  {ui_command(tracked.uri)}")
-        print(f"  the sweep's runs:      {runs_url(tracked.experiment_id)}")
+        tracked, ui = self.tracked, ui_address(self.tracked.uri)
+        print(f"MLflow: the server's UI:  {ui}" if is_server(tracked.uri) else
+              f"MLflow: open the UI with:  {ui_command(tracked.uri)}")
+        print(f"  the sweep's runs:      {runs_url(tracked.experiment_id, ui)}")
         if report_folder is not None:
-            print(f"  its report's figure:   {run_url(tracked.experiment_id, self.run_id, REPORT_FIGURE)}")
+            print(f"  its report's figure:   {run_url(tracked.experiment_id, self.run_id, REPORT_FIGURE, ui)}")
         run_ids = sweep_run_ids(tracked.client, tracked.experiment_id, self.sweep_id)
         if run_ids:
-            print(f"  gradient profiles:     {profiles_link(tracked.experiment_id, run_ids, 'profile/log10_grad_norm_init')}")
+            print(f"  gradient profiles:     "
+                  f"{profiles_link(tracked.experiment_id, run_ids, 'profile/log10_grad_norm_init', ui)}")
 
     def run_figures_command(self) -> str:
         return (f"{shlex.quote(sys.executable)} -m runner.report {shlex.quote(self.tracked.name)} --run-figures "

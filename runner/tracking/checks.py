@@ -38,7 +38,8 @@ def check_tracking(cfg: DictConfig) -> None:
                                                                  f"for a note); this one has {len(description)}")
     uri, _, source = resolve_uri(cfg.tracking.uri, original_cwd(cfg))
     check_store(uri, source)
-    check_case_twin(name, sqlite_experiments(uri), subject)  # a server's store is checked as it is opened
+    if cfg.tracking.get("experiment") is not None or preset:  # the default is the store's (open_experiment)
+        check_case_twin(name, sqlite_experiments(uri), subject)  # a server's store is checked as it is opened
 
 
 def original_cwd(cfg: DictConfig) -> Path | None:

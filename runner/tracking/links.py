@@ -20,36 +20,46 @@ def ui_command(uri: str) -> str:
 UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves by default
 
 
-def runs_url(experiment_id: str) -> str:
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow server's, which serves its own UI (at that address): no ``mlflow ui``."""
+    return uri.startswith(("http://", "https://"))
+
+
+def ui_address(uri: str) -> str:
+    """Where a browser shows the store at ``uri``: the server's own address, or ``mlflow ui``'s default."""
+    return uri.rstrip("/") if is_server(uri) else UI
+
+
+def runs_url(experiment_id: str, ui: str = UI) -> str:
     """The experiment's runs table (MLflow 3 opens a bare ``#/experiments/<id>`` on its GenAI overview)."""
-    return f"{UI}/#/experiments/{experiment_id}/runs"
+    return f"{ui}/#/experiments/{experiment_id}/runs"
 
 
-def run_url(experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+def run_url(experiment_id: str, run_id: str, artifact: str | None = None, ui: str = UI) -> str:
     """A run's page, or with ``artifact`` its artifact view opened on that file."""
-    page = f"{UI}/#/experiments/{experiment_id}/runs/{run_id}"
+    page = f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
     return f"{page}/artifacts/{artifact}" if artifact else page
 
 
 MAX_CHART_RUNS = 100  # a chart link names every run: beyond this the URL runs to kilobytes and the chart is a blur
 
 
-def profiles_link(experiment_id: str, run_ids: list[str], metric: str) -> str:
+def profiles_link(experiment_id: str, run_ids: list[str], metric: str, ui: str = UI) -> str:
     """What the closing lines give for a sweep's profiles: the chart of its runs, or for more than
     ``MAX_CHART_RUNS`` runs where to pick some: the runs table, whose chart view draws the selected runs."""
     if len(run_ids) <= MAX_CHART_RUNS:
-        return chart_url(experiment_id, run_ids, metric)
+        return chart_url(experiment_id, run_ids, metric, ui)
     return (f"{len(run_ids)} runs, more than a chart link names ({MAX_CHART_RUNS}): select some in "
-            f"{runs_url(experiment_id)} and open its chart view on {metric}")
+            f"{runs_url(experiment_id, ui)} and open its chart view on {metric}")
 
 
-def chart_url(experiment_id: str, run_ids: list[str], metric: str) -> str:
+def chart_url(experiment_id: str, run_ids: list[str], metric: str, ui: str = UI) -> str:
     """MLflow's metric page: ``metric`` of every run in ``run_ids`` on one chart (the URL its own
     "plot chart" link builds); a profile metric's step is the layer index."""
     runs, keys = json.dumps(run_ids, separators=(",", ":")), json.dumps([metric])
     query = (f"runs={runs}&metric={quote(json.dumps(metric))}&experiments={json.dumps([experiment_id])}"
              f"&plot_metric_keys={quote(keys)}&plot_layout={{}}&x_axis=step&y_axis_scale=linear"
              "&line_smoothness=1&show_point=true&deselected_curves=[]&last_linear_y_axis_range=[]")
-    return f"{UI}/#/metric?{query}"
+    return f"{ui}/#/metric?{query}"
 
 

@@ -15,7 +15,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from .schema import MODEL_TRAINING, NOTE  # noqa: E402
+from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING, NOTE  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
 from .stores import check_case_twin, experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
 
@@ -35,8 +35,22 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
     a run and a sweep open what they write into."""
     uri, artifact_root, source = resolve_uri(configured_uri, cwd)
     client = open_store(uri, source, artifact_root=artifact_root)
-    name = experiment_name(experiment, preset)
-    return TrackedExperiment(client, ensure_experiment(client, name, artifact_root, description), name, uri)
+    default = experiment is None and not preset
+    name = default_experiment(client) if default else experiment_name(experiment, preset)
+    return TrackedExperiment(client, ensure_experiment(client, name, artifact_root, description, twin_refused=not default),
+                             name, uri)
+
+
+def default_experiment(client: MlflowClient) -> str:
+    """The experiment of a run with no preset and no ``tracking.experiment``: ``default``, as a store we make
+    names MLflow's experiment 0; in a store MLflow made (a server's), MLflow's own ``Default``, not a second
+    one beside it, unless its artifacts can only be written through a server this client does not talk to
+    (``mlflow-artifacts:/0``, in a file ``mlflow ui`` made before any run): then ``default`` beside it."""
+    if client.get_experiment_by_name(DEFAULT_EXPERIMENT) is not None:
+        return DEFAULT_EXPERIMENT
+    through_server = client.tracking_uri.startswith(("http://", "https://"))
+    return next((e.name for e in client.search_experiments() if e.name.casefold() == DEFAULT_EXPERIMENT.casefold()
+                 and (through_server or not e.artifact_location.startswith("mlflow-artifacts:"))), DEFAULT_EXPERIMENT)
 
 
 def open_store(uri: str, source: str | None = None, create: bool = True,
@@ -64,15 +78,17 @@ _OPENED: set[str] = set()  # the stores this process has opened (and so found or
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None,
-                      description: str | None = None) -> str:
+                      description: str | None = None, twin_refused: bool = True) -> str:
     """The id of experiment ``name``, created if needed (under the store's lock: concurrent
-    commands create it once)."""
+    commands create it once); one whose name differs only in case from the store's is refused, unless
+    not ``twin_refused``."""
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         with store_lock(client.tracking_uri):
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
-                check_case_twin(name, [e.name for e in client.search_experiments()], f"tracking.experiment={name}")
+                if twin_refused:
+                    check_case_twin(name, [e.name for e in client.search_experiments()], f"tracking.experiment={name}")
                 location = f"{artifact_root}/{path_part(name)}" if artifact_root else None
                 tags = dict([MODEL_TRAINING]) | ({NOTE: description} if description else {})
                 try:
