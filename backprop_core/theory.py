@@ -254,7 +254,7 @@ def hidden_log_slope(squared_norms: np.ndarray) -> float:
     """The least-squares slope of ln ||dL/dW_l||^2 per layer towards the input, over the layers
     between two hidden ones (2 .. L-1: same fan-in and fan-out), or over all layers in a net with
     fewer than two such; NaN for a single layer or a non-positive norm."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # a zero norm (zero init, dead units) is NaN, not a warning
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero norm (zero init, dead units): NaN, quietly
         logs = np.log(np.asarray(squared_norms, dtype=float))
     inner = logs[1:-1] if len(logs) >= 4 else logs
     if len(inner) < 2 or not np.all(np.isfinite(inner)):

@@ -110,7 +110,7 @@ def ctrl_c_deferred():
             raise KeyboardInterrupt
 
 
-REDELIVERY_SECONDS = 0.05  # after the callback that dropped it has returned: long enough to leave it, too short to notice
+REDELIVERY_SECONDS = 0.05  # once the callback that dropped it has returned; too short to notice
 
 
 def redeliver_dropped_interruptions(unraisable) -> None:
@@ -203,7 +203,7 @@ def command(module: str, prog: str, function: str = "main") -> None:
             raise SystemExit(130) from None
         try:
             main()
-        except KeyboardInterrupt:  # one the command's own handling did not reach: still one line, never a traceback
+        except KeyboardInterrupt:  # one its own handling did not reach: one line still, never a traceback
             print(f"{prog}: interrupted (SIGINT)", file=sys.stderr)
             raise SystemExit(130) from None
     finally:

@@ -34,5 +34,5 @@ def shortest(value: str, digits: int = 6) -> str:
     twelve = format(number, ".12g")
     if float(twelve) == number or len(twelve) >= len(value):
         return value
-    # range()'s noise ends in a run of zeros (0.150000000000): at most 9 digits are left; a draw has 12 (but 1 in 1000)
+    # range()'s noise ends in zeros (0.150000000000): 9 digits or fewer; a draw has 12 (all but 1 in 1000)
     return twelve if float(format(number, ".9g")) == float(twelve) else format(number, f".{digits}g")

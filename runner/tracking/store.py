@@ -15,6 +15,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from .links import is_server  # noqa: E402
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING, NOTE  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
 from .stores import check_case_twin, experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
@@ -37,8 +38,8 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
     client = open_store(uri, source, artifact_root=artifact_root)
     default = experiment is None and not preset
     name = default_experiment(client) if default else experiment_name(experiment, preset)
-    return TrackedExperiment(client, ensure_experiment(client, name, artifact_root, description, twin_refused=not default),
-                             name, uri)
+    experiment_id = ensure_experiment(client, name, artifact_root, description, twin_refused=not default)
+    return TrackedExperiment(client, experiment_id, name, uri)
 
 
 def default_experiment(client: MlflowClient) -> str:
@@ -48,7 +49,7 @@ def default_experiment(client: MlflowClient) -> str:
     (``mlflow-artifacts:/0``, in a file ``mlflow ui`` made before any run): then ``default`` beside it."""
     if client.get_experiment_by_name(DEFAULT_EXPERIMENT) is not None:
         return DEFAULT_EXPERIMENT
-    through_server = client.tracking_uri.startswith(("http://", "https://"))
+    through_server = is_server(client.tracking_uri)
     return next((e.name for e in client.search_experiments() if e.name.casefold() == DEFAULT_EXPERIMENT.casefold()
                  and (through_server or not e.artifact_location.startswith("mlflow-artifacts:"))), DEFAULT_EXPERIMENT)
 
