@@ -3,6 +3,10 @@
 import hashlib
 import itertools
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,13 +197,33 @@ def _history_hash(activation, loss, optimizer, dtype, bias, depth) -> str:
     return hashlib.sha256(text.encode() + net.params.tobytes()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("case,pinned", [
-    (("tanh", "mse", "sgd", "float64", "per_unit", 3), "14cb3ffeac873c17"),
-    (("relu", "bce", "adam", "float32", "shared", 4), "3b01af727279be2e"),
-    (("sigmoid", "mse", "momentum", "float64", "none", 2), "0fa43de33902e0fb"),
-])
-def test_plain_nets_train_bit_for_bit_as_before_blocks_existed(case, pinned):
-    """Every record and the final parameters of three plain runs, hashed with the engine of before the
-    blocks (commit d93acc3).  Bit-identity is a property of this NumPy and OpenBLAS on this CPU: a
-    different BLAS kernel may round these small products differently."""
-    assert _history_hash(*case) == pinned
+PLAIN_CASES = [("tanh", "mse", "sgd", "float64", "per_unit", 3), ("relu", "bce", "adam", "float32", "shared", 4),
+               ("sigmoid", "mse", "momentum", "float64", "none", 2)]
+# the hashes of PLAIN_CASES with the engine of before the blocks (commit d93acc3), per OpenBLAS kernel: a kernel
+# rounds these small products its own way, the same on every CPU that runs it (both computed on an AMD EPYC,
+# SkylakeX also on an Intel Xeon, with NumPy 2.4.6's OpenBLAS 0.3.31)
+PINNED = {"Haswell": ["e3d2c43e413d1c77", "f34c73ade014bc7c", "a99a7a417abd82dd"],
+          "SkylakeX": ["14cb3ffeac873c17", "3b01af727279be2e", "0fa43de33902e0fb"]}
+HASHES = """
+import json, sys
+from threadpoolctl import threadpool_info
+sys.path.insert(0, sys.argv[1])
+from test_blocks import PLAIN_CASES, _history_hash
+kernels = [pool.get("architecture") for pool in threadpool_info() if pool.get("internal_api") == "openblas"]
+print(json.dumps({"kernels": kernels, "hashes": [_history_hash(*case) for case in PLAIN_CASES]}))
+"""
+
+
+@pytest.mark.parametrize("kernel", sorted(PINNED))
+def test_plain_nets_train_bit_for_bit_as_before_blocks_existed(kernel):
+    """Every record and the final parameters of three plain runs, hashed, equal to the hashes of the engine
+    of before the blocks.  OpenBLAS picks its kernel by the CPU (Haswell on one AMD EPYC here, SkylakeX on an
+    Intel Xeon), so the runs are made in a process told which kernel to use (``OPENBLAS_CORETYPE``), with
+    one thread; a CPU that cannot run that kernel, or a NumPy without OpenBLAS, skips it."""
+    env = dict(os.environ, OPENBLAS_CORETYPE=kernel, OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", HASHES, str(Path(__file__).parent)], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(done.stdout)
+    if result["kernels"] != [kernel]:
+        pytest.skip(f"OpenBLAS kernel {kernel} not used here (kernels: {result['kernels']})")
+    assert result["hashes"] == PINNED[kernel]
