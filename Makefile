@@ -44,6 +44,8 @@ ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
 
 report: $(STAMP)  ## make report EXP=vanishing_depth: the report of an experiment's latest sweep
+	@[ -n "$(EXP)$(ARGS)" ] || { echo "make report: give an experiment: make report EXP=<name> (e.g. EXP=vanishing_depth;" \
+		"EXP=default for runs without a preset), or a sweep run with tracking=none: make report ARGS='--folder <its folder>'" >&2; exit 2; }
 	$(BIN)/python -m runner.report $(EXP) $(ARGS)
 
 bench: $(STAMP)  ## step cost vs peers and sweep cost, written to docs/benchmarks.md (~30 minutes; not part of the tests)

@@ -56,3 +56,14 @@ def test_the_library_page_s_code_runs_as_written(tmp_path):
                           env=fresh_shell() | {"OPENBLAS_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[0].startswith("0 loss ")
+
+
+def test_make_report_without_an_experiment_says_how_to_name_one():
+    """``make report`` alone (the README names ``make report EXP=…``): one line of how, status 2, no traceback."""
+    if (ROOT / ".venv" / "bin").resolve() != VENV.resolve():
+        pytest.skip("the suite does not run in the clone's .venv")
+    done = subprocess.run(["make", "--no-print-directory", "-s", "-o", ".venv/.installed", "report"], cwd=ROOT,
+                          env=fresh_shell(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0].startswith("make report: give an experiment: make report EXP=<name>")
+    assert "Traceback" not in done.stderr
