@@ -546,7 +546,7 @@ def test_a_panel_with_nothing_to_draw_has_no_axis_ticks(tmp_path, monkeypatch):
 def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp_path, monkeypatch):
     """The panels' log axes label every tick matplotlib's own formatter labels, in plain text (its mathtext
     parser took a fifth of a report's drawing time), and within two decades each minor tick (2 and 5),
-    where matplotlib labels some only (a panel of 0.6 decade showed one label)."""
+    where matplotlib labels some only (a panel of 0.6 decade showed one label), as numbers (0.002, 0.5)."""
     import re
 
     from runner.figures.style import power_of_ten
@@ -556,6 +556,9 @@ def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp
     assert [power_of_ten(v) for v in (1e-14, 1.0, 10.0, 0.002, 5e-7, 2000.0)] == \
         ["10⁻¹⁴", "10⁰", "10¹", "2×10⁻³", "5×10⁻⁷", "2×10³"]
     assert power_of_ten(0.0) == power_of_ten(-1.0) == power_of_ten(float("nan")) == ""
+    # within two decades, numbers from 0.001 to 1000: 0.9 and 0.8 read at once, 9×10⁻¹ and 8×10⁻¹ do not
+    assert [power_of_ten(v, decimal=True) for v in (0.9, 0.002, 2000.0, 1.0, 5e-7, 2e4)] == \
+        ["0.9", "0.002", "2000", "1", "5×10⁻⁷", "2×10⁴"]
     figures = []
     monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
     runs = pd.DataFrame({"run_id": list("abcd"), "run_name": list("abcd"), "params.architecture.depth": list("2468")})
@@ -587,7 +590,7 @@ def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp
             assert all(ours.values()), (run, ours)
         ours = {value: text for value, text in ours.items() if text}
         for value, text in ours.items():
-            assert "$" not in text and text == power_of_ten(value), (run, text)
+            assert "$" not in text and text == power_of_ten(value, decimal=run != "a"), (run, text)
         for value in theirs:  # the same numbers: mathtext 10^{-14}, 2\times10^{-3} read back
             found = re.fullmatch(r"\$\\mathdefault\{(?:([\d.]+)\\times)?10\^\{(\S+?)\}\}\$",
                                  theirs[value].replace("\N{MINUS SIGN}", "-"))
