@@ -40,7 +40,7 @@ test-ui: $(STAMP)  ## MLflow's UI in Debian's chromium, driven by Playwright; re
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 	$(BIN)/python -m pytest -q -m ui $(ARGS)
 
-ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#/experiments/0/runs
+ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#/experiments/0/runs?workflowType=machine_learning
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
 
 report: $(STAMP)  ## make report EXP=vanishing_depth: the report of an experiment's latest sweep

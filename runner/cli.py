@@ -42,6 +42,7 @@ def main() -> None:
     # own, started with these options) reports in a second stderr line after ours: it cleans them up anyway
     if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
         sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    sys.argv[1:] = arguments = switch_first(arguments)
     overrides = [a for a in arguments if not a.startswith("-")]
     try:
         if problem := (option_path_problem(overrides) or deletion_problem(overrides)
@@ -86,6 +87,15 @@ def _run_hydra() -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = user_setting
+
+
+MULTIRUN = ("-m", "--multirun")
+
+
+def switch_first(arguments: list[str]) -> list[str]:
+    """``-m`` moved before the overrides: Hydra's parser takes one run of overrides, so in
+    ``activation=relu -m architecture.depth=2,4`` it stopped at the second ("unrecognized arguments")."""
+    return [a for a in arguments if a in MULTIRUN] + [a for a in arguments if a not in MULTIRUN]
 
 
 def option_path_problem(overrides: list[str]) -> str | None:

@@ -191,10 +191,25 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     images = {f.path for f in client.list_artifacts(parent.info.run_id, "images")}
     assert any("grad_profile" in path for path in images)  # an image record: the chart view's image grid
     experiment_id = parent.info.experiment_id
-    assert f"/#/experiments/{experiment_id}/runs\n" in done.stdout
-    assert f"/#/experiments/{experiment_id}/runs/{parent.info.run_id}/artifacts/report/grad_profile.png" in done.stdout
+    # each in MLflow's Model training view (``make test-ui`` checks what a browser shows of each)
+    assert f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning\n" in done.stdout
+    assert (f"/#/experiments/{experiment_id}/runs/{parent.info.run_id}/artifacts/report/grad_profile.png"
+            "?workflowType=machine_learning\n") in done.stdout
     chart = next(line for line in done.stdout.splitlines() if "/#/metric?" in line)
     assert "profile/log10_grad_norm_init" in chart and all(r.info.run_id in chart for r in runs)
+    assert chart.endswith("&workflowType=machine_learning")
+
+
+def test_overrides_on_both_sides_of_multirun_make_one_sweep(tmp_path):
+    """``-m`` typed after an override: Hydra's parser alone stops at the next one ("unrecognized arguments")."""
+    from runner.cli import switch_first
+
+    assert switch_first(["a=1", "-m", "b=2,3", "--multirun"]) == ["-m", "--multirun", "a=1", "b=2,3"]
+    done = run_cli(tmp_path, "activation=relu", "-m", "architecture.depth=1,2", "trainer.max_steps=1", "tracking=none")
+    assert done.returncode == 0, done.stderr
+    assert "2 jobs in" in done.stdout and "(2 finished)" in done.stdout
+    configs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/.hydra/overrides.yaml"))
+    assert len(configs) == 2 and all("activation=relu" in c.read_text() for c in configs)
 
 
 def test_a_sweep_of_more_runs_than_a_chart_link_names_points_to_the_runs_table():
@@ -204,7 +219,7 @@ def test_a_sweep_of_more_runs_than_a_chart_link_names_points_to_the_runs_table()
     assert "/#/metric?" in few and "run99" in few
     many = profiles_link("3", [f"run{i}" for i in range(1000)], "profile/log10_grad_norm_init")
     assert many == ("1000 runs, more than a chart link names (100): select some in "
-                    "http://127.0.0.1:5000/#/experiments/3/runs and open its chart view on profile/log10_grad_norm_init")
+                    "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning and open its chart view on profile/log10_grad_norm_init")
 
 
 def test_a_diverging_run_is_recorded_and_exits_0(tmp_path):

@@ -68,7 +68,7 @@ def test_a_run_without_a_preset_goes_into_the_server_s_own_default_experiment(tm
     (run,) = client.search_runs(["0"])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}
     assert f"MLflow: experiment 'Default', run {run.info.run_id}, on the server {mlflow_server}" in done.stdout
-    assert f"  the run's page:  {mlflow_server}/#/experiments/0/runs/{run.info.run_id}" in done.stdout
+    assert f"  the run's page:  {mlflow_server}/#/experiments/0/runs/{run.info.run_id}?workflowType=machine_learning" in done.stdout
 
 
 def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):

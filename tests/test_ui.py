@@ -76,12 +76,19 @@ def visit(page, link: str) -> None:
         close.click()
 
 
+def in_model_training(page) -> bool:
+    """Whether MLflow shows its Model training view (its side bar lists Runs, not the GenAI view's
+    Evaluation runs), as the printed links ask with ``?workflowType=machine_learning``."""
+    page.get_by_role("link", name="Runs", exact=True).first.wait_for(timeout=30000)
+    return page.get_by_text("Evaluation runs", exact=True).count() == 0
+
+
 def test_a_bare_experiment_address_shows_the_runs_after_a_click_on_model_training(page, sweep, chromium):
     """What the README tells a user who opens the experiment from MLflow's own list: it lands on the GenAI
     overview (MLflow 3.17, whatever the experiment's tags; a pop-up over it until "Got it"); one click on
     "Model training" shows the runs table with the sweep's parent.  A later bare address lands on the
     GenAI overview again (checked here in a new tab): hence the printed links, which name the runs view."""
-    bare = sweep[1]["the sweep's runs"].removesuffix("/runs")
+    bare = sweep[1]["the sweep's runs"].split("/runs?")[0]  # as MLflow's list of experiments links it
     for attempt in range(2):  # a tab of its own each time (the choice holds in its tab: the others' views)
         tab = chromium.new_page(viewport={"width": 1440, "height": 900})
         tab.server = page.server
@@ -95,11 +102,21 @@ def test_a_bare_experiment_address_shows_the_runs_after_a_click_on_model_trainin
         tab.close()
 
 
+def test_a_bare_experiment_address_with_the_model_training_query_shows_the_runs(page, sweep):
+    """``#/experiments/<id>?workflowType=machine_learning`` (what the click on "Model training" adds) opens
+    the runs table at once, in a new tab too: the query the printed links carry."""
+    bare = sweep[1]["the sweep's runs"].replace("/runs?", "?")
+    assert bare.endswith("?workflowType=machine_learning") and "/runs" not in bare
+    visit(page, bare)
+    page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=30000)
+    assert "/runs" in page.url and in_model_training(page)
+
+
 def test_the_printed_runs_link_opens_the_runs_table_with_the_sweeps_parent(page, sweep):
     visit(page, sweep[1]["the sweep's runs"])
     parent = page.get_by_role("link", name=re.compile(r"^sweep \["))
     parent.first.wait_for(timeout=30000)
-    assert "/runs" in page.url and "Training runs" in page.content()
+    assert "/runs" in page.url and in_model_training(page)
     page.screenshot(path=str(FIGURES / "mlflow_runs_table.png"))
 
 
@@ -112,7 +129,7 @@ def test_the_answer_is_two_clicks_from_the_runs_table(page, sweep):
     figure = page.locator("img[src*='report%2Fgrad_profile.png']")
     figure.wait_for(timeout=30000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
-    assert figure.evaluate("img => img.naturalWidth") > 500
+    assert figure.evaluate("img => img.naturalWidth") > 500  # (the table's link opens it in the GenAI view)
     page.screenshot(path=str(FIGURES / "mlflow_sweep_answer.png"), full_page=True)
 
 
@@ -121,6 +138,7 @@ def test_the_printed_report_link_shows_the_profile_figure(page, sweep):
     page.get_by_text("report/grad_profile.png").first.wait_for(timeout=30000)
     page.wait_for_function("Array.from(document.images).some(i => i.complete && i.naturalWidth > 500)",
                            timeout=30000)  # the artifact view draws the figure (from a blob URL)
+    assert in_model_training(page)
     page.screenshot(path=str(FIGURES / "mlflow_report_figure.png"))
 
 

@@ -30,15 +30,21 @@ def ui_address(uri: str) -> str:
     return uri.rstrip("/") if is_server(uri) else UI
 
 
+# MLflow 3's UI in its "Model training" view (runs, their metrics and charts), not the GenAI one it opens an
+# experiment in (an overview of traces, empty here): the query a click on "Model training" adds to the address
+MODEL_TRAINING = "workflowType=machine_learning"
+
+
 def runs_url(experiment_id: str, ui: str = UI) -> str:
-    """The experiment's runs table (MLflow 3 opens a bare ``#/experiments/<id>`` on its GenAI overview)."""
-    return f"{ui}/#/experiments/{experiment_id}/runs"
+    """The experiment's runs table, in the Model training view (MLflow 3 opens a bare ``#/experiments/<id>``
+    on its GenAI overview; with the query, on this table)."""
+    return f"{ui}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
 
 
 def run_url(experiment_id: str, run_id: str, artifact: str | None = None, ui: str = UI) -> str:
-    """A run's page, or with ``artifact`` its artifact view opened on that file."""
+    """A run's page, or with ``artifact`` its artifact view opened on that file, in the Model training view."""
     page = f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
-    return f"{page}/artifacts/{artifact}" if artifact else page
+    return f"{page}/artifacts/{artifact}?{MODEL_TRAINING}" if artifact else f"{page}?{MODEL_TRAINING}"
 
 
 MAX_CHART_RUNS = 100  # a chart link names every run: beyond this the URL runs to kilobytes and the chart is a blur
@@ -59,7 +65,7 @@ def chart_url(experiment_id: str, run_ids: list[str], metric: str, ui: str = UI)
     runs, keys = json.dumps(run_ids, separators=(",", ":")), json.dumps([metric])
     query = (f"runs={runs}&metric={quote(json.dumps(metric))}&experiments={json.dumps([experiment_id])}"
              f"&plot_metric_keys={quote(keys)}&plot_layout={{}}&x_axis=step&y_axis_scale=linear"
-             "&line_smoothness=1&show_point=true&deselected_curves=[]&last_linear_y_axis_range=[]")
+             f"&line_smoothness=1&show_point=true&deselected_curves=[]&last_linear_y_axis_range=[]&{MODEL_TRAINING}")
     return f"{ui}/#/metric?{query}"
 
 
