@@ -540,7 +540,7 @@ def test_a_panel_with_nothing_to_draw_has_no_axis_ticks(tmp_path, monkeypatch):
                 for t in axis.get_ticklabels(minor=minor) if t.get_visible() and t.get_text()]
 
     assert not labels(empty)
-    assert "10\u00b9" in labels(drawn) and "2" in labels(drawn)  # the residual net's panel keeps its own
+    assert {"1", "10", "20"} <= set(labels(drawn))  # the residual net's panel keeps its own (1 to 40: numbers)
 
 
 def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp_path, monkeypatch):
@@ -579,6 +579,7 @@ def test_log_axes_are_labelled_in_plain_text_as_matplotlib_would_in_mathtext(tmp
         axis = fig.axes[0].yaxis
         low, high = axis.get_view_interval()
         ticks = [t for t in axis.get_major_ticks() + axis.get_minor_ticks() if low <= t.get_loc() <= high]
+        sm.plt.close(fig)
         return {t.get_loc(): t.label1.get_text() for t in ticks}
 
     for run in spans:
