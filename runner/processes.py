@@ -87,27 +87,29 @@ def interrupted_by_sigterm():
 
 
 @contextlib.contextmanager
-def ctrl_c_deferred():
-    """A Ctrl-C (SIGINT) within the block acted on at its end, not where it lands: landing in a weakref
-    callback or ``__del__`` (SQLAlchemy's, while MLflow makes a store), Python prints it as "ignored" and
-    the command goes on as if never interrupted (seen in 1 of 10 Ctrl-Cs at a fresh store's creation).
-    Nothing changes outside the main thread, nor where SIGINT is ignored."""
+def interruptions_deferred():
+    """A Ctrl-C or SIGTERM within the block acted on at its end, not where it lands, so the block is done
+    whole or not at all: MLflow's run made and its id kept (landing between the two, the run stayed
+    RUNNING, owned by nobody), or a store made (landing in SQLAlchemy's weakref callbacks, it was printed as
+    "ignored" and the command went on as if never interrupted: 1 Ctrl-C in 10 at a fresh store's
+    creation).  At the end the first signal caught is handed to the handler the block found (SIGINT's
+    raises KeyboardInterrupt, ``interrupted_by_sigterm``'s ``Interrupted``).  Nothing changes outside the
+    main thread, nor for a signal that is ignored or has no Python handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    if previous == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, previous)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    deferred = {signum: handler for signum, handler in previous.items() if callable(handler)}
+    for signum in deferred:
+        signal.signal(signum, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in deferred.items():
+            signal.signal(signum, handler)
     if caught:
-        if callable(previous):  # Python's own handler raises KeyboardInterrupt
-            previous(signal.SIGINT, None)
-        else:
-            raise KeyboardInterrupt
+        deferred[caught[0]](caught[0], None)
 
 
 REDELIVERY_SECONDS = 0.05  # once the callback that dropped it has returned; too short to notice
@@ -209,6 +211,34 @@ def command(module: str, prog: str, function: str = "main") -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         gc.freeze()
+
+
+_job_sigint = None  # a sweep worker's own SIGINT handler, which it takes back only while it runs a job
+
+
+def ctrl_c_ignored_between_jobs() -> None:
+    """In a sweep's worker process (joblib's): a Ctrl-C reaches every process of the terminal's group, and
+    between jobs (in the pool's own loop, or while the worker starts) it printed the worker's traceback
+    under the command's one line.  Ignored there, it ends the sweep through the launching process; a job
+    takes it back (``ctrl_c_in_the_job``) and closes its run as killed."""
+    global _job_sigint
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _job_sigint is None:
+        _job_sigint = handler
+
+
+@contextlib.contextmanager
+def ctrl_c_in_the_job():
+    """Within a job of a worker that ignores Ctrl-C between jobs, the worker's own SIGINT handler; anywhere
+    else nothing changes."""
+    if _job_sigint is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, _job_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def stop_with_launcher(poll_seconds: float = 1.0) -> None:

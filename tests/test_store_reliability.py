@@ -20,6 +20,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from conftest import run_cli, store_uri
+from runner.processes import Interrupted, interrupted_by_sigterm, interruptions_deferred
+from runner.tracking.schema import JobStatus
 from test_bad_input import assert_one_clear_line, run_in_process
 
 SINGLE = ["trainer.epochs=300", "architecture.width=4"]
@@ -369,25 +371,56 @@ def test_mlflows_limits_are_the_ones_checked():
     assert (MAX_EXPERIMENT_NAME, MAX_TAG_VALUE) == (validation.MAX_EXPERIMENT_NAME_LENGTH, validation.MAX_TAG_VAL_LENGTH)
 
 
-def test_a_ctrl_c_while_a_store_is_made_acts_at_the_end_of_the_step_not_where_it_lands():
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Interrupted)])
+def test_an_interruption_within_a_deferred_step_acts_at_its_end_not_where_it_lands(signum, raised):
     """A KeyboardInterrupt raised in a weakref callback (SQLAlchemy's, during MLflow's migrations) is
     printed as "ignored" and lost: the stopped command made its store and trained on (1 Ctrl-C in 10 in the
-    test above).  Within ``ctrl_c_deferred`` it is raised at the block's end; ignored SIGINT stays ignored."""
-    from runner.processes import ctrl_c_deferred
-
+    test above).  Within ``interruptions_deferred`` a Ctrl-C or SIGTERM is raised at the block's end, by
+    the handler the block found; an ignored signal stays ignored."""
     reached_the_end = False
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test worker's may differ)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with ctrl_c_deferred():
-                os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(raised), interrupted_by_sigterm():
+            with interruptions_deferred():
+                os.kill(os.getpid(), signum)
                 time.sleep(0.05)  # the handler runs here: nothing raised inside the block
                 reached_the_end = True
         assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with ctrl_c_deferred():
+        with interruptions_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Interrupted)])
+def test_an_interruption_as_the_run_is_made_leaves_a_run_its_job_closes(tmp_path, signum, raised):
+    """A Ctrl-C or SIGTERM landing in MLflow's ``create_run`` once the run is in the store (here: sent from
+    inside it, after it): the writer still knows the run, so the job closes it as killed (before, the run
+    stayed RUNNING, and the command said it had stopped before its run started: a CI failure)."""
+    from runner.tracking.writer import MlflowTracker
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("e")
+    make_run = client.create_run
+
+    def create_run_then_interrupted(*args, **kwargs):
+        run = make_run(*args, **kwargs)
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # the signal's handler runs here, inside create_run
+        return run
+
+    client.create_run = create_run_then_interrupted
+    tracker = MlflowTracker(client, experiment, "e", "standard")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(raised), interrupted_by_sigterm():
+            tracker.start("job", {"lr": 0.1}, {}, None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    (run,) = client.search_runs([experiment])
+    assert tracker.run_id == run.info.run_id  # known, so the job's ``finally`` closes it:
+    tracker.finish(JobStatus.killed, {}, [])
+    assert client.get_run(run.info.run_id).info.status == "KILLED"

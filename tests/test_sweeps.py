@@ -388,10 +388,12 @@ def test_a_ctrl_c_that_breaks_what_it_lands_in_still_ends_the_command_as_interru
     assert capsys.readouterr().err == "backprop-lab: interrupted (SIGINT); the sweep stopped before its first job\n"
 
 
-def test_a_ctrl_c_while_a_worker_imports_what_its_jobs_need_is_left_to_the_launching_process(monkeypatch, tmp_path):
+def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(monkeypatch, tmp_path):
     """A joblib worker imports Hydra, NumPy and our modules (MLflow too) before its first job: a Ctrl-C
-    meanwhile printed an import's traceback from each worker.  It is ignored there, and a job's Ctrl-C
-    raises KeyboardInterrupt again afterwards (its run is closed as killed)."""
+    meanwhile printed an import's traceback from each worker, and one between two jobs the pool loop's.  It
+    is ignored from the imports on, and within a job the worker's own handler is back (a job's Ctrl-C
+    raises KeyboardInterrupt: its run is closed as killed)."""
+    from runner import processes
     from runner.sweep.joblib_workers import _imported
 
     (tmp_path / "interrupted_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
@@ -400,10 +402,14 @@ def test_a_ctrl_c_while_a_worker_imports_what_its_jobs_need_is_left_to_the_launc
     original = signal.getsignal(signal.SIGINT)
     try:
         for handler in (signal.default_int_handler, signal.SIG_IGN):  # a terminal's command; a script's background job
+            monkeypatch.setattr(processes, "_job_sigint", None)  # a new worker
             signal.signal(signal.SIGINT, handler)
             sys.modules.pop("interrupted_import", None)
             assert _imported(("interrupted_import",)) == os.getpid()
-            assert signal.getsignal(signal.SIGINT) is handler
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # between jobs
+            with processes.ctrl_c_in_the_job():
+                assert signal.getsignal(signal.SIGINT) is handler
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, original)
 
@@ -488,6 +494,29 @@ def test_an_interrupted_parallel_sweep_closes_its_runs_and_its_parent_before_it_
     (parent,) = all_runs(tmp_path, kind="sweep")
     assert (parent.info.status, parent.data.tags["status"]) == ("KILLED", "killed")
     assert parent.data.metrics["sweep/jobs"] == 3 and parent.data.metrics["sweep/killed"] == 2
+
+
+def test_a_ctrl_c_once_the_parent_run_exists_closes_it_as_killed(tmp_path):
+    """Ctrl-C as soon as the sweep's parent run is in the store: while joblib's workers may still be importing
+    MLflow (seconds after the parent run is made; there it had been left RUNNING until the next command), or
+    later, the parent is closed as killed before the command exits, and its one line says so."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runner", "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+             "architecture.depth=1,2", "architecture.width=4", "trainer.epochs=1000000"],
+            cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_for(lambda: (tmp_path / "outputs" / "mlflow.db").exists() and all_runs(tmp_path, kind="sweep"), 240,
+             "the parent run")
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    time.sleep(1)  # Python's resource tracker would report joblib's semaphores now
+    (line,) = (tmp_path / "stderr.txt").read_text().strip().splitlines()
+    assert line.startswith("backprop-lab: interrupted (SIGINT); the sweep's parent run "), line
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    assert (parent.info.status, parent.data.tags["status"]) == ("KILLED", "killed")
+    assert all(r.info.status == "KILLED" for r in all_runs(tmp_path))
 
 
 class _EveryKeyAGroup:

@@ -150,7 +150,7 @@ def close(tracker, job: Job, outcome: Outcome, recording: Recording) -> None:
     """Close the history file and the MLflow run with the outcome; once MLflow holds the run's files,
     the run directory keeps no second copy.  A killed job still leaves its ``job.json``."""
     recording.history.close()
-    if tracker:
+    if tracker and tracker.run_id:  # (no run when the command was stopped before its run was made)
         tracker.finish(outcome.status, outcome.summary, recording.artifacts, outcome.detail or None,
                        recording.profiles, recording.tags)
         outcome.run_id = tracker.run_id

@@ -16,8 +16,8 @@ from backprop_core import fit
 
 from ..config.errors import PROG, ConfigError, Refused
 from ..config.recorded import config_hash, description_of
-from ..processes import (CLOSED_AS_KILLED, Interrupted, interrupted_by_sigterm, redeliver_dropped_interruptions,
-                         stop_with_launcher)
+from ..processes import (CLOSED_AS_KILLED, Interrupted, ctrl_c_in_the_job, interrupted_by_sigterm,
+                         redeliver_dropped_interruptions, stop_with_launcher)
 from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRIDES, PARENT_RUN, PRESET,
                                PREVIOUS_SWEEP_ID, RUNNING_STATISTICS, STATUS, SWEEP_ID, VALIDATION, JobStatus)
 from . import steps, theory_check
@@ -36,7 +36,7 @@ def train(cfg: DictConfig) -> JobResult:
     validation loss, inf unless it finished)."""
     job = Job.current()
     log.info("run directory: %s", job.out_dir)
-    with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm():  # never inherited
+    with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm(), ctrl_c_in_the_job():  # never inherited
         if job.multirun:  # in a worker process too: it stops with its sweep, and drops no SIGTERM
             stop_with_launcher()
             sys.unraisablehook = redeliver_dropped_interruptions
@@ -125,13 +125,13 @@ def _run_tags(cfg: DictConfig, job: Job, tracker, trial: TrialOfSearch | None) -
 def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial: TrialOfSearch | None) -> Outcome:
     """The run's steps, with the history streamed to ``history.csv``; whatever happens, the MLflow run
     is closed: finished, diverged, failed (with its error) or killed."""
-    if tracker:
-        tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial),
-                      description_of(cfg, job.values, job.preset_sweep))
     outcome = Outcome(JobStatus.failed, summary=swept_values(job.values))
     recording = steps.Recording.of(cfg, job)
     started = time.perf_counter()
-    try:
+    try:  # from the run's start: a Ctrl-C or SIGTERM anywhere after it closes the run as killed
+        if tracker:
+            tracker.start(job.name, params_of(cfg, job.choices), _run_tags(cfg, job, tracker, trial),
+                          description_of(cfg, job.values, job.preset_sweep))
         outcome.summary |= steps.checks_at_init(cfg, built, job.out_dir)
         prediction = theory_check.run_theory(built)  # before the fit: it reads the initial weights
         callbacks = recording.callbacks + ([tracker] if tracker else []) + (trial.reporters() if trial else [])
@@ -149,7 +149,8 @@ def _train_and_record(cfg: DictConfig, built: BuiltRun, job: Job, tracker, trial
         outcome.detail = result.stop_reason
     except (KeyboardInterrupt, Interrupted) as err:
         outcome.status = JobStatus.killed
-        err.add_note(CLOSED_AS_KILLED)  # what the command says as it exits (below, the run is closed so)
+        if not tracker or tracker.run_id:  # what the command says as it exits (below, the run is closed so)
+            err.add_note(CLOSED_AS_KILLED)
         raise
     except Exception as err:
         outcome.detail = f"{type(err).__name__}: {err}"

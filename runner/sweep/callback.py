@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from ..config.checks import check_hydra, check_single_run
 from ..config.errors import ConfigError, Crashed, Refused, SweepFailed
-from ..processes import LAUNCHER_PID, VARYING_KEYS, freeze_heap, thaw_heap
+from ..processes import LAUNCHER_PID, VARYING_KEYS, freeze_heap, interruptions_deferred, thaw_heap
 from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
 from ..tracking.schema import sweep_id_of
@@ -64,13 +64,25 @@ class ChecksAndSweep(Callback):
         sweep_id = sweep_id_of(config.hydra.sweep.dir)
         freeze_heap()  # until the jobs are done (Sweep.jobs_done): Hydra's objects, ours, MLflow's are long-lived
         try:
-            n_jobs, parent, workers = _prepared(config, loader, compositions, sweep_id)
+            n_jobs, tracked, workers = _prepared(config, loader, compositions, sweep_id)
         except BaseException:
             thaw_heap()
             raise
-        self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent, started,
-                                   workers)
-        closing.launching(self.sweep)
+        try:  # the parent run made and the sweep this process's, or neither: from here a Ctrl-C or SIGTERM
+            # closes the parent as killed (landing between the two, it had left it RUNNING until the next command)
+            with _refusals(), interruptions_deferred():
+                parent = _parent_run(config, tracked, sweep_id)
+                self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent,
+                                           started, workers)
+                closing.launching(self.sweep)
+        except BaseException:
+            if closing.current() is None:  # (else the command closes the sweep: cli.main)
+                thaw_heap()
+                if workers:
+                    workers.stop()
+            raise
+        if workers:
+            workers.ready()  # (seconds, as they import MLflow: the parent run is open meanwhile)
         checked = f"a search of {n_jobs} trial(s) checked (its space at its corners)" if is_sampling(config) \
             else f"{n_jobs} job(s) checked"  # a search's trials are asked as it goes: a continued one runs fewer
         print(f"sweep {sweep_id}: {checked}; directory {config.hydra.sweep.dir}", flush=True)
@@ -104,8 +116,9 @@ class _refusals:
 
 def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
               sweep_id: str) -> tuple[int, object | None, JoblibWorkers | None]:
-    """Every job checked (joblib's workers started meanwhile, ready after), the store prepared and the parent
-    run opened: the jobs planned, the parent run (tracking=mlflow) and the workers (hydra/launcher=joblib)."""
+    """Every job checked (joblib's workers started meanwhile) and the store prepared: the jobs planned, the
+    experiment of the parent run (tracking=mlflow) and the workers (hydra/launcher=joblib), which the caller
+    waits for once the parent run is open and the sweep this process's (``closing.launching``)."""
     workers = None
     try:
         with _refusals():
@@ -118,20 +131,27 @@ def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
             workers = JoblibWorkers.start(config)  # after the lines above: workers inherit them
             n_jobs = _check_jobs(config, loader, jobs)
             check_tracking(config)
-            parent = None
+            tracked = None
             if config.tracking.name == "mlflow":
                 # imported here: MLflow takes ~2 s to import (measured), which tracking=none never pays (the
                 # report's pandas and matplotlib are imported while the jobs run: ParentRun.open)
                 from .parent_run import ParentRun
 
-                parent = ParentRun.open(config, sweep_id)
+                tracked = ParentRun.prepare(config)
     except BaseException:
         if workers:
             workers.stop()
         raise
-    if workers:
-        workers.ready()
-    return n_jobs, parent, workers
+    return n_jobs, tracked, workers
+
+
+def _parent_run(config: DictConfig, tracked, sweep_id: str):
+    """The sweep's parent run in the experiment ``_prepared`` opened; None with tracking=none."""
+    if tracked is None:
+        return None
+    from .parent_run import ParentRun  # imported by _prepared: MLflow's
+
+    return ParentRun.open(config, tracked, sweep_id)
 
 
 def _planned_jobs(config: DictConfig, loader) -> tuple[list[list[str]], list[str]]:

@@ -17,10 +17,11 @@ import gc
 import importlib
 import logging
 import os
-import signal
 import threading
 
 from omegaconf import DictConfig, OmegaConf
+
+from ..processes import ctrl_c_ignored_between_jobs
 
 log = logging.getLogger(__name__)
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -89,14 +90,12 @@ def _executor():
 def _imported(modules: tuple[str, ...]) -> int:
     """In a worker: the modules its jobs need, imported, and its exit made quick (as ``processes.command``
     makes a command's); returns the worker's pid.  Ctrl-C reaches the workers too: during these imports (a
-    second or more) it printed an import's traceback from each.  Ignored while they run, it ends the sweep
-    through the launching process; one that lands earlier, while the worker's interpreter starts (loky's
-    bootstrap, before any of ours), still shows the worker's traceback."""
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # meanwhile, the launching process stops the sweep
-    try:
-        for module in modules:
-            importlib.import_module(module)
-    finally:
-        signal.signal(signal.SIGINT, handler)  # a job's Ctrl-C closes its run as killed
+    second or more) it printed an import's traceback from each, and between jobs the pool loop's.  Ignored
+    from here on except within a job (which closes its run as killed), it ends the sweep through the
+    launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
+    before any of ours), still shows the worker's traceback."""
+    ctrl_c_ignored_between_jobs()
+    for module in modules:
+        importlib.import_module(module)
     atexit.register(gc.freeze)
     return os.getpid()

@@ -39,14 +39,20 @@ class ParentRun:
     directory: str  # the sweep directory: the report goes into its report/
     report_mode: str  # tracking.report
 
-    @classmethod
-    def open(cls, config: DictConfig, sweep_id: str) -> ParentRun:
+    @staticmethod
+    def prepare(config: DictConfig) -> TrackedExperiment:
         """The store and experiment made once, here, before parallel jobs race to; runs orphaned by killed
-        commands closed; the parent run opened (every job's run is its child)."""
+        commands closed."""
         preset = config.hydra.runtime.choices.get("experiment")
         tracked = open_experiment(config.tracking.uri, original_cwd(config), config.tracking.experiment, preset,
                                   description_of(config) if preset else None)
         close_orphans(tracked.client)
+        return tracked
+
+    @classmethod
+    def open(cls, config: DictConfig, tracked: TrackedExperiment, sweep_id: str) -> ParentRun:
+        """The parent run opened in the prepared experiment (every job's run is its child)."""
+        preset = config.hydra.runtime.choices.get("experiment")
         overrides = typed_overrides(config.hydra)
         shown = [o for o in overrides if not o.startswith("experiment=")]
         name = f"{preset or 'sweep'}" + (f" [{' '.join(shown)}]" if shown else "")

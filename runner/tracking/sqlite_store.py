@@ -26,7 +26,7 @@ from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the t
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from ..config.errors import ConfigError
-from ..processes import ctrl_c_deferred
+from ..processes import interruptions_deferred
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING
 from .store_template import copy_template, keep_as_template
 
@@ -95,7 +95,7 @@ def _create(path: Path, artifact_root: str) -> None:
     ``artifact_root``: the UI lists one default experiment, not two."""
     attempt = path.with_name(f"{path.name}{CREATING}{os.getpid()}")
     try:
-        with ctrl_c_deferred():  # a Ctrl-C landing in SQLAlchemy's weakref callbacks would be lost
+        with interruptions_deferred():  # a Ctrl-C landing in SQLAlchemy's weakref callbacks would be lost
             copied = copy_template(attempt, usable=lambda template: schema_problem(template) is None
                                    and not _count(template, "experiments"))  # whole, and no experiment in it
             store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied

@@ -14,7 +14,7 @@ from PIL import Image  # matplotlib's own dependency
 
 from backprop_core import Callback
 
-from ..processes import CLOSED_AS_KILLED, Interrupted
+from ..processes import interruptions_deferred
 from .runs import process_tags
 from .schema import DECADES, NOTE, STANDARD_PREFIXES, STATUS, JobStatus, log10_key
 
@@ -50,17 +50,10 @@ class MlflowTracker(Callback):
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str], description: str | None) -> str:
         if description:
             tags = tags | {NOTE: description}
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags | process_tags())
-        self.run_id = run.info.run_id
-        try:
-            self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        except BaseException as err:  # never left RUNNING; Ctrl-C may land here, as the run starts
-            status = JobStatus.killed if isinstance(err, (KeyboardInterrupt, Interrupted)) else JobStatus.failed
-            if status == JobStatus.killed:
-                err.add_note(CLOSED_AS_KILLED)
-            self.client.set_tag(self.run_id, STATUS, status)
-            self.client.set_terminated(self.run_id, status.mlflow_status)
-            raise
+        with interruptions_deferred():  # the run made and its id kept, or no run: ``finish`` closes what is made
+            self.run_id = self.client.create_run(self.experiment_id, run_name=run_name,
+                                                 tags=tags | process_tags()).info.run_id
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return self.run_id
 
     def on_step(self, record: dict[str, float]) -> None:
