@@ -228,6 +228,58 @@ def test_a_half_made_store_with_runs_is_refused_in_one_line_and_left_as_it_is(mo
     assert sorted(p.name for p in store.parent.iterdir()) == ["mlflow.db", "mlflow.db.lock"]
 
 
+KILLED_MID_WRITE = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("pragma cache_size = 5")  # the changed pages spill into the file before any commit
+connection.execute("begin immediate")
+connection.execute("update params set value = value || 'x'")
+connection.execute("insert into tags select key || '.copy', value, run_uuid from tags")
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_store_a_writer_killed_mid_write_left_is_rolled_back_and_kept(tmp_path):
+    """``kill -9`` of a sweep whose job was writing leaves a hot journal beside the store.  The store was
+    taken for a half-made one (its read-only check cannot roll the journal back: "attempt to write a
+    readonly database"), moved aside with the user's runs, and the stale journal then corrupted the store
+    made in its place ("database disk image is malformed": a CI failure).  Now the journal is rolled back
+    and the store kept, its runs and the next one in it."""
+    done = run_cli(tmp_path, "trainer.epochs=3")
+    assert done.returncode == 0, done.stderr
+    store = tmp_path / "outputs" / "mlflow.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(store)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    journal = store.with_name("mlflow.db-journal")
+    assert journal.stat().st_size  # hot: a read-only connection cannot read the store past it
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True).execute("select count(*) from runs").fetchone()
+
+    done = run_cli(tmp_path, "trainer.epochs=3")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in store.parent.glob("mlflow.db*")) == ["mlflow.db", "mlflow.db.lock"]
+    with sqlite3.connect(store) as connection:
+        assert connection.execute("pragma integrity_check").fetchone() == ("ok",)
+        assert connection.execute("select count(*) from tags where key like '%.copy'").fetchone() == (0,)  # undone
+    client = MlflowClient(store_uri(tmp_path))
+    assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 2
+
+
+def test_a_malformed_store_is_refused_and_left_as_it_is(monkeypatch, tmp_path):
+    """A store sqlite cannot read (malformed: here its table of tables overwritten) may hold runs nobody can
+    count: refused in one line, not moved aside and replaced by an empty store as a half-made one is."""
+    done = run_cli(tmp_path, "trainer.epochs=3")
+    assert done.returncode == 0, done.stderr
+    store = tmp_path / "outputs" / "mlflow.db"
+    content = bytearray(store.read_bytes())
+    content[100:1100] = b"\xff" * 1000  # after the file header: the first page's b-tree
+    store.write_bytes(bytes(content))
+    code, _, stderr = run_in_process(monkeypatch, tmp_path, "trainer.epochs=3")
+    assert_one_clear_line(code, stderr, "is not a readable sqlite database (unreadable: database disk image is malformed)")
+    assert store.read_bytes() == content
+    assert not list(store.parent.glob("mlflow.db.incomplete-*"))
+
+
 def test_the_report_refuses_a_half_made_store_and_changes_nothing(monkeypatch, capsys, tmp_path):
     from runner.report.cli import main as report_main
 

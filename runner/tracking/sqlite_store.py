@@ -12,7 +12,6 @@ holds no run, refused in one line (saying what to do) when it does.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
@@ -26,9 +25,10 @@ from mlflow.store.tracking.dbmodels import models  # noqa: F401  (declares the t
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from ..config.errors import ConfigError
-from ..processes import interruptions_deferred
+from ..processes import Interrupted, interruptions_deferred
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING
 from .store_template import copy_template, keep_as_template
+from .stores import reading
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,16 @@ def ensure_whole(path: Path, source: str, create: bool = True, artifact_root: st
     if create:
         _remove_stale_attempts(path)
     if path.is_file() and path.stat().st_size:
-        problem = schema_problem(path)
-        if problem is None:
-            return
-        runs = _count(path, "runs")
+        try:
+            problem = schema_problem(path)
+            if problem is None:
+                return
+            runs = _count(path, "runs")
+        except sqlite3.OperationalError as err:  # locked past the wait, a journal it cannot roll back: no verdict
+            raise ConfigError(source, f"{path} cannot be read now ({err}); nothing was changed") from None
+        if runs is None:
+            raise ConfigError(source, f"{path} is not a readable sqlite database ({problem}); nothing was changed: "
+                                      "move it away to start a new store")
         if runs or not create:
             advice = (f"back it up, then run `mlflow db upgrade sqlite:///{path}`, or move it away to start a new store"
                       if runs else "move it away, or run an experiment: that moves a store without runs aside")
@@ -61,15 +67,18 @@ def ensure_whole(path: Path, source: str, create: bool = True, artifact_root: st
 
 
 def schema_problem(path: Path) -> str | None:
-    """Why the sqlite file at ``path`` is not a whole MLflow store of the installed version, or None."""
+    """Why the sqlite file at ``path`` is not a whole MLflow store of the installed version, or None;
+    ``sqlite3.OperationalError`` where it cannot be read now (locked, a hot journal on a read-only file)."""
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        with reading(path) as connection:
             tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
             revision = None
             if "alembic_version" in tables:
                 row = connection.execute("select version_num from alembic_version").fetchone()
                 revision = row[0] if row else None
-    except sqlite3.DatabaseError as err:
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as err:  # not a database, malformed
         return f"unreadable: {err}"
     missing = sorted(set(Base.metadata.tables) - tables)
     head = _get_latest_schema_revision()
@@ -80,12 +89,19 @@ def schema_problem(path: Path) -> str | None:
     return None
 
 
-def _count(path: Path, table: str) -> int:
+def _count(path: Path, table: str) -> int | None:
+    """The rows of ``table``: 0 where there is no such table (a store half made), None where the file
+    cannot be read as a database; ``sqlite3.OperationalError`` where it cannot be read now."""
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        with reading(path) as connection:
+            if not connection.execute("select 1 from sqlite_master where type = 'table' and name = ?",
+                                      (table,)).fetchone():
+                return 0
             return connection.execute(f"select count(*) from {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        raise
     except sqlite3.DatabaseError:
-        return 0
+        return None
 
 
 def _create(path: Path, artifact_root: str) -> None:
@@ -97,7 +113,7 @@ def _create(path: Path, artifact_root: str) -> None:
     try:
         with interruptions_deferred():  # a Ctrl-C landing in SQLAlchemy's weakref callbacks would be lost
             copied = copy_template(attempt, usable=lambda template: schema_problem(template) is None
-                                   and not _count(template, "experiments"))  # whole, and no experiment in it
+                                   and _count(template, "experiments") == 0)  # whole, and no experiment in it
             store = SqlAlchemyStore(f"sqlite:///{attempt}", artifact_root)  # migrates it unless copied
             if not copied:
                 keep_as_template(attempt)
@@ -105,7 +121,7 @@ def _create(path: Path, artifact_root: str) -> None:
             store.set_experiment_tag("0", ExperimentTag(*MODEL_TRAINING))
             store.engine.dispose()
             SqlAlchemyStore._engine_map.pop(f"sqlite:///{attempt}", None)
-    except KeyboardInterrupt:  # the attempt is no store: none is left
+    except (KeyboardInterrupt, Interrupted):  # the attempt is no store: none is left
         attempt.unlink(missing_ok=True)
         raise
     with open(attempt, "rb+") as file:

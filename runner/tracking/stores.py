@@ -113,13 +113,22 @@ def check_case_twin(name: str, existing: list[str], subject: str) -> None:
                                    f"both): use {twins[0]!r}, or another name")
 
 
+def reading(path: Path):
+    """A connection that reads the sqlite file at ``path`` (never creating it), as a context.  Opened to
+    write where it may: a command killed mid-write (``kill -9``, common when stopping a sweep) leaves a hot
+    journal that only such a connection rolls back; a read-only one fails on it ("attempt to write a
+    readonly database"), and a store that was whole had been taken for a half-made one and moved aside,
+    after which the stale journal corrupted the store made in its place.  Waits up to 30 s for a writer."""
+    return contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=30))
+
+
 def sqlite_experiments(uri: str) -> list[str]:
     """The active experiments' names in a sqlite store, read without MLflow; none where no store is yet."""
     path = sqlite_path(uri)
     if path is None or not path.is_file() or not path.stat().st_size:
         return []
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        with reading(path) as connection:
             rows = connection.execute("select name from experiments where lifecycle_stage = 'active'").fetchall()
     except sqlite3.DatabaseError:  # not made yet, or not whole: opening it makes it whole (or says why)
         return []
