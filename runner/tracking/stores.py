@@ -119,7 +119,7 @@ def reading(path: Path):
     journal that only such a connection rolls back; a read-only one fails on it ("attempt to write a
     readonly database"), and a store that was whole had been taken for a half-made one and moved aside,
     after which the stale journal corrupted the store made in its place.  Waits up to 30 s for a writer."""
-    return contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=30))
+    return contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=30))
 
 
 def sqlite_experiments(uri: str) -> list[str]:
