@@ -9,6 +9,8 @@ import numpy as np
 from backprop_core import datasets as core
 from backprop_core.registry import ParameterError
 
+from .processes import imports_unscanned
+
 
 def digits(rng: np.random.Generator, val_fraction: float = 0.25, scale: float = 1.0) -> core.Dataset:
     """scikit-learn's 8x8 digits (1797 samples, 64 features, 10 classes; shipped with the package,
@@ -26,7 +28,8 @@ def digits(rng: np.random.Generator, val_fraction: float = 0.25, scale: float = 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """The digits' inputs and labels, read once per process (~15 ms: a sweep's checks build every job),
     read-only."""
-    from sklearn.datasets import load_digits  # imported here: ~1.5 s to import (measured), only this dataset needs it
+    with imports_unscanned():  # imported here: ~0.7 s to import (measured), only this dataset needs it
+        from sklearn.datasets import load_digits
 
     bunch = load_digits()
     bunch.data.flags.writeable = bunch.target.flags.writeable = False

@@ -605,13 +605,42 @@ def test_a_frozen_heap_is_thawed_by_its_outermost_block_only():
 
     from runner.processes import heap_frozen
 
-    assert gc.get_freeze_count() == 0
+    gc.unfreeze()  # (a first import in this process may have frozen what it made: imports_unscanned)
     with heap_frozen():
         outer = gc.get_freeze_count()
         with heap_frozen():
             pass
         assert gc.get_freeze_count() >= outer > 0  # the inner block's end thaws nothing
     assert gc.get_freeze_count() == 0
+
+
+def test_imports_are_made_with_the_collector_paused_and_what_they_made_frozen_out(tmp_path, monkeypatch):
+    import gc
+    import sys
+
+    from runner.processes import imports_unscanned
+
+    (tmp_path / "bpl_fresh_module.py").write_text("import gc\nCOLLECTING = gc.isenabled()\nOBJECTS = [[i] for i in range(1000)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gc.unfreeze()
+    assert gc.isenabled()
+    with imports_unscanned():
+        import bpl_fresh_module
+    assert not bpl_fresh_module.COLLECTING and gc.isenabled()
+    frozen = gc.get_freeze_count()
+    assert frozen >= 1000  # the module's objects are out of the collector's passes
+    with imports_unscanned():
+        import bpl_fresh_module  # noqa: F811 (loaded already: nothing new is frozen)
+    assert gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        with pytest.raises(KeyboardInterrupt), imports_unscanned():
+            raise KeyboardInterrupt  # as a Ctrl-C during an import
+        assert not gc.isenabled()  # left as it was found: a block never turns the collector on
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        sys.modules.pop("bpl_fresh_module", None)
 
 
 def test_a_table_of_runs_logged_without_the_log10_summary_reads_it_as_a_run_would_log_it():

@@ -15,6 +15,7 @@ from backprop_core import Callback, DistributionRecorder, FitResult, gradient_ch
 from backprop_core.theory import jacobian, singular_values, spectrum
 
 from ..config.recorded import as_recorded, description_of
+from ..processes import imports_unscanned
 from . import theory_check
 from .build import BuiltRun
 from .job import Job, Outcome, record_job
@@ -30,10 +31,11 @@ def open_tracker(cfg: DictConfig, job: Job):
     ``tracking=none``."""
     if cfg.tracking.name != "mlflow":
         return None
-    # imported here: MLflow takes ~1.9 s to import (measured), which tracking=none never pays
-    from ..tracking.runs import close_orphans, sweep_run
-    from ..tracking.store import open_experiment
-    from ..tracking.writer import MlflowTracker
+    # imported here: MLflow takes ~1.2 s to import (measured), which tracking=none never pays
+    with imports_unscanned():
+        from ..tracking.runs import close_orphans, sweep_run
+        from ..tracking.store import open_experiment
+        from ..tracking.writer import MlflowTracker
 
     # the experiment's note: its preset's description (the default config's describes one composition of it)
     tracked = open_experiment(cfg.tracking.uri, job.cwd, cfg.tracking.experiment, job.preset,
@@ -123,7 +125,8 @@ def write_artifacts(cfg: DictConfig, job: Job, recording: Recording) -> Artifact
         artifacts.append((out_dir / "jacobian.npz", None))
     if recording.figures:
         # imported here: matplotlib takes ~0.8 s to import (measured), which a sweep's jobs never pay
-        from ..figures.run_figures import draw_run_figures
+        with imports_unscanned():
+            from ..figures.run_figures import draw_run_figures
 
         artifacts += [(path, "plots") for path in draw_run_figures(out_dir, job.name)]
     return artifacts

@@ -21,7 +21,7 @@ import threading
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..processes import ctrl_c_ignored_between_jobs
+from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned
 
 log = logging.getLogger(__name__)
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -95,7 +95,8 @@ def _imported(modules: tuple[str, ...]) -> int:
     launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
     before any of ours), still shows the worker's traceback."""
     ctrl_c_ignored_between_jobs()
-    for module in modules:
-        importlib.import_module(module)
+    with imports_unscanned():
+        for module in modules:
+            importlib.import_module(module)
     atexit.register(gc.freeze)
     return os.getpid()

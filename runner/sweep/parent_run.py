@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from ..config.errors import ConfigError
 from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..config.recorded import description_of
+from ..processes import imports_unscanned
 from ..tracking.checks import original_cwd
 from ..tracking.links import is_server, profiles_link, run_url, runs_url, ui_address, ui_command
 from ..tracking.runs import adopt_study_runs, close_orphans, finish_sweep_run, show_in_note, start_sweep_run, \
@@ -63,8 +64,7 @@ class ParentRun:
             # the report's modules (pandas, matplotlib: ~1.3 s) imported while the jobs run, not after them:
             # with a parallel launcher this process waits on its workers meanwhile (``attach_report``'s own
             # import waits for this one)
-            threading.Thread(target=importlib.import_module, args=("runner.report.make",), daemon=True,
-                             name="report-imports").start()
+            threading.Thread(target=_import_report_modules, daemon=True, name="report-imports").start()
         return cls(tracked, run_id, sweep_id, str(config.hydra.sweep.dir), config.tracking.report)
 
     def close(self, counts: dict[str, int], summary: str) -> None:
@@ -147,3 +147,8 @@ class ParentRun:
             except KeyboardInterrupt:
                 return f"{closed}; the report was skipped"
         return closed
+
+
+def _import_report_modules() -> None:
+    with imports_unscanned():
+        importlib.import_module("runner.report.make")
