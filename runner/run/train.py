@@ -83,6 +83,12 @@ def _build(cfg: DictConfig, job: Job) -> BuiltRun | None:
     if (built.trainer.batch_size or 0) > len(built.data.X_train):
         log.warning("trainer.batch_size=%d exceeds the %d training samples: every step is full batch",
                     built.trainer.batch_size, len(built.data.X_train))
+    if built.loss.name == "cross_entropy" and built.net.output_activation.name == "sigmoid":
+        # allowed (the engine's gradients are exact for it, and it shows why the pair fails), but no fit
+        # of it means anything: a new user meets it as a loss at 0 beside accuracy at chance
+        log.warning("loss=cross_entropy after loss.output_activation=sigmoid scores only the outputs of each "
+                    "sample's own class: every output at 1 brings it to 0, whatever the class (softmax makes "
+                    "the outputs compete; loss=bce scores sigmoid outputs)")
     return built
 
 
