@@ -278,11 +278,11 @@ def test_a_batch_larger_than_the_data_says_every_step_is_full_batch(monkeypatch,
 def test_cross_entropy_after_sigmoid_outputs_says_it_cannot_tell_classes_apart(monkeypatch, tmp_path):
     from test_bad_input import run_in_process
 
-    code, out, err = run_in_process(monkeypatch, tmp_path, "loss=cross_entropy", "loss.output_activation=sigmoid",
-                                    "trainer.epochs=2", "tracking=none")
+    code, out, err = run_in_process(monkeypatch, tmp_path, "loss=cross_entropy",
+                                    "loss.output_activation=sigmoid", "trainer.epochs=2", "tracking=none")
     assert code == 0, err
-    assert "loss=cross_entropy after loss.output_activation=sigmoid scores only the outputs of each sample's own " \
-           "class: every output at 1 brings it to 0" in out
+    assert ("loss=cross_entropy after loss.output_activation=sigmoid scores only the outputs of each "
+            "sample's own class: every output at 1 brings it to 0") in out
     for pair in (["loss=cross_entropy"], ["loss=bce"]):  # softmax by default; bce after sigmoid
         code, out, _ = run_in_process(monkeypatch, tmp_path, *pair, "trainer.epochs=2", "tracking=none")
         assert code == 0 and "scores only" not in out, pair

@@ -620,7 +620,8 @@ def test_imports_are_made_with_the_collector_paused_and_what_they_made_frozen_ou
 
     from runner.processes import imports_unscanned
 
-    (tmp_path / "bpl_fresh_module.py").write_text("import gc\nCOLLECTING = gc.isenabled()\nOBJECTS = [[i] for i in range(1000)]\n")
+    (tmp_path / "bpl_fresh_module.py").write_text(
+        "import gc\nCOLLECTING = gc.isenabled()\nOBJECTS = [[i] for i in range(1000)]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     gc.unfreeze()
     assert gc.isenabled()
