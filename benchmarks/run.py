@@ -1,5 +1,5 @@
 """``make bench``: the step-cost table, the normalization-cost table, the BLAS-threads table, the
-sweep-cost table, the cost per job against a no-op Hydra app, a job's MLflow cost by part, and sweeps
+heavy imports with the collector running and paused, the sweep-cost table, the cost per job against a no-op Hydra app, a job's MLflow cost by part, and sweeps
 of 36, 360 and 1000 jobs (about 30 minutes), with the machine they ran on: printed as they are
 measured, and written to ``docs/benchmarks.md`` once all are.
 
@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blas_threads  # noqa: E402
+import import_gc  # noqa: E402
 import job_overhead  # noqa: E402
 import mlflow_job_cost  # noqa: E402
 import norm_cost  # noqa: E402
@@ -65,7 +66,9 @@ def sections(repeats: int, sweeps: bool) -> list[tuple[str, Callable[[], list[st
     engine = [("One training step against a minimal NumPy loop, scikit-learn and PyTorch (`step_cost.py`)",
                step_cost.main),
               ("A normalized step against a plain one and PyTorch (`norm_cost.py`)", norm_cost.main),
-              ("BLAS threads: one layer's products at one and two threads (`blas_threads.py`)", blas_threads.main)]
+              ("BLAS threads: one layer's products at one and two threads (`blas_threads.py`)", blas_threads.main),
+              ("Heavy imports with the garbage collector running and paused (`import_gc.py`)",
+               lambda: import_gc.table(max(5, repeats)))]
     if not sweeps:
         return engine
     return engine + [
