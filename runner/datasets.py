@@ -28,7 +28,7 @@ def digits(rng: np.random.Generator, val_fraction: float = 0.25, scale: float = 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """The digits' inputs and labels, read once per process (~15 ms: a sweep's checks build every job),
     read-only."""
-    with imports_unscanned():  # imported here: ~0.7 s to import (measured), only this dataset needs it
+    with imports_unscanned():  # imported here: ~0.8 s to import (measured), only this dataset needs it
         from sklearn.datasets import load_digits
 
     bunch = load_digits()
