@@ -36,7 +36,8 @@ def train(cfg: DictConfig) -> JobResult:
     validation loss, inf unless it finished)."""
     job = Job.current()
     log.info("run directory: %s", job.out_dir)
-    with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm(), ctrl_c_in_the_job():  # never inherited
+    # never inherited: set in every job
+    with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm(), ctrl_c_in_the_job():
         if job.multirun:  # in a worker process too: it stops with its sweep, and drops no SIGTERM
             stop_with_launcher()
             sys.unraisablehook = redeliver_dropped_interruptions
