@@ -1,5 +1,7 @@
 """A real ``mlflow server`` on 127.0.0.1: a sweep tracks to it over HTTP via MLFLOW_TRACKING_URI."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,14 @@ def test_a_run_without_a_preset_goes_into_the_server_s_own_default_experiment(tm
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}
     assert f"MLflow: experiment 'Default', run {run.info.run_id}, on the server {mlflow_server}" in done.stdout
     assert f"  the run's page:  {mlflow_server}/#/experiments/0/runs/{run.info.run_id}?workflowType=machine_learning" in done.stdout
+    # 'default', the name the docs give it, means the same experiment (it was refused as a case twin of 'Default')
+    named = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=default", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert named.returncode == 0, named.stderr
+    assert [e.name for e in client.search_experiments()] == ["Default"] and len(client.search_runs(["0"])) == 2
+    # and its report is found under that name too
+    report = subprocess.run([sys.executable, "-m", "runner.report", "default", "--no-mlflow", "--uri", mlflow_server],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and "report: 2 runs of 'Default'" in report.stdout, report.stderr
 
 
 def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):
@@ -82,3 +92,6 @@ def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):
     client = MlflowClient(f"sqlite:///{store}")
     (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}
+    named = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=default")  # was refused: 'Default' is here
+    assert named.returncode == 0, named.stderr
+    assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 2

@@ -23,7 +23,8 @@ import os
 from pathlib import Path
 
 from ..processes import heap_frozen
-from ..tracking.store import open_store
+from ..tracking.schema import DEFAULT_EXPERIMENT
+from ..tracking.store import default_experiment, open_store
 from ..tracking.stores import check_store_exists, path_part, resolve_uri
 from .load import load_artifacts, load_runs
 from .tables import markdown
@@ -50,6 +51,8 @@ def _report(experiment: str, uri: str | None, out: Path | None, every_sweep: boo
     where = f"--uri={given}" if given else source if os.environ.get("MLFLOW_TRACKING_URI") else "no --uri"
     check_store_exists(uri, where)  # a report reads a store, never creates one
     client = open_store(uri, where, create=False)  # under the store's lock, like every command
+    if experiment == DEFAULT_EXPERIMENT:  # the runs without a preset: MLflow's own 'Default' in a server's store
+        experiment = default_experiment(client)
     runs = load_runs(client, experiment, every_sweep, sweep_id)
     if run_figures:
         print(f"report: drew the own figures of {log_missing_run_figures(client, runs)} of {len(runs)} runs")

@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config.errors import ConfigError
 from ..config.recorded import description_of
-from .schema import MAX_TAG_VALUE
+from .schema import DEFAULT_EXPERIMENT, MAX_TAG_VALUE
 from .stores import check_case_twin, check_experiment_name, check_store, experiment_name, resolve_uri, sqlite_experiments
 
 
@@ -38,7 +38,7 @@ def check_tracking(cfg: DictConfig) -> None:
                                                                  f"for a note); this one has {len(description)}")
     uri, _, source = resolve_uri(cfg.tracking.uri, original_cwd(cfg))
     check_store(uri, source)
-    if cfg.tracking.get("experiment") is not None or preset:  # the default is the store's (open_experiment)
+    if name != DEFAULT_EXPERIMENT:  # the default is the store's, whatever its case (open_experiment)
         check_case_twin(name, sqlite_experiments(uri), subject)  # a server's store is checked as it is opened
 
 

@@ -36,14 +36,15 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
     a run and a sweep open what they write into."""
     uri, artifact_root, source = resolve_uri(configured_uri, cwd)
     client = open_store(uri, source, artifact_root=artifact_root)
-    default = experiment is None and not preset
+    default = experiment == DEFAULT_EXPERIMENT or (experiment is None and not preset)
     name = default_experiment(client) if default else experiment_name(experiment, preset)
     experiment_id = ensure_experiment(client, name, artifact_root, description, twin_refused=not default)
     return TrackedExperiment(client, experiment_id, name, uri)
 
 
 def default_experiment(client: MlflowClient) -> str:
-    """The experiment of a run with no preset and no ``tracking.experiment``: ``default``, as a store we make
+    """The experiment of a run with no preset and no ``tracking.experiment`` (or with ``default``, the name
+    printed for it), and of ``python -m runner.report default``: ``default``, as a store we make
     names MLflow's experiment 0; in a store MLflow made (a server's), MLflow's own ``Default``, not a second
     one beside it, unless its artifacts can only be written through a server this client does not talk to
     (``mlflow-artifacts:/0``, in a file ``mlflow ui`` made before any run): then ``default`` beside it."""
