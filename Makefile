@@ -20,13 +20,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
 
+# tests/test_blocks_torch.py checks every block's gradients against PyTorch's autograd where torch is installed
+# (it is no dependency). Its CPU build is installed where pip has it at hand (a local wheel, as on this project's
+# CI machines); PyPI has no such build (its torch is the CUDA one, gigabytes), so elsewhere nothing is fetched and
+# the test is skipped.
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_TRIED := $(VENV)/.torch-tried
+
+$(TORCH_TRIED): $(STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)' 2>/dev/null || \
+		echo "no CPU build of PyTorch at hand ($(TORCH_CPU)): tests/test_blocks_torch.py is skipped"
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/backprop-lab $(ARGS)
 
-test: $(STAMP)  ## two workers: most tests wait on subprocesses and the store, not on a core
+test: $(STAMP) $(TORCH_TRIED)  ## two workers: most tests wait on subprocesses and the store, not on a core
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
-test-all: $(STAMP)  ## the slow studies too
+test-all: $(STAMP) $(TORCH_TRIED)  ## the slow studies too
 	$(BIN)/python -m pytest -q -n 2 -m "not integration and not ui" $(ARGS)
 
 test-integration: $(STAMP)  ## Ray and submitit launchers, PostgreSQL behind mlflow server: installs them (minutes)
