@@ -211,3 +211,34 @@ def test_a_grid_of_values_is_checked_the_short_way(hydra_loader, tmp_path):
     finally:
         jobs.check_job = original
     assert len(whole) == 2 + 1  # the first job of each choice of activation, and the bad one checked again whole
+
+
+# good values only, an interpolation among them: every job passes, most the short way
+GOOD = {"optimizer.lr": ["0.1", "1e-3", "1"], "architecture.depth": ["1", "4"], "architecture.width": ["3", "5"],
+        "seed": ["0", "5", "${trainer.epochs}"], "trainer.epochs": ["1", "2"], "trainer.batch_size": ["null", "8"],
+        "dataset.n_samples": ["40", "60"], "trainer.clip_grad_norm": ["1.0", "null"], "description": ["a", "b"]}
+
+
+@pytest.mark.parametrize("draw", range(6))
+def test_a_job_checked_the_short_way_has_the_values_hydra_resolves_for_it(hydra_loader, draw, tmp_path):
+    """Where no value interpolates, the short way reads back only the assigned keys' values instead of
+    resolving the whole config again; what it hands to the build equals, key by key, the resolved values
+    of Hydra's own composition of that job."""
+    import itertools
+
+    from runner.config.checks import check_resolvable, task_config
+    from runner.sweep.jobs import JobChecker
+
+    rng = random.Random(draw)
+    master = master_config([], tmp_path)
+    HydraConfig.instance().set_config(master)
+    axes = [[f"{key}={value}" for value in GOOD[key]] for key in rng.sample(sorted(GOOD), 3)]
+    axes.append([f"activation={a}" for a in rng.sample(["relu", "tanh", "sigmoid"], 2)])
+    checker, short = JobChecker(master, hydra_loader), 0
+    for job in itertools.product(*axes):
+        values = checker.check(list(job), "here")
+        if values is not None:
+            short += 1
+            theirs = check_resolvable(task_config(hydra_s_own(hydra_loader, master, list(job)), owned=True))
+            assert values == theirs, job
+    assert short == len(list(itertools.product(*axes))) - 2  # all but each activation's first job

@@ -46,13 +46,51 @@ def check_config(cfg: DictConfig) -> dict:
     return resolved
 
 
-def check_values(cfg: DictConfig) -> dict:
+def check_values(cfg: DictConfig, resolved: dict | None = None) -> dict:
     """``check_config`` short of its checks of the config's shape (every group chosen, every key one the
     options take): for a sweep's job that differs from one checked whole only in the values it assigns to
-    existing keys (not a ``name``).  Returns the config resolved into plain values."""
-    resolved = check_resolvable(cfg)
+    existing keys (not a ``name``).  Returns the config resolved into plain values (``resolved``, where the
+    caller has them: ``with_assigned``)."""
+    if resolved is None:
+        resolved = check_resolvable(cfg)
     check_given(cfg, resolved)
     return resolved
+
+
+def literal_values(cfg: DictConfig) -> dict | None:
+    """``cfg`` as plain values, as ``check_resolvable`` gives it, where no value is an interpolation: then a
+    value assigned to a key changes that key's value only (``with_assigned``).  None where one is."""
+    plain = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
+    return None if _interpolates(plain) else plain
+
+
+def with_assigned(cfg: DictConfig, literal: dict, keys: list[str]) -> dict | None:
+    """``literal`` (``literal_values`` of ``cfg`` before values were assigned to ``keys``, existing keys) with
+    those keys' values read back from ``cfg``, as OmegaConf converted them: equal to ``check_resolvable(cfg)``
+    at a fraction of its cost (it converts the whole config).  None where an assigned value interpolates."""
+    for key in keys:
+        path, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, path) if path else cfg
+        if not OmegaConf.is_dict(parent) or OmegaConf.is_interpolation(parent, leaf):
+            return None
+        value = "???" if OmegaConf.is_missing(parent, leaf) else parent[leaf]
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=False, throw_on_missing=False)
+            if _interpolates(value):
+                return None
+        node = literal
+        for part in path.split(".") if path else []:
+            node = node[part]
+        node[leaf] = value
+    return literal
+
+
+def _interpolates(node) -> bool:
+    if isinstance(node, dict):
+        return any(_interpolates(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_interpolates(value) for value in node)
+    return isinstance(node, str) and "${" in node
 
 
 def check_given(cfg: DictConfig, resolved: dict) -> None:

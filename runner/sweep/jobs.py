@@ -13,7 +13,7 @@ from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, O
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from ..config.checks import check_config, check_values, task_config
+from ..config.checks import check_config, check_values, literal_values, task_config, with_assigned
 from ..config.errors import ConfigError
 from ..config.hydra_errors import hydra_error, is_composition_error
 from ..config.overrides import key_values, parsed as parse, typed_overrides
@@ -106,25 +106,32 @@ class JobChecker:
     def __init__(self, config: DictConfig, loader) -> None:
         self.config, self.loader = config, loader
         self.composer = ComposedOnce.install(loader)
-        self.last: dict[tuple, tuple[DictConfig, list]] = {}  # kind -> (task config of its last job, its values)
+        # kind -> (task config of its last job, its values, its plain values where none interpolates)
+        self.last: dict[tuple, tuple[DictConfig, list, dict | None]] = {}
 
-    def check(self, overrides: list[str], where: str) -> None:
+    def check(self, overrides: list[str], where: str) -> dict | None:
+        """Checks the job of ``overrides``; returns its plain values where it went the short way (else None)."""
         kind, values = self._kind(overrides)
         if kind not in self.last:
             task = check_job(self.config, self.loader, overrides, where)
             if kind is not None:
-                self.last[kind] = (task, values)
-            return
-        task, before = self.last[kind]
+                self.last[kind] = (task, values, literal_values(task))
+            return None
+        task, before, literal = self.last[kind]
         changed = [o for o, b in zip(values, before) if o.input_line != b.input_line]
         try:
             ConfigLoaderImpl._apply_overrides_to_config(changed, task)
-            build_once(check_values(task))
+            # resolving the whole config again is half a short check: where nothing interpolates, only the
+            # assigned keys' values change
+            literal = literal and with_assigned(task, literal, [o.key_or_group for o in changed])
+            resolved = check_values(task, literal)
+            build_once(resolved)
         except Exception:  # noqa: BLE001 (any: the whole check below says what, or finds nothing)
             del self.last[kind]  # its values are now in doubt
             check_job(self.config, self.loader, overrides, where)
-            return
-        self.last[kind] = (task, values)
+            return None
+        self.last[kind] = (task, values, literal)
+        return resolved
 
     def _kind(self, overrides: list[str]) -> tuple[tuple | None, list]:
         """Jobs of one kind have the same options chosen and assign values to the same keys, each a plain
