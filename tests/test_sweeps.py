@@ -414,6 +414,32 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
         signal.signal(signal.SIGINT, original)
 
 
+def test_a_ctrl_c_inside_a_store_call_is_acted_on_when_the_call_returns(tmp_path, monkeypatch):
+    """Every call of the client ``open_store`` gives is made whole: a Ctrl-C that lands inside one raises
+    KeyboardInterrupt once it has returned.  Landing inside a read, it had left the read's lock held, and
+    closing the parent run as killed waited 40 s for it and failed (1 Ctrl-C in 8 during a sweep's report)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    client = open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run("0").info.run_id
+    original, returned = SqlAlchemyStore.get_run, []
+
+    def interrupted_read(store, run):  # the Ctrl-C lands as the read starts
+        os.kill(os.getpid(), signal.SIGINT)
+        returned.append(original(store, run))
+        return returned[-1]
+
+    monkeypatch.setattr(SqlAlchemyStore, "get_run", interrupted_read)
+    with pytest.raises(KeyboardInterrupt):
+        client.get_run(run_id)
+    assert len(returned) == 1  # the read was done whole, then interrupted
+    monkeypatch.undo()
+    started = time.perf_counter()
+    client.set_terminated(run_id, "KILLED")
+    assert time.perf_counter() - started < 15  # not MLflow's 20 s wait for a lock
+    assert MlflowClient(client.tracking_uri).get_run(run_id).info.status == "KILLED"
+
+
 def test_ctrl_c_during_the_sweeps_report_closes_its_parent_run(tmp_path):
     """The jobs are done and the report is being drawn: Ctrl-C closes the parent run as killed (it was left
     RUNNING, and the command said a run was closed)."""

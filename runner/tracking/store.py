@@ -3,6 +3,8 @@ and the experiment a command writes into, created once however many commands rac
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -15,10 +17,33 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from ..processes import interruptions_deferred  # noqa: E402
 from .links import is_server  # noqa: E402
 from .schema import DEFAULT_EXPERIMENT, MODEL_TRAINING, NOTE  # noqa: E402
 from .sqlite_store import ensure_whole  # noqa: E402
 from .stores import check_case_twin, experiment_name, path_part, resolve_uri, store_lock  # noqa: E402
+
+
+class WholeCallsClient(MlflowClient):
+    """An ``MlflowClient`` whose every call is made whole: a Ctrl-C or SIGTERM landing inside one is acted
+    on as it returns (``interruptions_deferred``; a call takes milliseconds, a search of a thousand runs
+    seconds).  Landing inside a read of a sqlite store, it left a connection that nothing closes holding
+    the read's lock, and every write after it (closing the interrupted run, or the sweep's parent run as
+    killed) waited MLflow's 20 s for that lock, twice, then failed: the run stayed RUNNING (1 Ctrl-C in 8
+    during a sweep's report)."""
+
+
+def _whole(method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        with interruptions_deferred():
+            return method(*args, **kwargs)
+    return call
+
+
+for _name, _method in vars(MlflowClient).items():  # its methods (not its static or class ones)
+    if inspect.isfunction(_method) and not _name.startswith("_"):
+        setattr(WholeCallsClient, _name, _whole(_method))
 
 
 class TrackedExperiment(NamedTuple):
@@ -66,11 +91,11 @@ def open_store(uri: str, source: str | None = None, create: bool = True,
     MLflow caches the store per process, so only the first use in each process needs the lock.
     """
     if uri in _OPENED:
-        return MlflowClient(uri)
+        return WholeCallsClient(uri)
     with store_lock(uri):  # the client itself may open the store: create it under the lock too
         if uri.startswith("sqlite:///"):
             ensure_whole(Path(uri.removeprefix("sqlite:///")), source or f"tracking.uri={uri}", create, artifact_root)
-        client = MlflowClient(uri)
+        client = WholeCallsClient(uri)
         client.search_experiments(max_results=1)
     _OPENED.add(uri)
     return client
