@@ -430,8 +430,13 @@ def test_a_ctrl_c_inside_a_store_call_is_acted_on_when_the_call_returns(tmp_path
         return returned[-1]
 
     monkeypatch.setattr(SqlAlchemyStore, "get_run", interrupted_read)
-    with pytest.raises(KeyboardInterrupt):
-        client.get_run(run_id)
+    # as in a terminal's command (a pytest-xdist worker ignores SIGINT)
+    original_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.get_run(run_id)
+    finally:
+        signal.signal(signal.SIGINT, original_handler)
     assert len(returned) == 1  # the read was done whole, then interrupted
     monkeypatch.undo()
     started = time.perf_counter()
