@@ -68,8 +68,8 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
 
 
 def default_experiment(client: MlflowClient) -> str:
-    """The experiment of a run with no preset and no ``tracking.experiment`` (or with ``default``, the name
-    printed for it), and of ``python -m runner.report default``: ``default``, as a store we make
+    """The experiment of a run with no preset and no ``tracking.experiment`` (or with ``default``, its name
+    in the docs), and of ``python -m runner.report default``: ``default``, as a store we make
     names MLflow's experiment 0; in a store MLflow made (a server's), MLflow's own ``Default``, not a second
     one beside it, unless its artifacts can only be written through a server this client does not talk to
     (``mlflow-artifacts:/0``, in a file ``mlflow ui`` made before any run): then ``default`` beside it."""
