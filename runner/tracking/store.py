@@ -61,8 +61,10 @@ def open_experiment(configured_uri: str | None, cwd: Path | None, experiment: st
     a run and a sweep open what they write into."""
     uri, artifact_root, source = resolve_uri(configured_uri, cwd)
     client = open_store(uri, source, artifact_root=artifact_root)
-    default = experiment == DEFAULT_EXPERIMENT or (experiment is None and not preset)
-    name = default_experiment(client) if default else experiment_name(experiment, preset)
+    name = experiment_name(experiment, preset)
+    default = name == DEFAULT_EXPERIMENT  # given or not: the store's own, whatever its case
+    if default:
+        name = default_experiment(client)
     experiment_id = ensure_experiment(client, name, artifact_root, description, twin_refused=not default)
     return TrackedExperiment(client, experiment_id, name, uri)
 
