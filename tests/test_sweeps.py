@@ -414,7 +414,6 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
     is ignored from the imports on, and within a job the worker's own handler is back (a job's Ctrl-C
     raises KeyboardInterrupt: its run is closed as killed)."""
     from runner import processes
-    from runner.sweep import joblib_workers
     from runner.sweep.joblib_workers import _Gate, _imported
 
     (tmp_path / "interrupted_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
@@ -426,7 +425,6 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
             monkeypatch.setattr(processes, "_job_sigint", None)  # a new worker
             signal.signal(signal.SIGINT, handler)
             sys.modules.pop("interrupted_import", None)
-            monkeypatch.setattr(joblib_workers, "_turn_taken", False)  # (a new worker)
             gate = _Gate(at_once=1)
             assert _imported(("interrupted_import",), gate) == os.getpid()
             gate.remove()
@@ -444,7 +442,7 @@ def dead_pid() -> int:
     return process.pid
 
 
-def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gate_opens(monkeypatch):
+def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gate_opens():
     """While the launching process checks the jobs, one core is left to it: the workers that arrive after the
     first ``at_once`` wait until it opens the gate (the jobs are checked, one worker is ready), or removes it."""
     from runner.sweep.joblib_workers import _Gate
@@ -461,18 +459,6 @@ def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gat
         assert passed == [None]
         gate.remove()
         assert not os.path.exists(gate.folder)
-    from runner.sweep import joblib_workers
-
-    monkeypatch.setattr(joblib_workers, "_turn_taken", False)  # a new worker
-    monkeypatch.setattr("atexit.register", lambda function: None)  # this process is pytest's, not a worker
-    closed, stuck = _Gate(at_once=1), threading.Event()
-    watchdog = threading.Timer(10, lambda: (stuck.set(), closed.remove()))  # lets a call that waits go
-    watchdog.start()
-    # given two calls (joblib batches them), a worker waits for no one the second time
-    assert [joblib_workers._imported(("json",), closed) for _ in "12"] == [os.getpid()] * 2
-    watchdog.cancel()
-    closed.remove()
-    assert not stuck.is_set()
     left = Path(tempfile.gettempdir()) / f"{_Gate.PREFIX}{dead_pid()}-abc"  # by a launching process killed with -9
     left.mkdir()
     (left / "arrived-0").touch()

@@ -170,9 +170,6 @@ def _called(module: str, name: str, args: tuple) -> tuple[int, object]:
     return os.getpid(), getattr(importlib.import_module(module), name)(*args)
 
 
-_turn_taken = False  # this worker has passed the gate
-
-
 def _imported(modules: tuple[str, ...], gate: _Gate) -> int:
     """In a worker: the modules its jobs need, imported, and its exit made quick (as ``processes.command``
     makes a command's); returns the worker's pid.  Ctrl-C reaches the workers too: during these imports (a
@@ -180,11 +177,8 @@ def _imported(modules: tuple[str, ...], gate: _Gate) -> int:
     from here on except within a job (which closes its run as killed), it ends the sweep through the
     launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
     before any of ours), still shows the worker's traceback."""
-    global _turn_taken
     ctrl_c_ignored_between_jobs()
-    if not _turn_taken:  # (a worker given two of these calls, in one batch, must not wait for itself)
-        _turn_taken = True
-        gate.wait_turn()
+    gate.wait_turn()
     with imports_unscanned():
         for module in modules:
             importlib.import_module(module)
