@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -436,12 +435,6 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
         signal.signal(signal.SIGINT, original)
 
 
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
 def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gate_opens():
     """While the launching process checks the jobs, one core is left to it: the workers that arrive after the
     first ``at_once`` wait until it opens the gate (the jobs are checked, one worker is ready), or removes it."""
@@ -459,12 +452,6 @@ def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gat
         assert passed == [None]
         gate.remove()
         assert not os.path.exists(gate.folder)
-    left = Path(tempfile.gettempdir()) / f"{_Gate.PREFIX}{dead_pid()}-abc"  # by a launching process killed with -9
-    left.mkdir()
-    (left / "arrived-0").touch()
-    mine = _Gate(at_once=1)
-    assert not left.exists() and os.path.isdir(mine.folder)
-    mine.remove()
 
 
 def test_a_ctrl_c_inside_a_store_call_is_acted_on_when_the_call_returns(tmp_path, monkeypatch):

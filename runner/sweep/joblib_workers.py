@@ -27,11 +27,10 @@ import shutil
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned, process_alive
+from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned
 
 log = logging.getLogger(__name__)
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -120,17 +119,10 @@ class JoblibWorkers:
 
 class _Gate:
     """Where workers wait their turn to import: a folder in which the first ``at_once`` to arrive take a
-    place (a file each, created exclusively) and the others wait for the file ``open``.  It is named after
-    the launching process: the folders of killed ones (``kill -9``) are removed by the next."""
-
-    PREFIX = "backprop-lab-workers-"
+    place (a file each, created exclusively) and the others wait for the file ``open``."""
 
     def __init__(self, at_once: int) -> None:
-        for left in Path(tempfile.gettempdir()).glob(f"{self.PREFIX}*-*"):
-            pid = left.name.removeprefix(self.PREFIX).partition("-")[0]
-            if pid.isdigit() and not process_alive(int(pid)):
-                shutil.rmtree(left, ignore_errors=True)
-        self.folder, self.at_once = tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-"), at_once
+        self.folder, self.at_once = tempfile.mkdtemp(prefix="backprop-lab-workers-"), at_once
 
     def open(self) -> None:
         if os.path.isdir(self.folder):
