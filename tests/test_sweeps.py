@@ -413,7 +413,7 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
     is ignored from the imports on, and within a job the worker's own handler is back (a job's Ctrl-C
     raises KeyboardInterrupt: its run is closed as killed)."""
     from runner import processes
-    from runner.sweep.joblib_workers import _Gate, _imported
+    from runner.sweep.joblib_workers import _imported
 
     (tmp_path / "interrupted_import.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -424,34 +424,13 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
             monkeypatch.setattr(processes, "_job_sigint", None)  # a new worker
             signal.signal(signal.SIGINT, handler)
             sys.modules.pop("interrupted_import", None)
-            gate = _Gate(at_once=1)
-            assert _imported(("interrupted_import",), gate) == os.getpid()
-            gate.remove()
+            assert _imported(("interrupted_import",)) == os.getpid()
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # between jobs
             with processes.ctrl_c_in_the_job():
                 assert signal.getsignal(signal.SIGINT) is handler
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, original)
-
-
-def test_workers_beyond_a_core_short_of_the_machine_wait_to_import_until_the_gate_opens():
-    """While the launching process checks the jobs, one core is left to it: the workers that arrive after the
-    first ``at_once`` wait until it opens the gate (the jobs are checked, one worker is ready), or removes it."""
-    from runner.sweep.joblib_workers import _Gate
-
-    for end in ("open", "remove"):
-        gate, passed = _Gate(at_once=1), []
-        gate.wait_turn()  # the first: at once
-        waiting = threading.Thread(target=lambda: passed.append(gate.wait_turn(poll_seconds=0.01)))
-        waiting.start()
-        waiting.join(0.5)
-        assert waiting.is_alive() and not passed  # the second waits
-        getattr(gate, end)()
-        waiting.join(10)
-        assert passed == [None]
-        gate.remove()
-        assert not os.path.exists(gate.folder)
 
 
 def test_a_ctrl_c_inside_a_store_call_is_acted_on_when_the_call_returns(tmp_path, monkeypatch):

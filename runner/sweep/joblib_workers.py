@@ -8,12 +8,6 @@ The workers are started by a ``joblib.Parallel`` of the launcher's own settings,
 ``Parallel`` finds joblib's reusable executor with the same settings and reuses it
 (``tests/test_sweeps.py`` checks that the jobs run in the processes started here).  Should a later
 joblib not reuse it, the launcher starts its own workers as before: only the head start is lost.
-
-Not every worker imports at once: the launching process checks the jobs meanwhile, and on 2 cores a
-launching process and two workers importing MLflow shared them until all three were done (the first job
-~0.9 s later, measured).  All but one core's worth of workers import at once; the others wait at a gate
-(``_Gate``) that the launching process opens once the jobs are checked and one worker is ready, and import
-while the first jobs run.
 """
 
 from __future__ import annotations
@@ -23,10 +17,7 @@ import gc
 import importlib
 import logging
 import os
-import shutil
-import tempfile
 import threading
-import time
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -39,22 +30,17 @@ MLFLOW_MODULES = ("runner.tracking.runs", "runner.tracking.writer", "runner.trac
 
 
 class JoblibWorkers:
-    """The launcher's workers, started on a thread: ``ready()`` waits until one has imported what its jobs
-    need and lets the others import; ``release()`` lets them exit once no job is left for them (they are the
-    reusable executor's, which outlives the launcher's calls), ``stop()`` ends them at once."""
+    """The launcher's workers, started on a thread: ``ready()`` waits until each has imported what its
+    jobs need; ``release()`` lets them exit once no job is left for them (they are the reusable
+    executor's, which outlives the launcher's calls), ``stop()`` ends them at once."""
 
     def __init__(self, settings: dict, modules: tuple[str, ...]) -> None:
-        # imported here: only joblib's sweeps pay for it
-        from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+        from joblib import Parallel, delayed, effective_n_jobs  # imported here: only joblib's sweeps pay for it
 
         self.pids: list[int] = []  # of the workers started here
-        self.one_ready = threading.Event()  # (also set when they could not start)
-        n_workers = effective_n_jobs(settings.get("n_jobs"))
-        self.gate = _Gate(at_once=max(1, min(n_workers, cpu_count() - 1)))  # a core for the launching process
-        calls = [delayed(_imported)(modules, self.gate) for _ in range(n_workers)]
-        # each worker's pid as it is ready: the first lets the launcher go on
-        parallel = Parallel(**settings, return_as="generator_unordered")
-        self.thread = threading.Thread(target=self._start, args=(parallel, calls), name="joblib workers", daemon=True)
+        calls = [delayed(_imported)(modules) for _ in range(effective_n_jobs(settings.get("n_jobs")))]
+        self.thread = threading.Thread(target=self._start, args=(Parallel(**settings), calls),
+                                       name="joblib workers", daemon=True)
         self.thread.start()
 
     @classmethod
@@ -73,26 +59,19 @@ class JoblibWorkers:
 
     def _start(self, parallel, calls: list) -> None:
         try:
-            for pid in parallel(calls):
-                self.pids.append(pid)
-                self.one_ready.set()
-            self.pids.sort()
+            self.pids = sorted(set(parallel(calls)))
             log.debug("joblib's workers %s started ahead of the jobs", self.pids)
         except BaseException as err:  # noqa: BLE001 (the launcher starts its workers itself then, and says why;
             # Ctrl-C reaches the workers too, and is the main thread's to handle)
             log.debug("joblib's workers did not start ahead of the jobs: %r", err)
-        finally:
-            self.one_ready.set()
 
     def ready(self) -> None:
-        """The jobs are checked: wait until a worker has started and imported (before the launcher sends
-        jobs or calls), and let the others import."""
-        self.one_ready.wait()
-        self.gate.open()
+        """Wait until the workers have started and imported (before the launcher sends them jobs)."""
+        self.thread.join()
 
     @property
     def started(self) -> bool:
-        """Whether the workers started here (after ``ready``: one at least): else the launcher starts its own."""
+        """Whether the workers started here (after ``ready``): else the launcher starts its own."""
         return bool(self.pids)
 
     def call(self, module: str, name: str, *args):
@@ -104,51 +83,13 @@ class JoblibWorkers:
 
     def release(self) -> None:
         """The jobs are done: the workers exit while the launching process goes on (its report)."""
-        self.gate.open()
         self.thread.join()
-        self.gate.remove()
         _executor().shutdown(wait=False)
 
     def stop(self) -> None:
         """End the workers now: nothing will run on them (a sweep refused, or interrupted while checked)."""
-        self.gate.open()
         self.thread.join()
-        self.gate.remove()
         _executor().shutdown(wait=True, kill_workers=True)
-
-
-class _Gate:
-    """Where workers wait their turn to import: a folder in which the first ``at_once`` to arrive take a
-    place (a file each, created exclusively) and the others wait for the file ``open``."""
-
-    def __init__(self, at_once: int) -> None:
-        self.folder, self.at_once = tempfile.mkdtemp(prefix="backprop-lab-workers-"), at_once
-
-    def open(self) -> None:
-        if os.path.isdir(self.folder):
-            open(os.path.join(self.folder, "open"), "w").close()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def wait_turn(self, poll_seconds: float = 0.02) -> None:
-        """In a worker: return at once among the first ``at_once``, else once the gate is open (or gone, or
-        the launching process is)."""
-        arrived = 0
-        while True:
-            try:
-                os.close(os.open(os.path.join(self.folder, f"arrived-{arrived}"), os.O_CREAT | os.O_EXCL))
-                break
-            except FileExistsError:
-                arrived += 1
-            except OSError:  # the gate is gone
-                return
-        if arrived < self.at_once:
-            return
-        launcher = os.getppid()  # the launching process, until it is gone (its orphans are adopted)
-        while not os.path.exists(os.path.join(self.folder, "open")) and os.path.isdir(self.folder) \
-                and os.getppid() == launcher:
-            time.sleep(poll_seconds)
 
 
 def _executor():
@@ -162,7 +103,7 @@ def _called(module: str, name: str, args: tuple) -> tuple[int, object]:
     return os.getpid(), getattr(importlib.import_module(module), name)(*args)
 
 
-def _imported(modules: tuple[str, ...], gate: _Gate) -> int:
+def _imported(modules: tuple[str, ...]) -> int:
     """In a worker: the modules its jobs need, imported, and its exit made quick (as ``processes.command``
     makes a command's); returns the worker's pid.  Ctrl-C reaches the workers too: during these imports (a
     second or more) it printed an import's traceback from each, and between jobs the pool loop's.  Ignored
@@ -170,7 +111,6 @@ def _imported(modules: tuple[str, ...], gate: _Gate) -> int:
     launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
     before any of ours), still shows the worker's traceback."""
     ctrl_c_ignored_between_jobs()
-    gate.wait_turn()
     with imports_unscanned():
         for module in modules:
             importlib.import_module(module)
