@@ -308,6 +308,15 @@ def existing_store(tmp_path_factory):
      "max_jobs=10000: this sweep would be 199999998 jobs (architecture.depth=range(1,100000000) x "
      "activation=relu,tanh); raise max_jobs to run it, e.g. max_jobs=199999998"),
     (["-m", "seed=range(0,30)", "max_jobs=20"], "max_jobs=20: this sweep would be 30 jobs (seed=range(0,30))"),
+    # the command line's depths replace the preset's 2,4,8,16 (as Hydra expands them): 2 x 3 x 3 = 18, not 72
+    (["-m", "experiment=vanishing_depth", "architecture.depth=2,3", "max_jobs=5"],
+     "max_jobs=5: this sweep would be 18 jobs (architecture.depth=2,3 x activation=sigmoid,tanh,relu x "
+     "init=normal,glorot_uniform,he_normal)"),
+    (["-m", "max_jobs=0"], "max_jobs=0: must be an integer >= 1"),
+    # Hydra keeps the last and drops the first without a word: one job, not two
+    (["-m", "activation=relu,sigmoid", "activation=tanh"],
+     "activation=tanh: activation is already given (activation=relu,sigmoid); Hydra would keep only the last"),
+    (["architecture.depth=2", "architecture.depth=8"], "architecture.depth=8: architecture.depth is already given"),
     (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
     # MLflow's own "Default" is in this store: a second "default"-but-for-case would be listed beside it
     (["tracking.experiment=DEFAULT"], "tracking.experiment=DEFAULT: the store has 'D"),
@@ -320,6 +329,15 @@ def test_the_installed_command_refuses_in_one_line_and_adds_no_run(existing_stor
     client = MlflowClient(store_uri(existing_store))
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
     assert sorted(p.name for p in (existing_store / "outputs").iterdir()) == ["mlflow.db"]
+
+
+def test_a_preset_sweep_narrowed_on_the_command_line_is_counted_as_hydra_runs_it(tmp_path):
+    """vanishing_depth sweeps depth 2,4,8,16 x 3 activations x 3 inits; depth=2 on the command line leaves
+    3 x 3 = 9 jobs, within max_jobs=9 (the preset's 36 had been counted, and the sweep refused)."""
+    done = run_cli(tmp_path, "-m", "experiment=vanishing_depth", "architecture.depth=2", "max_jobs=9",
+                   "tracking=none", "trainer.epochs=1")
+    assert done.returncode == 0, done.stderr
+    assert "9 job(s) checked" in done.stdout and "9 jobs in" in done.stdout and "(9 finished)" in done.stdout
 
 
 def test_hydra_full_error_still_shows_the_whole_trace(tmp_path):

@@ -239,6 +239,24 @@ def deletion_problem(overrides: list[str]) -> str | None:
     return None
 
 
+def repeated_key_problem(overrides: list[str]) -> str | None:
+    """A key (or group) given twice on the command line: Hydra keeps the last and drops the other without a
+    word (``-m activation=relu,sigmoid activation=tanh`` ran one job).  A preset's sweep of a key that the
+    command line sets is not repeated: the command line narrows it, as Hydra documents."""
+    first: dict[tuple, str] = {}
+    for line in overrides:
+        try:
+            (override,) = parsed([line])
+        except OverrideParseException:
+            continue  # Hydra says why when it composes (or it is the value of a flag: --cfg job)
+        key = (override.key_or_group, override.package)
+        if key in first:
+            return (f"{override.input_line}: {override.get_key_element().lstrip('+~')} is already given "
+                    f"({first[key]}); Hydra would keep only the last: give it once")
+        first[key] = override.input_line
+    return None
+
+
 def logging_level_problem(overrides: list[str]) -> str | None:
     """A ``hydra.*_logging...level=X`` on the command line that ``logging`` does not know, as one line."""
     for key, value in readable_key_values(overrides).items():

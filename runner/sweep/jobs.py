@@ -49,11 +49,16 @@ def sweep_jobs(config: DictConfig, loader) -> list[list[str]]:
 
 def _check_size(overrides, max_jobs: int) -> None:
     """A grid of more than ``max_jobs`` jobs is refused before it is expanded: counted from its sweeps'
-    lengths (a ``range()`` by arithmetic), so ``range(1,100000000)`` is refused at once."""
-    sizes = {o.input_line: _length(o) for o in overrides if o.is_sweep_override()}
+    lengths (a ``range()`` by arithmetic), so ``range(1,100000000)`` is refused at once.  A key's last
+    override is the one expanded, as the basic sweeper expands them: the command line's over a preset's."""
+    if max_jobs < 1:
+        raise ConfigError(f"max_jobs={max_jobs}", "must be an integer >= 1")
+    last = {o.get_key_element(): o for o in overrides}
+    sizes = {o.input_line: _length(o) for o in last.values() if o.is_sweep_override()}
     count = math.prod(sizes.values())
     if count > max_jobs:
-        raise ConfigError(f"max_jobs={max_jobs}", f"this sweep would be {count} jobs ({' x '.join(sizes)}); "
+        grid = f" ({' x '.join(sizes)})" if sizes else ""
+        raise ConfigError(f"max_jobs={max_jobs}", f"this sweep would be {count} job{'s' * (count != 1)}{grid}; "
                                                   "raise max_jobs to run it, e.g. max_jobs=" + str(count))
 
 
