@@ -13,7 +13,7 @@ import hydra
 import numpy
 from omegaconf import DictConfig
 
-from .config.checks import deletion_problem, logging_level_problem, repeated_key_problem
+from .config.checks import deletion_problem, logging_level_problem, repeated_keys
 from .config.errors import PROG, Crashed, Refused, SweepFailed
 from .config.hydra_errors import is_user_error, user_error_line
 from .config.options import register
@@ -45,9 +45,11 @@ def main() -> None:
     sys.argv[1:] = arguments = switch_first(arguments)
     overrides = [a for a in arguments if not a.startswith("-")]
     try:
-        if problem := (option_path_problem(overrides) or repeated_key_problem(overrides)
-                       or deletion_problem(overrides) or logging_level_problem(overrides)):
+        if problem := (option_path_problem(overrides) or deletion_problem(overrides)
+                       or logging_level_problem(overrides)):
             exit_with_error(problem)
+        for repeated in repeated_keys(overrides):
+            print(f"{PROG}: warning: {repeated}", file=sys.stderr)
         try:
             _run_hydra()
         except (Exception, Crashed) as err:  # a Ctrl-C that broke what it landed in: the command was interrupted

@@ -17,6 +17,7 @@ import psutil
 
 LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
 VARYING_KEYS = "BACKPROP_LAB_VARYING_KEYS"  # the sweep's keys whose value differs between jobs (JSON list)
+SWEEP_ID_OF_JOBS = "BACKPROP_LAB_SWEEP_ID"  # the sweep's id (its sweep_id tag), told every job by its launching process
 CLOSED_AS_KILLED = "the run is closed as killed"  # noted on the interruption that closed a run so (add_note)
 
 

@@ -313,10 +313,6 @@ def existing_store(tmp_path_factory):
      "max_jobs=5: this sweep would be 18 jobs (architecture.depth=2,3 x activation=sigmoid,tanh,relu x "
      "init=normal,glorot_uniform,he_normal)"),
     (["-m", "max_jobs=0"], "max_jobs=0: must be an integer >= 1"),
-    # Hydra keeps the last and drops the first without a word: one job, not two
-    (["-m", "activation=relu,sigmoid", "activation=tanh"],
-     "activation=tanh: activation is already given (activation=relu,sigmoid); Hydra would keep only the last"),
-    (["architecture.depth=2", "architecture.depth=8"], "architecture.depth=8: architecture.depth is already given"),
     (["dataset.noise=nan"], "dataset.noise=nan: must be a finite number"),
     # MLflow's own "Default" is in this store: a second "default"-but-for-case would be listed beside it
     (["tracking.experiment=DEFAULT"], "tracking.experiment=DEFAULT: the store has 'D"),
@@ -331,6 +327,19 @@ def test_the_installed_command_refuses_in_one_line_and_adds_no_run(existing_stor
     assert sorted(p.name for p in (existing_store / "outputs").iterdir()) == ["mlflow.db"]
 
 
+def test_a_key_given_twice_is_said_and_the_last_kept(tmp_path):
+    """Hydra keeps the last and dropped the first without a word: ``-m activation=relu,sigmoid activation=tanh``
+    ran one job.  A script's overrides followed by the user's is a common way to run, so it is said, not refused."""
+    done = run_cli(tmp_path, "-m", "activation=relu,sigmoid", "trainer.epochs=2", "activation=tanh", "tracking=none",
+                   "trainer.epochs=3")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[:2] == [
+        "backprop-lab: warning: activation is given twice (activation=relu,sigmoid, then activation=tanh): the last is kept",
+        "backprop-lab: warning: trainer.epochs is given twice (trainer.epochs=2, then trainer.epochs=3): the last is kept"]
+    assert "1 job in" in done.stdout and "(1 finished)" in done.stdout
+    assert "activation=tanh" in done.stdout and "finished 3 updates" in done.stdout  # full batch: an update an epoch
+
+
 def test_a_preset_sweep_narrowed_on_the_command_line_is_counted_as_hydra_runs_it(tmp_path):
     """vanishing_depth sweeps depth 2,4,8,16 x 3 activations x 3 inits; depth=2 on the command line leaves
     3 x 3 = 9 jobs, within max_jobs=9 (the preset's 36 had been counted, and the sweep refused)."""
@@ -338,6 +347,20 @@ def test_a_preset_sweep_narrowed_on_the_command_line_is_counted_as_hydra_runs_it
                    "tracking=none", "trainer.epochs=1")
     assert done.returncode == 0, done.stderr
     assert "9 job(s) checked" in done.stdout and "9 jobs in" in done.stdout and "(9 finished)" in done.stdout
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_tracking_none_does_not_write_over_an_earlier_commands_records(tmp_path, multirun):
+    """With tracking=none the folder's files are the only records: a fixed hydra.run.dir (hydra.sweep.dir) used
+    again had the second command overwrite the first's history, config and figures (a sweep: some of them)."""
+    key, args = ("hydra.sweep.dir", ["-m", "seed=1,2"]) if multirun else ("hydra.run.dir", [])
+    first = run_cli(tmp_path, *args, "tracking=none", "trainer.epochs=2", f"{key}=out")
+    assert first.returncode == 0, first.stderr
+    written = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    again = run_cli(tmp_path, *args, "tracking=none", "trainer.epochs=3", f"{key}=out")
+    what, marker = ("sweep", "multirun.yaml") if multirun else ("run", "history.csv")
+    assert_one_clear_line(again.returncode, again.stderr, f"{key}=out: holds an earlier {what}'s records ({marker})")
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == written
 
 
 def test_hydra_full_error_still_shows_the_whole_trace(tmp_path):

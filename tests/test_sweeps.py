@@ -672,3 +672,23 @@ def test_the_grid_and_the_basic_sweeper_run_the_same_jobs(tmp_path):
     histories = {sweeper: sorted(p.read_text() for p in (tmp_path / sweeper).glob("*/history.csv"))
                  for sweeper in ("grid", "basic")}
     assert len(histories["grid"]) == 4 and histories["grid"] == histories["basic"]
+
+
+def test_two_sweeps_into_one_folder_are_told_apart(tmp_path):
+    """A fixed hydra.sweep.dir used twice: the sweep id had been derived from the folder, so the second sweep
+    shared the first's, and counted its 3 jobs.json and its 3 runs as its own ("1 job in 3.0s (3 finished)")."""
+    args = ["trainer.epochs=2", "tracking.report=never", "hydra.sweep.dir=sweep"]
+    first = run_cli(tmp_path, "-m", "seed=1,2,3", *args)
+    second = run_cli(tmp_path, "-m", "seed=4", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *args)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "3 jobs in" in first.stdout and "(3 finished)" in first.stdout
+    assert "1 job in" in second.stdout and "(1 finished)" in second.stdout, second.stdout
+    ids = [re.search(r"sweep (\w+): \d+ job\(s\) checked", done.stdout).group(1) for done in (first, second)]
+    assert ids[0] != ids[1]
+    parents = {p.data.tags["sweep_id"]: p for p in all_runs(tmp_path, kind="sweep")}
+    assert sorted(parents) == sorted(ids)
+    assert parents[ids[0]].data.metrics["sweep/finished"] == 3 and parents[ids[1]].data.metrics["sweep/finished"] == 1
+    jobs = all_runs(tmp_path)
+    assert sorted(r.data.tags["sweep_id"] == ids[1] for r in jobs) == [False, False, False, True]
+    assert {r.data.tags["mlflow.parentRunId"] for r in jobs if r.data.tags["sweep_id"] == ids[1]} == \
+        {parents[ids[1]].info.run_id}

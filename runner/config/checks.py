@@ -187,6 +187,8 @@ def check_hydra(config: DictConfig, multirun: bool) -> None:
     folder = str(OmegaConf.select(config, key))
     if error := write_error(Path(folder), folder=True):
         raise ConfigError(f"{key}={folder}", f"cannot be created ({error})")
+    if config.tracking.name == "none":
+        check_no_earlier_records(Path(folder), key, multirun)
     check_logging(config)
     if not multirun:
         return
@@ -202,6 +204,19 @@ def check_hydra(config: DictConfig, multirun: bool) -> None:
         for name in ("n_trials", "n_jobs"):
             if (value := config.hydra.sweeper.get(name)) is not None and value < 1:
                 raise ConfigError(f"hydra.sweeper.{name}={value}", "must be an integer >= 1")
+
+
+def check_no_earlier_records(folder: Path, key: str, multirun: bool) -> None:
+    """With ``tracking=none`` a run's records are its folder's files only: a fixed ``hydra.run.dir`` or
+    ``hydra.sweep.dir`` that an earlier command wrote into would have them overwritten, or (a sweep of fewer
+    jobs) mixed with this one's in the report of the folder.  (With MLflow the records are the store's and each
+    sweep is told apart by its own id, so a folder may be used again.)"""
+    earlier = folder / ("multirun.yaml" if multirun else "history.csv")  # written by every sweep, by every run
+    if earlier.exists():
+        what = "sweep" if multirun else "run"
+        raise ConfigError(f"{key}={folder}", f"holds an earlier {what}'s records ({earlier.name}), which tracking=none "
+                          f"keeps only there and this {what} would write over: choose another folder (the default "
+                          "is new for every command), or remove it")
 
 
 def check_logging(config: DictConfig) -> None:
@@ -239,11 +254,13 @@ def deletion_problem(overrides: list[str]) -> str | None:
     return None
 
 
-def repeated_key_problem(overrides: list[str]) -> str | None:
-    """A key (or group) given twice on the command line: Hydra keeps the last and drops the other without a
-    word (``-m activation=relu,sigmoid activation=tanh`` ran one job).  A preset's sweep of a key that the
-    command line sets is not repeated: the command line narrows it, as Hydra documents."""
+def repeated_keys(overrides: list[str]) -> list[str]:
+    """What to say of each key (or group) given twice on the command line: Hydra keeps the last and dropped
+    the other without a word (``-m activation=relu,sigmoid activation=tanh`` ran one job).  Not refused: a
+    script's or an alias's own overrides followed by the user's is a common way to run.  (A preset's sweep
+    of a key that the command line sets is not a repeat: the command line narrows it, as Hydra documents.)"""
     first: dict[tuple, str] = {}
+    said = []
     for line in overrides:
         try:
             (override,) = parsed([line])
@@ -251,10 +268,10 @@ def repeated_key_problem(overrides: list[str]) -> str | None:
             continue  # Hydra says why when it composes (or it is the value of a flag: --cfg job)
         key = (override.key_or_group, override.package)
         if key in first:
-            return (f"{override.input_line}: {override.get_key_element().lstrip('+~')} is already given "
-                    f"({first[key]}); Hydra would keep only the last: give it once")
+            said.append(f"{override.get_key_element().lstrip('+~')} is given twice ({first[key]}, then "
+                        f"{override.input_line}): the last is kept")
         first[key] = override.input_line
-    return None
+    return said
 
 
 def logging_level_problem(overrides: list[str]) -> str | None:

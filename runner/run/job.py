@@ -15,8 +15,8 @@ from backprop_core import FitResult
 
 from ..config.overrides import key_values, sweep_params, typed_overrides
 from ..config.deciding import shortest, tells_the_run_apart
-from ..processes import VARYING_KEYS
-from ..tracking.schema import JobStatus, sweep_id_of
+from ..processes import SWEEP_ID_OF_JOBS, VARYING_KEYS
+from ..tracking.schema import JobStatus
 from .records import write_job_file
 
 MAX_RUN_NAME = 120  # MLflow's runs table shows about this much of a name
@@ -52,7 +52,7 @@ class Job:
             named = {key: value for key, value in values.items() if key in varying} or values
         return cls(run_name(named, choices.get("experiment")), choices.get("experiment"), overrides, multirun,
                    hydra_cfg.job.num if multirun else 0, Path(hydra_cfg.runtime.output_dir),
-                   sweep_id_of(hydra_cfg.sweep.dir) if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd),
+                   os.environ[SWEEP_ID_OF_JOBS] if multirun else None, choices, alone, Path(hydra_cfg.runtime.cwd),
                    values, sweep_params(hydra_cfg))
 
 
@@ -111,4 +111,5 @@ def record_job(job: Job, outcome: Outcome) -> None:
         "job_num": job.num, "name": job.name, "overrides": job.overrides, "status": str(outcome.status),
         "steps": outcome.result.steps if outcome.result else 0, "seconds": round(outcome.seconds, 3),
         "summary": outcome.summary or {}, "run_id": outcome.run_id, "detail": outcome.explanation,
+        "sweep_id": job.sweep_id,
     })

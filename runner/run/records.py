@@ -44,11 +44,15 @@ def write_job_file(folder: Path, record: dict[str, Any]) -> None:
     (folder / "job.json").write_text(json.dumps(record, indent=1, default=str))
 
 
-def read_job_files(sweep_dir: Path) -> list[dict[str, Any]]:
+def read_job_files(sweep_dir: Path, sweep_id: str) -> list[dict[str, Any]]:
+    """The ``job.json`` of the jobs of sweep ``sweep_id`` below ``sweep_dir``: not those an earlier sweep into
+    the same folder left (a fixed ``hydra.sweep.dir``), which it had counted as its own."""
     records = []
     for path in Path(sweep_dir).glob("**/job.json"):
         try:
-            records.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # a job killed while writing it: counted as missing
+        if record.get("sweep_id") == sweep_id:
+            records.append(record)
     return sorted(records, key=lambda r: int(r.get("job_num", 0)))

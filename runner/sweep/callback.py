@@ -19,11 +19,11 @@ from omegaconf import DictConfig
 
 from ..config.checks import check_hydra, check_single_run
 from ..config.errors import ConfigError, Crashed, Refused, SweepFailed
-from ..processes import LAUNCHER_PID, VARYING_KEYS, freeze_heap, imports_unscanned, interruptions_deferred, \
-    thaw_heap
+from ..processes import LAUNCHER_PID, SWEEP_ID_OF_JOBS, VARYING_KEYS, freeze_heap, imports_unscanned, \
+    interruptions_deferred, thaw_heap
 from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
-from ..tracking.schema import sweep_id_of
+from ..tracking.schema import new_sweep_id
 from ..tracking.stores import resolve_uri
 from . import closing
 from .composed_once import ComposedOnce
@@ -63,7 +63,7 @@ class ChecksAndSweep(Callback):
         started = time.perf_counter()
         loader = GlobalHydra.instance().config_loader()
         compositions = ComposedOnce.install(loader)  # composed once for the checks, Hydra, workers
-        sweep_id = sweep_id_of(config.hydra.sweep.dir)
+        sweep_id = new_sweep_id()
         freeze_heap()  # until the jobs are done (Sweep.jobs_done): Hydra's objects, ours, MLflow's are long-lived
         try:
             n_jobs, tracked, workers = _prepared(config, loader, compositions, sweep_id)
@@ -127,6 +127,7 @@ def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
             check_hydra(config, multirun=True)
             jobs, varying = _planned_jobs(config, loader)
             os.environ[LAUNCHER_PID] = str(os.getpid())  # workers stop when this process is gone
+            os.environ[SWEEP_ID_OF_JOBS] = compositions.job_env[SWEEP_ID_OF_JOBS] = sweep_id  # (as the keys below)
             # a job's run name says only what varies: every job's config carries the keys (a Ray node's worker
             # inherits nothing from this process), and so does the environment joblib's workers inherit
             os.environ[VARYING_KEYS] = compositions.job_env[VARYING_KEYS] = json.dumps(varying)

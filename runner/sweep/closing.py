@@ -46,7 +46,7 @@ class Sweep:
     def close(self, config: DictConfig) -> None:
         """The closing summary, printed and written into the parent run; failed jobs raise ``SweepFailed``."""
         self.jobs_done()
-        records = read_job_files(Path(self.directory))
+        records = read_job_files(Path(self.directory), self.sweep_id)
         counts: dict[str, int] = {"jobs": self.n_jobs}  # planned, as in an interrupted sweep's counts
         for record in records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1

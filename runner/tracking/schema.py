@@ -4,8 +4,8 @@ and the sweep's bookkeeping read these without paying for it.)"""
 
 from __future__ import annotations
 
-import hashlib
 import math
+import secrets
 from enum import StrEnum
 
 from backprop_core.blocks import BLOCK_DIAGNOSTICS
@@ -35,13 +35,12 @@ class JobStatus(StrEnum):
 
 COUNTED = ("jobs", "finished", "diverged", "pruned", "failed", "skipped", "killed")  # a sweep's sweep/<key> metrics
 
-def sweep_id_of(sweep_dir: str) -> str:
-    """One id (the ``sweep_id`` tag) for every job of a multirun, from its sweep directory as configured.
-
-    Hydra resolves ``hydra.sweep.dir`` (with its timestamp) once and hands every job the same
-    value, in the launching process or a worker on another machine, so no state needs passing.
-    """
-    return hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:12]
+def new_sweep_id() -> str:
+    """The id (the ``sweep_id`` tag) of a multirun command's sweep, new for each: its launching process tells
+    every job (``runner.processes.SWEEP_ID_OF_JOBS``, in each job's ``hydra.job.env_set``, which a worker on
+    another machine receives too).  Derived from the sweep directory, two sweeps run into one folder (a
+    fixed ``hydra.sweep.dir``) shared it: the second counted and reported the first's runs as its own."""
+    return secrets.token_hex(6)
 
 
 # tags (besides MLflow's own mlflow.*)
