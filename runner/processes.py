@@ -13,8 +13,6 @@ import sys
 import threading
 import time
 
-import psutil
-
 LAUNCHER_PID = "BACKPROP_LAB_LAUNCHER_PID"  # set by a sweep's launching process for its workers
 VARYING_KEYS = "BACKPROP_LAB_VARYING_KEYS"  # the sweep's keys whose value differs between jobs (JSON list)
 SWEEP_ID_OF_JOBS = "BACKPROP_LAB_SWEEP_ID"  # the sweep's id (its sweep_id tag), told every job by its launching process
@@ -50,6 +48,8 @@ def interruption_in(err: BaseException) -> BaseException | None:
 def process_start_time(pid: int) -> str | None:
     """When ``pid`` started (seconds since the epoch, to 10 ms), or None if there is no such process.
     With the pid it identifies a process: a pid can be reused, the pair cannot."""
+    import psutil  # here: a command imports this module first, before it guards its start (``command``)
+
     try:
         return f"{psutil.Process(pid).create_time():.2f}"
     except psutil.Error:
@@ -59,6 +59,8 @@ def process_start_time(pid: int) -> str | None:
 def process_alive(pid: int, start_time: str | None = None) -> bool:
     """Whether ``pid`` runs (and, given ``start_time``, is still the same process).  A zombie (ended,
     not yet reaped by its parent: a killed worker for a moment) does not."""
+    import psutil  # (as above)
+
     try:
         process = psutil.Process(pid)
         return process.status() != psutil.STATUS_ZOMBIE and (
@@ -210,7 +212,10 @@ def command(module: str, prog: str, function: str = "main") -> None:
 
     Ctrl-C while Python imports it (Hydra, NumPy, pandas: a second or more) ends the command with one
     line and status 130, not a traceback of the import: nothing has been written yet; so does one that
-    escapes the command's own handling (which says what it stopped).  One that Python drops (landing in
+    escapes the command's own handling (which says what it stopped), and one that landed in a library's
+    code and surfaced as another error (in a class's ``__set_name__``, a RuntimeError; in OmegaConf's
+    clean-up, an AttributeError: both seen under load).  This module imports little, so that the
+    command's start before this guard is only the interpreter's own (psutil is imported where used).  One that Python drops (landing in
     a weakref callback) is signalled again (``redeliver_dropped_interruptions``).  When the command
     ends, a late Ctrl-C no longer changes how it ended, and what it leaves is frozen out of the garbage
     collector, so that the interpreter's exit does not walk every object again (~0.7 s once MLflow, pandas
@@ -221,12 +226,16 @@ def command(module: str, prog: str, function: str = "main") -> None:
         try:
             with imports_unscanned():
                 main = getattr(importlib.import_module(module), function)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Exception) as err:
+            if not isinstance(interruption_in(err), KeyboardInterrupt):
+                raise
             print(f"{prog}: interrupted (SIGINT) while starting; nothing was written", file=sys.stderr)
             raise SystemExit(130) from None
         try:
             main()
-        except KeyboardInterrupt:  # one its own handling did not reach: one line still, never a traceback
+        except (KeyboardInterrupt, Exception) as err:  # one its own handling did not reach: one line still
+            if not isinstance(interruption_in(err), KeyboardInterrupt):
+                raise
             print(f"{prog}: interrupted (SIGINT)", file=sys.stderr)
             raise SystemExit(130) from None
     finally:

@@ -115,6 +115,24 @@ def command_of(tmp_path: Path, module_text: str) -> subprocess.CompletedProcess:
                           timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def test_a_ctrl_c_that_an_import_turned_into_another_error_is_one_line_too(tmp_path):
+    # seen under load: a Ctrl-C in a class's __set_name__ (Hydra's grammar) surfaced as "RuntimeError: Error
+    # calling __set_name__ ...", one in OmegaConf's clean-up as an AttributeError: each a traceback
+    done = command_of(tmp_path, "import os, signal, time\n"
+                                "class Field:\n"
+                                "    def __set_name__(self, owner, name):\n"
+                                "        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(5)\n"
+                                "class Functions:\n    definitions = Field()\n"
+                                "def main():\n    print('ran')\n")
+    assert (done.returncode, done.stdout) == (130, "")
+    assert done.stderr == "prog: interrupted (SIGINT) while starting; nothing was written\n"
+
+
+def test_an_error_that_is_not_an_interruption_still_shows_its_trace(tmp_path):
+    done = command_of(tmp_path, "def main():\n    raise RuntimeError('a bug')\n")
+    assert done.returncode == 1 and "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
+
+
 def test_ctrl_c_while_a_command_imports_is_one_line_and_status_130(tmp_path):
     # the Ctrl-C lands in the middle of the command's imports (Hydra, NumPy: a second or more)
     done = command_of(tmp_path, "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
