@@ -19,7 +19,7 @@ from .config.hydra_errors import is_user_error, user_error_line
 from .config.options import register
 from .config.overrides import readable_key_values
 from .config.schema import GROUPS
-from .processes import Interrupted, interrupted_by_sigterm, interruption_in
+from .processes import Interrupted, interrupted_by_sigterm, interruption_in, raise_lost_interruption
 from .run.job import JobResult
 from .run.train import train
 from .sweep.closing import close_interrupted_sweep
@@ -29,6 +29,7 @@ register()  # the config schemas, before Hydra composes anything
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def hydra_app(cfg: DictConfig) -> JobResult:
+    raise_lost_interruption()  # (while Hydra set the run up: a sweep's job run by the launching process too)
     return train(cfg)
 
 

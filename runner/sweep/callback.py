@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from ..config.checks import check_hydra, check_single_run
 from ..config.errors import ConfigError, Crashed, Refused, SweepFailed
 from ..processes import LAUNCHER_PID, SWEEP_ID_OF_JOBS, VARYING_KEYS, freeze_heap, imports_unscanned, \
-    interruptions_deferred, thaw_heap
+    interruptions_deferred, raise_lost_interruption, thaw_heap
 from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
 from ..tracking.schema import new_sweep_id
@@ -45,6 +45,7 @@ class ChecksAndSweep(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run: refused before Hydra creates its run directory if anything is wrong; its build
         is kept for the run."""
+        raise_lost_interruption()  # (while Hydra composed the config)
         with _refusals():
             check_hydra(config, multirun=False)
             build_once(check_single_run(config), keep=True)
@@ -60,6 +61,7 @@ class ChecksAndSweep(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Every job checked before the first starts (joblib's workers start meanwhile); with MLflow, the
         parent run opened (the store and experiment made once, before parallel jobs race to)."""
+        raise_lost_interruption()  # (while Hydra composed the config)
         started = time.perf_counter()
         loader = GlobalHydra.instance().config_loader()
         compositions = ComposedOnce.install(loader)  # composed once for the checks, Hydra, workers
