@@ -306,6 +306,25 @@ def test_joblib_jobs_run_in_the_workers_started_while_the_sweep_was_checked(tmp_
     assert len(runs) == 4 and {r.data.tags["pid"] for r in runs} <= set(started.groups())
 
 
+def test_joblibs_early_workers_open_the_parent_run_which_names_the_launching_process(tmp_path):
+    """They import MLflow while the jobs are checked; the launching process, had it opened the parent run, would
+    import it only after the checks, before the first job.  The run names the launching process (tag ``pid``): a
+    later command must not close it as an orphan while the launching process writes its report."""
+    process = start_cli(tmp_path, "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                        "architecture.depth=1,2", "architecture.width=4", "trainer.epochs=5",
+                        "hydra.verbose=[runner.sweep.joblib_workers,runner.sweep.callback]")
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err
+    workers = re.search(r"joblib's workers \[(\d+), (\d+)\] started ahead of the jobs", out + err).groups()
+    for step in ("prepare_experiment", "open_parent"):
+        assert re.search(rf"runner\.sweep\.parent_run\.{step} ran in joblib's worker ({'|'.join(workers)})\b", out + err)
+    (parent,) = all_runs(tmp_path, kind="sweep")
+    assert f"the sweep's parent run {parent.info.run_id} is open; MLflow imported by this process before its jobs: " \
+           "False" in out + err
+    assert parent.data.tags["pid"] == str(process.pid) and parent.info.status == "FINISHED"
+    assert {r.data.tags["pid"] for r in all_runs(tmp_path)} <= set(workers)
+
+
 def workers_of(launcher: int) -> list[int]:
     """The processes a sweep launched by ``launcher`` left (its workers carry its pid in their environment)."""
     left = []

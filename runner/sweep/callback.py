@@ -9,7 +9,9 @@ here as ``Refused`` (a BaseException) and a sweep with failed jobs as ``SweepFai
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -29,7 +31,10 @@ from . import closing
 from .composed_once import ComposedOnce
 from .joblib_workers import JoblibWorkers
 from .jobs import check_sweep, check_sweep_dirs, sweep_jobs, varying_keys
+from .parent_opening import import_while_jobs_run, in_a_worker_or_here, request_of
 from .search_space import check_search_space, is_sampling
+
+log = logging.getLogger(__name__)
 
 
 class ChecksAndSweep(Callback):
@@ -68,16 +73,16 @@ class ChecksAndSweep(Callback):
         sweep_id = new_sweep_id()
         freeze_heap()  # until the jobs are done (Sweep.jobs_done): Hydra's objects, ours, MLflow's are long-lived
         try:
-            n_jobs, tracked, workers = _prepared(config, loader, compositions, sweep_id)
+            n_jobs, parent, workers = _prepared(config, loader, compositions, sweep_id)
         except BaseException:
             thaw_heap()
             raise
         try:  # the parent run made and the sweep this process's, or neither: from here a Ctrl-C or SIGTERM
             # closes the parent as killed (landing between the two, it had left it RUNNING until the next command)
             with _refusals(), interruptions_deferred():
-                parent = _parent_run(config, tracked, sweep_id)
-                self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, parent,
-                                           started, workers)
+                opened = in_a_worker_or_here(workers, "open_parent", *parent) if parent else None
+                self.sweep = closing.Sweep(sweep_id, n_jobs, str(config.hydra.sweep.dir), compositions, opened,
+                                           config.tracking.report, started, workers)
                 closing.launching(self.sweep)
         except BaseException:
             if closing.current() is None:  # (else the command closes the sweep: cli.main)
@@ -85,8 +90,10 @@ class ChecksAndSweep(Callback):
                 if workers:
                     workers.stop()
             raise
-        if workers:
-            workers.ready()  # (seconds, as they import MLflow: the parent run is open meanwhile)
+        if parent:
+            log.debug("the sweep's parent run %s is open; MLflow imported by this process before its jobs: %s",
+                      opened.run_id, "mlflow" in sys.modules)
+            import_while_jobs_run(report=config.tracking.report == "auto")
         checked = f"a search of {n_jobs} trial(s) checked (its space at its corners)" if is_sampling(config) \
             else f"{n_jobs} job(s) checked"  # a search's trials are asked as it goes: a continued one runs fewer
         print(f"sweep {sweep_id}: {checked}; directory {config.hydra.sweep.dir}", flush=True)
@@ -119,10 +126,13 @@ class _refusals:
 
 
 def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
-              sweep_id: str) -> tuple[int, object | None, JoblibWorkers | None]:
-    """Every job checked (joblib's workers started meanwhile) and the store prepared: the jobs planned, the
-    experiment of the parent run (tracking=mlflow) and the workers (hydra/launcher=joblib), which the caller
-    waits for once the parent run is open and the sweep this process's (``closing.launching``)."""
+              sweep_id: str) -> tuple[int, tuple | None, JoblibWorkers | None]:
+    """Every job checked (joblib's workers started meanwhile, and waited for) and the store prepared: the jobs
+    planned, what opening the parent run takes (tracking=mlflow: its request and experiment, for
+    ``parent_run.open_parent``) and the workers (hydra/launcher=joblib).
+
+    With joblib's workers, one of them prepares the store and then opens the parent run: they import MLflow
+    while the jobs are checked, which this process would import only after the checks (``parent_opening``)."""
     workers = None
     try:
         with _refusals():
@@ -136,28 +146,17 @@ def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
             workers = JoblibWorkers.start(config)  # after the lines above: workers inherit them
             n_jobs = _check_jobs(config, loader, jobs)
             check_tracking(config)
-            tracked = None
+            if workers:
+                workers.ready()  # (seconds, as they import MLflow)
+            parent = None
             if config.tracking.name == "mlflow":
-                # imported here: MLflow takes ~1.2 s to import (measured), which tracking=none never pays (the
-                # report's pandas and matplotlib are imported while the jobs run: ParentRun.open)
-                with imports_unscanned():
-                    from .parent_run import ParentRun
-
-                tracked = ParentRun.prepare(config)
+                request = request_of(config, sweep_id)
+                parent = request, in_a_worker_or_here(workers, "prepare_experiment", request)
     except BaseException:
         if workers:
             workers.stop()
         raise
-    return n_jobs, tracked, workers
-
-
-def _parent_run(config: DictConfig, tracked, sweep_id: str):
-    """The sweep's parent run in the experiment ``_prepared`` opened; None with tracking=none."""
-    if tracked is None:
-        return None
-    from .parent_run import ParentRun  # imported by _prepared: MLflow's
-
-    return ParentRun.open(config, tracked, sweep_id)
+    return n_jobs, parent, workers
 
 
 def _planned_jobs(config: DictConfig, loader) -> tuple[list[list[str]], list[str]]:

@@ -3,6 +3,7 @@ failed), its parent run closed (``runner.sweep.parent_run``); or, interrupted, w
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 import time
@@ -17,6 +18,7 @@ from ..run.records import read_job_files
 from ..tracking.schema import JobStatus
 from .composed_once import ComposedOnce
 from .joblib_workers import JoblibWorkers
+from .parent_opening import OpenedParent
 from .search_space import is_sampling
 
 
@@ -28,10 +30,21 @@ class Sweep:
     n_jobs: int  # planned (a sampler's trials)
     directory: str
     compositions: ComposedOnce
-    parent: object | None  # a ParentRun with tracking=mlflow (its module imports MLflow), else None
+    opened: OpenedParent | None  # its parent run with tracking=mlflow, else None
+    report_mode: str  # tracking.report
     started: float
     workers: JoblibWorkers | None = None  # with hydra/launcher=joblib
     ended: bool = field(default=False, init=False)  # its jobs are done (jobs_done)
+
+    @functools.cached_property
+    def parent(self):
+        """The parent run (a ``ParentRun``), None with tracking=none; made on first use, as its module imports
+        MLflow (which this process imports while the jobs run: ``parent_opening``)."""
+        if self.opened is None:
+            return None
+        from .parent_run import ParentRun
+
+        return ParentRun.of(self.opened, self.sweep_id, self.directory, self.report_mode)
 
     def jobs_done(self) -> None:
         """No job is left to launch: what served them is let go (before the report), once."""
@@ -63,7 +76,7 @@ class Sweep:
             self.parent.close(counts, "\n".join(lines) + "\n")
         # tracking=none: the report is not drawn unasked (it imports pandas and matplotlib and draws for seconds,
         # which a sweep without tracking does not pay), its command is printed
-        if not self.parent and config.tracking.report == "auto" and records:
+        if not self.parent and self.report_mode == "auto" and records:
             print(f"The sweep's report (figures and tables of every run): {shlex.quote(sys.executable)} -m "
                   f"runner.report --folder {shlex.quote(self.directory)}")
         if config.tracking.run_figures == "auto" and records:

@@ -26,7 +26,7 @@ from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned
 log = logging.getLogger(__name__)
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 TASK_MODULES = ("runner.cli", "hydra_plugins.hydra_joblib_launcher._core")  # what every job unpickles
-MLFLOW_MODULES = ("runner.tracking.runs", "runner.tracking.writer", "runner.tracking.store")
+MLFLOW_MODULES = ("runner.tracking.runs", "runner.tracking.writer", "runner.tracking.store", "runner.sweep.parent_run")
 
 
 class JoblibWorkers:
@@ -69,6 +69,18 @@ class JoblibWorkers:
         """Wait until the workers have started and imported (before the launcher sends them jobs)."""
         self.thread.join()
 
+    @property
+    def started(self) -> bool:
+        """Whether the workers started here (after ``ready``): else the launcher starts its own."""
+        return bool(self.pids)
+
+    def call(self, module: str, name: str, *args):
+        """``module.name(*args)``, run in one of the started workers (which have imported what it needs) and
+        returned (or raised) here.  A Ctrl-C there is ignored (they ignore it between jobs)."""
+        pid, result = _executor().submit(_called, module, name, args).result()
+        log.debug("%s.%s ran in joblib's worker %s", module, name, pid)
+        return result
+
     def release(self) -> None:
         """The jobs are done: the workers exit while the launching process goes on (its report)."""
         self.thread.join()
@@ -85,6 +97,10 @@ def _executor():
     from joblib.externals.loky import get_reusable_executor
 
     return get_reusable_executor(reuse=True)
+
+
+def _called(module: str, name: str, args: tuple) -> tuple[int, object]:
+    return os.getpid(), getattr(importlib.import_module(module), name)(*args)
 
 
 def _imported(modules: tuple[str, ...]) -> int:

@@ -1,32 +1,27 @@
-"""A sweep's parent run in MLflow: opened once before the first job, closed with the sweep's counts,
-its report attached and the links that open on the answer printed; or closed as killed.  (Imported
-only with ``tracking=mlflow``: see ``runner.sweep.callback``.)"""
+"""A sweep's parent run in MLflow: opened once before the first job (by the launching process or one of
+joblib's workers: ``runner.sweep.parent_opening``), closed with the sweep's counts, its report attached
+and the links that open on the answer printed; or closed as killed.  (Imported only with
+``tracking=mlflow``: see ``runner.sweep.callback``.)"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shlex
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.entities import Metric, Param
-from omegaconf import DictConfig
 
 from ..config.errors import ConfigError
-from ..config.overrides import key_values, sweep_params, typed_overrides
-from ..config.recorded import description_of
-from ..processes import imports_unscanned
-from ..tracking.checks import original_cwd
 from ..tracking.links import is_server, profiles_link, run_url, runs_url, ui_address, ui_command
 from ..tracking.runs import adopt_study_runs, close_orphans, finish_sweep_run, show_in_note, start_sweep_run, \
     sweep_job_statuses, sweep_run_ids
 from ..tracking.schema import OPTUNA_STORAGE, OPTUNA_STUDY, JobStatus
-from ..tracking.store import TrackedExperiment, open_experiment
+from ..tracking.store import TrackedExperiment, open_experiment, open_store
 from ..tracking.writer import log_image
+from .parent_opening import Experiment, OpenedParent, ParentRequest
 
 log = logging.getLogger("runner")
 REPORT_FIGURE = "report/grad_profile.png"
@@ -40,32 +35,13 @@ class ParentRun:
     directory: str  # the sweep directory: the report goes into its report/
     report_mode: str  # tracking.report
 
-    @staticmethod
-    def prepare(config: DictConfig) -> TrackedExperiment:
-        """The store and experiment made once, here, before parallel jobs race to; runs orphaned by killed
-        commands closed."""
-        preset = config.hydra.runtime.choices.get("experiment")
-        tracked = open_experiment(config.tracking.uri, original_cwd(config), config.tracking.experiment, preset,
-                                  description_of(config) if preset else None)
-        close_orphans(tracked.client)
-        return tracked
-
     @classmethod
-    def open(cls, config: DictConfig, tracked: TrackedExperiment, sweep_id: str) -> ParentRun:
-        """The parent run opened in the prepared experiment (every job's run is its child)."""
-        preset = config.hydra.runtime.choices.get("experiment")
-        overrides = typed_overrides(config.hydra)
-        shown = [o for o in overrides if not o.startswith("experiment=")]
-        name = f"{preset or 'sweep'}" + (f" [{' '.join(shown)}]" if shown else "")
-        run_id = start_sweep_run(tracked.client, tracked.experiment_id, name, sweep_id,
-                                 "backprop-lab -m " + " ".join(overrides),
-                                 description_of(config, key_values(overrides), sweep_params(config.hydra)))
-        if config.tracking.report == "auto":
-            # the report's modules (pandas, matplotlib: ~1.3 s) imported while the jobs run, not after them:
-            # with a parallel launcher this process waits on its workers meanwhile (``attach_report``'s own
-            # import waits for this one)
-            threading.Thread(target=_import_report_modules, daemon=True, name="report-imports").start()
-        return cls(tracked, run_id, sweep_id, str(config.hydra.sweep.dir), config.tracking.report)
+    def of(cls, opened: OpenedParent, sweep_id: str, directory: str, report_mode: str) -> ParentRun:
+        """The parent run ``open_parent`` opened, in this process's client of its store."""
+        experiment = opened.experiment
+        tracked = TrackedExperiment(open_store(experiment.uri), experiment.experiment_id, experiment.name,
+                                    experiment.uri)
+        return cls(tracked, opened.run_id, sweep_id, directory, report_mode)
 
     def close(self, counts: dict[str, int], summary: str) -> None:
         """Closed with the sweep's counts and summary, its report attached first (``tracking.report=auto``)."""
@@ -78,7 +54,8 @@ class ParentRun:
         run; None (with a warning) when it cannot be written: the sweep's runs stand anyway."""
         started, name = time.perf_counter(), self.tracked.name
         try:
-            from ..report.make import report  # here, not at the top: imported while the jobs run (``open``)
+            from ..report.make import report  # here, not at the top: imported while the jobs run
+            # (``parent_opening.import_while_jobs_run``)
 
             folder = report(name, self.tracked.uri, Path(self.directory) / "report", sweep_id=self.sweep_id,
                             quiet=True)
@@ -149,6 +126,16 @@ class ParentRun:
         return closed
 
 
-def _import_report_modules() -> None:
-    with imports_unscanned():
-        importlib.import_module("runner.report.make")
+def prepare_experiment(request: ParentRequest) -> Experiment:
+    """The store and experiment of a sweep made once, before parallel jobs race to; runs orphaned by killed
+    commands closed."""
+    tracked = open_experiment(request.uri, request.cwd, request.experiment, request.preset, request.experiment_note)
+    close_orphans(tracked.client)
+    return Experiment(tracked.uri, tracked.experiment_id, tracked.name)
+
+
+def open_parent(request: ParentRequest, experiment: Experiment) -> OpenedParent:
+    """The sweep's parent run opened in the prepared experiment: every job's run is its child."""
+    run_id = start_sweep_run(open_store(experiment.uri), experiment.experiment_id, request.name, request.sweep_id,
+                             request.command, request.description, owner_pid=request.owner_pid)
+    return OpenedParent(experiment, run_id)

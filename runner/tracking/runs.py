@@ -20,10 +20,12 @@ from .schema import (COUNTED, HOST, JOB_NUM, KIND, NOTE, OPTUNA_STUDY, OPTUNA_TR
 log = logging.getLogger(__name__)
 
 
-def process_tags() -> dict[str, str]:
-    """host, pid and the pid's start time: enough for a later command to tell an orphan."""
-    tags = {HOST: socket.gethostname(), PID: str(os.getpid())}
-    start = process_start_time(os.getpid())
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """host, pid (this process's, or ``pid`` on this host) and the pid's start time: enough for a later command
+    to tell an orphan."""
+    pid = os.getpid() if pid is None else pid
+    tags = {HOST: socket.gethostname(), PID: str(pid)}
+    start = process_start_time(pid)
     if start is not None:
         tags[PID_START] = start
     return tags
@@ -88,11 +90,13 @@ def adopt_study_runs(client: MlflowClient, experiment_id: str, study: str, sweep
 
 
 def start_sweep_run(client: MlflowClient, experiment_id: str, name: str, sweep_id: str, command: str,
-                    description: str | None) -> str:
+                    description: str | None, owner_pid: int | None = None) -> str:
     """The sweep's parent run: every job's run is its child (``mlflow.parentRunId``), so the runs
-    table shows the sweep as one collapsible row.  It carries host and pid like any run, so a
-    killed sweep's parent is closed as killed too."""
-    tags = {KIND: "sweep", SWEEP_ID: sweep_id, STATUS: JobStatus.running, "command": command[:4000]} | process_tags()
+    table shows the sweep as one collapsible row.  It carries host and pid like any run (the launching
+    process's, ``owner_pid``, when another process opens it), so a killed sweep's parent is closed as
+    killed too."""
+    tags = {KIND: "sweep", SWEEP_ID: sweep_id, STATUS: JobStatus.running, "command": command[:4000]} \
+        | process_tags(owner_pid)
     if description:
         tags[NOTE] = description
     return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
