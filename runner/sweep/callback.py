@@ -94,6 +94,7 @@ class ChecksAndSweep(Callback):
             log.debug("the sweep's parent run %s is open; MLflow imported by this process before its jobs: %s",
                       opened.run_id, "mlflow" in sys.modules)
             import_while_jobs_run(report=config.tracking.report == "auto")
+        raise_lost_interruption()  # (while the jobs were checked: the parent run is closed as killed)
         checked = f"a search of {n_jobs} trial(s) checked (its space at its corners)" if is_sampling(config) \
             else f"{n_jobs} job(s) checked"  # a search's trials are asked as it goes: a continued one runs fewer
         print(f"sweep {sweep_id}: {checked}; directory {config.hydra.sweep.dir}", flush=True)

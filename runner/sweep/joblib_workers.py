@@ -100,6 +100,7 @@ def _executor():
 
 
 def _called(module: str, name: str, args: tuple) -> tuple[int, object]:
+    ctrl_c_ignored_between_jobs()  # (a worker given none of the calls that start them, ``_imported``, too)
     return os.getpid(), getattr(importlib.import_module(module), name)(*args)
 
 
