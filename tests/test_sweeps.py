@@ -217,7 +217,10 @@ def test_a_sweeps_jobs_leave_their_own_figures_to_be_drawn_on_demand(monkeypatch
     from runner.report.load import load_runs
     from runner.report.to_mlflow import log_missing_run_figures
 
-    assert log_missing_run_figures(client, load_runs(client, "figs")) == 0  # drawn once: a run that has them is skipped
+    assert log_missing_run_figures(client, load_runs(client, "figs")) == (0, 2)  # drawn once: a run that has them is skipped
+    again = subprocess.run([sys.executable, "-m", "runner.report", "figs", "--run-figures", "--no-mlflow"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "report: drew the own figures of 0 of 2 runs; 2 had theirs already" in again.stdout, again.stdout
 
 
 def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, tmp_path):
@@ -233,6 +236,9 @@ def test_a_tracking_none_sweeps_figures_are_drawn_by_runner_plots(monkeypatch, t
     assert "drew the figures of 2 of 2 runs" in drawn.stdout
     for job in jobs:
         assert sorted(p.name for p in (job / "plots").iterdir()) == ["grad_norms.png", "grad_profile.png", "loss.png"]
+    again = subprocess.run([sys.executable, "-m", "runner.figures", "sweep"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert again.stdout == "plots: drew the figures of 0 of 2 runs; 2 had theirs already\n", again.stdout
 
 
 

@@ -55,7 +55,8 @@ def _report(experiment: str, uri: str | None, out: Path | None, every_sweep: boo
         experiment = default_experiment(client)
     runs = load_runs(client, experiment, every_sweep, sweep_id)
     if run_figures:
-        print(f"report: drew the own figures of {log_missing_run_figures(client, runs)} of {len(runs)} runs")
+        drawn, had = log_missing_run_figures(client, runs)
+        print(f"report: drew the own figures of {drawn} of {len(runs)} runs" + (f"; {had} had theirs already" if had else ""))
     artifacts = load_artifacts(client, runs)
     folder = out or Path("outputs") / "reports" / path_part(experiment)
     parent = parent_run_of(client, experiment, runs) if log_to_mlflow else None

@@ -15,14 +15,15 @@ from ..tracking.schema import KIND, JobStatus
 from ..tracking.writer import log_image
 
 
-def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
+def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> tuple[int, int]:
     """Each run's own figures (``plots/*.png`` and their images) where its job left them out, as a sweep's
     jobs do unless ``tracking.run_figures=always``: drawn from the run's ``history.csv`` (and
-    ``distributions.npz``) and logged to the run.  Returns how many runs got them."""
-    drawn = 0
+    ``distributions.npz``) and logged to the run.  Returns how many runs got them, and how many had them."""
+    drawn = had = 0
     with tempfile.TemporaryDirectory() as tmp:
         for run_id, name in zip(runs["run_id"], runs["run_name"]):
             files = {f.path for f in client.list_artifacts(run_id)}
+            had += "plots" in files
             if "plots" in files or "history.csv" not in files:
                 continue
             folder = Path(tmp) / run_id
@@ -34,7 +35,7 @@ def log_missing_run_figures(client: MlflowClient, runs: pd.DataFrame) -> int:
                 client.log_artifact(run_id, str(path), "plots")
                 log_image(client, run_id, path, last_step)
             drawn += bool(paths)
-    return drawn
+    return drawn, had
 
 
 def parent_run_of(client: MlflowClient, experiment: str, runs: pd.DataFrame) -> str | None:
