@@ -79,7 +79,11 @@ def _interrupt(signum, frame):
     ``interrupted_by_sigterm``, of SIGTERM (``Interrupted``): each remembered for ``raise_lost_interruption``."""
     if _raised is not None:
         _raised.append(signum)
-    raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+    raise _interruption(signum)
+
+
+def _interruption(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
 
 
 def raise_lost_interruption() -> None:
@@ -92,7 +96,7 @@ def raise_lost_interruption() -> None:
     if _raised:
         signum = _raised[-1]
         _raised.clear()
-        raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+        raise _interruption(signum)
 
 
 @contextlib.contextmanager

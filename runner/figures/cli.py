@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ("its runs' histories are in MLflow: python -m runner.report EXPERIMENT --run-figures draws their "
                 "figures" if tracked else "none holds a history.csv")
         parser.exit(2, f"{parser.prog}: error: {' '.join(map(str, args.folders))}: no run directory below ({hint})\n")
-    had = [run for run in runs if (run / "plots").exists()]
+    had = {run for run in runs if (run / "plots").exists()}
     drawn = [run for run in runs if run not in had and draw_run_figures(run, _job_name(run))]
     print(f"plots: drew the figures of {len(drawn)} of {len(runs)} runs" + (f" (in {drawn[0]}/plots, ...)" if drawn else "")
           + (f"; {len(had)} had theirs already" if had else ""))
