@@ -94,3 +94,19 @@ def test_the_grid_sweeper_is_the_basic_sweeper_minus_its_batch_validation():
     basic = inspect.signature(BasicSweeper.__init__).parameters
     assert {"max_batch_size", "params"} <= set(basic)
     assert {f for f in GridSweeperConfig.__dataclass_fields__ if f != "_target_"} == {"max_batch_size", "params"}
+
+
+def test_what_scanning_the_plugins_once_per_joblib_worker_relies_on():
+    """``runner.sweep.joblib_workers`` hands each job's restored singletons the plugins its worker scanned
+    once: ``execute_job`` restores them from its last argument, and a restored state that holds the
+    plugins is not scanned again."""
+    from hydra.core.plugins import Plugins
+    from hydra.core.singleton import Singleton
+
+    assert list(inspect.signature(joblib_core.execute_job).parameters)[-1] == "singleton_state"
+    assert "Singleton.set_state(singleton_state)" in inspect.getsource(joblib_core.execute_job)
+    plugins, state = Plugins.instance(), Singleton.get_state()
+    assert Plugins not in state["instances"]  # left out: set_state would scan again
+    state["instances"][Plugins] = plugins
+    Singleton.set_state(state)  # this process's singletons as they were
+    assert Plugins.instance() is plugins

@@ -312,6 +312,25 @@ def test_joblib_jobs_run_in_the_workers_started_while_the_sweep_was_checked(tmp_
     assert len(runs) == 4 and {r.data.tags["pid"] for r in runs} <= set(started.groups())
 
 
+def test_a_joblib_worker_scans_hydras_plugins_once_not_before_every_job(tmp_path):
+    """Hydra's joblib launcher restores its singletons before each job, which scans every plugin again
+    (executing each module under ``hydra_plugins``); a worker scans once.  A plugin module of the test's
+    own writes its process's pid each time it is executed."""
+    plugins, scans = tmp_path / "plugins" / "hydra_plugins", tmp_path / "scans.txt"
+    plugins.mkdir(parents=True)
+    (plugins / "scan_counter.py").write_text(
+        "import os\nwith open(os.environ['SCAN_LOG'], 'a') as log:\n    log.write(f'{os.getpid()}\\n')\n")
+    path = os.pathsep.join(filter(None, [str(tmp_path / "plugins"), os.environ.get("PYTHONPATH")]))
+    done = run_cli(tmp_path, "-m", "tracking.report=never", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "architecture.depth=1,2,3,4,5,6", "architecture.width=4", "trainer.epochs=2",
+                   env={"PYTHONPATH": path, "SCAN_LOG": str(scans)})
+    assert done.returncode == 0, done.stderr
+    workers = {r.data.tags["pid"] for r in all_runs(tmp_path)} - {""}
+    scanned = scans.read_text().split()
+    assert len(all_runs(tmp_path)) == 6 and workers
+    assert {pid: scanned.count(pid) for pid in workers} == dict.fromkeys(workers, 1)
+
+
 def test_joblibs_early_workers_open_the_parent_run_which_names_the_launching_process(tmp_path):
     """They import MLflow while the jobs are checked; the launching process, had it opened the parent run, would
     import it only after the checks, before the first job.  The run names the launching process (tag ``pid``): a
