@@ -2,6 +2,7 @@
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -105,12 +106,17 @@ def test_the_artifacts_and_the_image_records_are_all_there(tracked):
     records = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
     images = {path.split("/")[1].split("+step+")[0] for path in records}
     assert images == {"loss", "grad_norms", "grad_profile", "distributions"}  # the UI's image grid shows them
-    # MLflow wrote each again as a PNG (at our compression level): the figure's very pixels
-    record = next(p for p in records if p.startswith("images/loss+") and p.endswith(".png"))
+    # each record's PNG is the figure's file, byte for byte; its thumbnail is of the same picture
     folder = cwd / "downloaded"
-    logged = Image.open(client.download_artifacts(run.info.run_id, record, str(folder))).convert("RGB")
-    drawn = Image.open(client.download_artifacts(run.info.run_id, "plots/loss.png", str(folder))).convert("RGB")
-    assert logged.size == drawn.size and logged.tobytes() == drawn.tobytes()
+    for name in images:
+        (record,) = [p for p in records if p.startswith(f"images/{name}+") and p.endswith(".png")]
+        logged = Path(client.download_artifacts(run.info.run_id, record, str(folder)))
+        drawn = Path(client.download_artifacts(run.info.run_id, f"plots/{name}.png", str(folder)))
+        assert logged.read_bytes() == drawn.read_bytes()
+        (thumbnail,) = [p for p in records if p.startswith(f"images/{name}+") and p.endswith("+compressed.webp")]
+        with Image.open(client.download_artifacts(run.info.run_id, thumbnail, str(folder))) as small, \
+                Image.open(drawn) as large:
+            assert max(small.size) == 256 and abs(small.size[0] / small.size[1] - large.size[0] / large.size[1]) < 0.02
 
 
 def test_history_csv_holds_every_record_at_full_precision(tracked):
