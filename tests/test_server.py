@@ -27,6 +27,8 @@ def test_a_sweep_tracks_to_a_real_server_over_http(tmp_path, mlflow_server):
     # the server shows its own UI: its address in every link, no `mlflow ui` command to run
     assert f"MLflow: the server's UI:  {mlflow_server}" in done.stdout and "mlflow ui" not in done.stdout
     assert f"  the sweep's runs:      {mlflow_server}/#/experiments/" in done.stdout
+    # and only those: not MLflow's own two a run (its experiment link opens the GenAI overview)
+    assert "View run" not in done.stdout and "View experiment" not in done.stdout
     assert not (work / "outputs" / "mlflow.db").exists()  # nothing went to the embedded store
 
     client = MlflowClient(mlflow_server)
@@ -71,6 +73,7 @@ def test_a_run_without_a_preset_goes_into_the_server_s_own_default_experiment(tm
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "history.csv"}
     assert f"MLflow: experiment 'Default', run {run.info.run_id}, on the server {mlflow_server}" in done.stdout
     assert f"  the run's page:  {mlflow_server}/#/experiments/0/runs/{run.info.run_id}?workflowType=machine_learning" in done.stdout
+    assert "View run" not in done.stdout and "View experiment" not in done.stdout  # MLflow's own links, left out
     # 'default', the name the docs give it, means the same experiment (it was refused as a case twin of 'Default')
     named = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=default", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert named.returncode == 0, named.stderr
