@@ -196,6 +196,19 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     assert {"report/grad_profile.png", "report/report.html", "report/summary.csv"} <= report
     images = {f.path for f in client.list_artifacts(parent.info.run_id, "images")}
     assert any("grad_profile" in path for path in images)  # an image record: the chart view's image grid
+    # each figure's record: its very file, and a thumbnail of the same picture (made in the figure's process)
+    for figure in (path for path in report if path.endswith(".png")):
+        name = Path(figure).stem
+        (record,) = [p for p in images if p.startswith(f"images/{name}+") and p.endswith(".png")]
+        (thumbnail,) = [p for p in images if p.startswith(f"images/{name}+") and p.endswith("+compressed.webp")]
+        drawn = Path(client.download_artifacts(parent.info.run_id, figure, str(tmp_path / "drawn")))
+        assert Path(client.download_artifacts(parent.info.run_id, record, str(tmp_path / "record"))).read_bytes() \
+            == drawn.read_bytes()
+        with Image.open(client.download_artifacts(parent.info.run_id, thumbnail, str(tmp_path / "small"))) as small, \
+                Image.open(drawn) as large:
+            assert max(small.size) == 256
+            expected = np.asarray(large.convert("RGB").resize(small.size), float)
+            assert np.abs(np.asarray(small.convert("RGB"), float) - expected).mean() < 2, name  # another: 4 to 40
     experiment_id = parent.info.experiment_id
     # each in MLflow's Model training view (``make test-ui`` checks what a browser shows of each)
     assert f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning\n" in done.stdout

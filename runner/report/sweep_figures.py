@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 
 from backprop_core.distributions import magnitude_histogram
 
-from ..figures.style import FIGURE_COMPRESSION, distribution_bands, layer_columns, plottable, plt
+from ..figures.style import distribution_bands, layer_columns, plottable, plt, save_figure
 from ..tracking.schema import JobStatus
 from .small_multiples import curve, layout, run_labels, small_multiples
 from .tables import as_numbers, as_text
@@ -131,9 +131,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
     if image is not None:
         fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
-    fig.savefig(path, dpi=110, pil_kwargs={"compress_level": FIGURE_COMPRESSION})
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, margins=False, dpi=110)
 
 
 def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:

@@ -50,10 +50,11 @@ def parent_run_of(client: MlflowClient, experiment: str, runs: pd.DataFrame) -> 
 
 def image_logger(client: MlflowClient, parent: str | None):
     """What to do with each figure as it is drawn: with a parent run, log it as an image record (the chart
-    view's image grid shows them), while the other figures are still being drawn."""
+    view's image grid shows them), while the other figures are still being drawn; its thumbnail made from
+    the figure's preview, when its process sent one."""
     if parent is None:
         return None
-    return lambda path: log_image(client, parent, path, 0)
+    return lambda path, preview: log_image(client, parent, path, 0, preview)
 
 
 def log_report(client: MlflowClient, experiment: str, runs: pd.DataFrame, files: list[Path],

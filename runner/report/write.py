@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 
-from ..figures.style import layer_columns
+from ..figures.style import layer_columns, previews_kept
 from ..processes import heap_frozen, helper_signals, sigterm_held
 from .axes import swept_columns
 from .page import html_page
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def write_report(folder: Path, title: str, runs: pd.DataFrame, artifacts: dict[str, dict],
-                 on_drawn: Callable[[Path], None] | None = None) -> tuple[pd.DataFrame, list[Path]]:
+                 on_drawn: Callable[[Path, Image.Image | None], None] | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """The tables, figures and ``report.html`` of ``runs`` into ``folder`` (an earlier report's replaced);
     returns the summary table and the files written."""
     swept = swept_columns(runs)
@@ -104,11 +105,12 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
 
 
 def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
-                 on_drawn: Callable[[Path], None] | None = None) -> list[Path | None]:
+                 on_drawn: Callable[[Path, Image.Image | None], None] | None = None) -> list[Path | None]:
     """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
     is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
     data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).
-    ``on_drawn(path)`` runs here for each figure as it comes back, while the others are drawn.  A figure
+    ``on_drawn(path, preview)`` runs here for each figure as it comes back, while the others are drawn
+    (``preview``: a small copy of its pixels from its process, ``style.previews_kept``; None if drawn here).  A figure
     not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
     held) ends the pool (SIGTERM, which ends the children at once: ``helper_signals``), and the figures not yet drawn are drawn here, one after the other."""
     global _forked_tasks
@@ -123,18 +125,19 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
             pending = [pool.apply_async(_draw_forked, (i,)) for i in range(len(tasks))]
             try:
                 for result in pending:
-                    drawn.append(_handed(result.get(timeout), on_drawn))
+                    drawn.append(_handed(*result.get(timeout), on_drawn))
             except multiprocessing.TimeoutError:
                 log.warning("a report figure did not come back from its process within %.0f s: the %d left are "
                             "drawn in this process", timeout, len(tasks) - len(drawn))
                 pool.terminate()
     _forked_tasks = []
-    return drawn + [_handed(_draw_task(task), on_drawn) for task in tasks[len(drawn):]]
+    return drawn + [_handed(_draw_task(task), None, on_drawn) for task in tasks[len(drawn):]]
 
 
-def _handed(path: Path | None, on_drawn: Callable[[Path], None] | None) -> Path | None:
+def _handed(path: Path | None, preview: Image.Image | None,
+            on_drawn: Callable[[Path, Image.Image | None], None] | None) -> Path | None:
     if path is not None and on_drawn is not None:
-        on_drawn(path)
+        on_drawn(path, preview)
     return path
 
 
@@ -156,7 +159,9 @@ def _figure_process() -> None:
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
 
 
-def _draw_forked(number: int) -> Path | None:
-    return _draw_task(_forked_tasks[number])
+def _draw_forked(number: int) -> tuple[Path | None, Image.Image | None]:
+    with previews_kept() as previews:
+        path = _draw_task(_forked_tasks[number])
+    return path, previews.get(path)
 
 

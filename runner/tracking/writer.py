@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -22,12 +23,13 @@ from .schema import DECADES, NOTE, STANDARD_PREFIXES, STATUS, JobStatus, log10_k
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics a call
 
 
-def log_image(client: MlflowClient, run_id: str, path: Path, step: int) -> None:
+def log_image(client: MlflowClient, run_id: str, path: Path, step: int, preview: Image.Image | None = None) -> None:
     """A run's figure also as an image record (key: the file's stem), so the chart view's image grid
     shows it; ``step`` is the run's closing step.  The record's PNG is the figure's file, copied: MLflow
-    would decode it and encode it again (two fifths of the time it takes, measured); only its thumbnail is
-    made from the pixels."""
-    with Image.open(path) as image:
+    would decode it and encode it again (two fifths of the time it takes, measured).  Its thumbnail is
+    made from ``preview`` (a smaller copy of the same pixels, ``style.previews_kept``) if given, else
+    from the file's pixels."""
+    with Image.open(path) if preview is None else contextlib.nullcontext(preview) as image:
         image.save = lambda target, *args, **kwargs: shutil.copyfile(path, target)  # MLflow's image.save(file)
         client.log_image(run_id, image, key=path.stem, step=step)
 
