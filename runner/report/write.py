@@ -24,10 +24,11 @@ from .theory_figures import plot_lengths, plot_phase_diagram, plot_slopes, plot_
 FIGURE_SECONDS = 120.0  # a figure of a thousand runs takes seconds; none takes minutes
 MAX_HEATMAPS = 64  # grad_heatmaps.png has a panel per run: more would be unreadable, and take minutes to draw
 log = logging.getLogger(__name__)
+OnDrawn = Callable[[Path, Image.Image | None], None]  # called with each figure drawn, and its preview
 
 
 def write_report(folder: Path, title: str, runs: pd.DataFrame, artifacts: dict[str, dict],
-                 on_drawn: Callable[[Path, Image.Image | None], None] | None = None) -> tuple[pd.DataFrame, list[Path]]:
+                 on_drawn: OnDrawn | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """The tables, figures and ``report.html`` of ``runs`` into ``folder`` (an earlier report's replaced);
     returns the summary table and the files written."""
     swept = swept_columns(runs)
@@ -105,13 +106,13 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
 
 
 def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
-                 on_drawn: Callable[[Path, Image.Image | None], None] | None = None) -> list[Path | None]:
+                 on_drawn: OnDrawn | None = None) -> list[Path | None]:
     """``function(*args)`` for each task, on every core: the figures are independent, and drawing them
     is most of a report's time (matplotlib, one core each).  Children are forked: they start with the
     data and matplotlib already loaded (a fresh interpreter would spend ~1.5 s importing them).
     ``on_drawn(path, preview)`` runs here for each figure as it comes back, while the others are drawn
-    (``preview``: a small copy of its pixels from its process, ``style.previews_kept``; None if drawn here).  A figure
-    not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
+    (``preview``: a small copy of its pixels from its process, ``style.previews_kept``; None if drawn
+    here).  A figure not back within ``timeout`` seconds (a child lost or stuck: a fork can inherit a lock another thread
     held) ends the pool (SIGTERM, which ends the children at once: ``helper_signals``), and the figures not yet drawn are drawn here, one after the other."""
     global _forked_tasks
     workers = min(len(tasks), os.cpu_count() or 1)
@@ -135,7 +136,7 @@ def draw_figures(tasks: list[tuple], timeout: float = FIGURE_SECONDS,
 
 
 def _handed(path: Path | None, preview: Image.Image | None,
-            on_drawn: Callable[[Path, Image.Image | None], None] | None) -> Path | None:
+            on_drawn: OnDrawn | None) -> Path | None:
     if path is not None and on_drawn is not None:
         on_drawn(path, preview)
     return path
