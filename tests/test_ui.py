@@ -142,6 +142,24 @@ def test_the_printed_report_link_shows_the_profile_figure(page, sweep):
     page.screenshot(path=str(FIGURES / "mlflow_report_figure.png"))
 
 
+def test_the_chart_view_shows_the_reports_figures_as_the_parent_runs_images(page, sweep):
+    """The sweep's figures are image records of its parent run: the runs link's chart view (its second
+    button, "Chart view") draws a card of each, from the thumbnail made beside the figure."""
+    visit(page, sweep[1]["the sweep's runs"].replace("/runs?", "/runs?compareRunsMode=CHART&"))
+    card = page.locator("img[src*='grad_profile%2Bstep%2B0']")
+    for _ in range(20):  # the image cards sit below the metric charts: scrolled to, they load
+        if card.count():
+            break
+        page.mouse.move(900, 600)
+        page.mouse.wheel(0, 800)
+        page.wait_for_timeout(500)
+    card.first.wait_for(timeout=30000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=card.first.element_handle())
+    assert "compressed.webp" in card.first.get_attribute("src")
+    assert max(card.first.evaluate("img => [img.naturalWidth, img.naturalHeight]")) == 256
+    assert in_model_training(page)
+
+
 def test_the_printed_chart_link_draws_every_run_on_the_log10_profile(page, sweep):
     visit(page, sweep[1]["gradient profiles"])
     page.get_by_text("profile/log10_grad_norm_init").first.wait_for(timeout=30000)
