@@ -110,3 +110,32 @@ def test_what_scanning_the_plugins_once_per_joblib_worker_relies_on():
     state["instances"][Plugins] = plugins
     Singleton.set_state(state)  # this process's singletons as they were
     assert Plugins.instance() is plugins
+
+
+def test_what_handing_the_config_store_to_joblibs_workers_once_relies_on():
+    """``runner.sweep.config_store_once``: the joblib launcher sends every job the singletons' state, which
+    holds (a copy of) the ConfigStore, whose configs are all in its ``repo``; loky pickles it with the
+    reducers registered with its ``reduction.register``, which ``copy.deepcopy`` (Hydra copies the store
+    as it composes) does not follow."""
+    import copy
+
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.singleton import Singleton
+    from joblib.externals.loky.backend import reduction
+
+    assert "singleton_state = Singleton.get_state()" in inspect.getsource(joblib_core.launch)
+    assert isinstance(Singleton.get_state()["instances"][ConfigStore], ConfigStore)  # a copy of it
+    assert list(vars(ConfigStore.instance())) == ["repo"]
+    reduced = []
+
+    class Probe:
+        pass
+
+    reduction.register(Probe, lambda probe: reduced.append(probe) or (Probe, ()))
+    try:
+        copy.deepcopy(Probe())
+        assert not reduced
+        reduction.dumps(Probe())
+        assert len(reduced) == 1
+    finally:
+        reduction._dispatch_table.pop(Probe)

@@ -2,6 +2,7 @@
 failed jobs, bounded memory, the same bits on every launcher.  Real processes, real signals,
 the real sqlite store, read back through MlflowClient."""
 
+import copy
 import os
 import pickle
 import re
@@ -674,6 +675,66 @@ def test_a_worker_reads_only_the_compositions_file_its_sweep_wrote_and_stale_one
     assert isinstance(worker.__dict__["load_sweep_config"], ComposedAhead)
     assert worker.load_sweep_config(sweep, ["x=1"]).overrides == ["x=1"]  # composed: the file is not the one written
     assert worker.calls == 2
+
+
+def described(repo: dict) -> str:
+    """Every config of a ConfigStore's ``repo``, as text: where it is, its package and provider, its values."""
+    def lines(folder, where):
+        for name, item in folder.items():
+            if isinstance(item, dict):
+                yield from lines(item, f"{where}{name}/")
+            else:
+                yield f"{where}{name} {item.group} {item.package} {item.provider} {OmegaConf.to_yaml(item.node)!r}"
+    return "\n".join(lines(repo, ""))
+
+
+def test_joblibs_workers_get_hydras_config_store_once_through_a_file_not_with_every_job(tmp_path):
+    """Hydra's joblib launcher pickles its singletons' state into every job (with loky's pickler): with the
+    store's handoff installed, the ConfigStore in it is a reference to a file the sweep writes once, which a
+    worker (a fresh interpreter here) reads into its own store: the launching process's configs, every one.
+    Copies Hydra makes as it composes are copies still, and write nothing."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.singleton import Singleton
+    from joblib.externals.loky.backend.reduction import dumps
+    from runner.sweep.config_store_once import ConfigStoreOnce
+
+    import runner.cli  # noqa: F401  (our schemas in the store, as in a sweep)
+
+    ConfigStore.instance().store(name="only_in_the_launching_process", node={"x": 1})
+    whole = len(dumps(Singleton.get_state()))
+    handoff = ConfigStoreOnce(tmp_path).install()
+    try:
+        copied = copy.deepcopy(ConfigStore.instance())
+        assert copied is not ConfigStore.instance() and not list(tmp_path.iterdir())
+        launched = Singleton.get_state()  # as the launcher takes it, once per launch: a copy of each singleton
+        state = dumps(launched)
+        written = set(tmp_path.glob(".config-store-*.pkl"))
+        assert dumps(launched) == state and set(tmp_path.glob(".config-store-*.pkl")) == written
+        assert len(state) < whole / 5, (len(state), whole)
+        worker = subprocess.run(
+            [sys.executable, "-c", "import pickle, sys\nfrom hydra.core.config_store import ConfigStore\n"
+             "from test_sweeps import described\n"
+             "state = pickle.loads(sys.stdin.buffer.read())\n"
+             "stores = {s for cls, s in state['instances'].items() if cls is ConfigStore}\n"
+             "assert stores == {ConfigStore.instance()}\n"
+             "print(described(ConfigStore.instance().repo))"],
+            input=state, capture_output=True, cwd=Path(__file__).parent)
+        assert worker.returncode == 0, worker.stderr.decode()
+        # its own store now holds every config of this process's
+        assert worker.stdout.decode().strip() == described(ConfigStore.instance().repo)
+        for path in written:  # not the files the sweep wrote: not read
+            path.write_bytes(path.read_bytes() + b"forged")
+        worker = subprocess.run([sys.executable, "-c", "import pickle, sys\n"
+                                 "state = pickle.loads(sys.stdin.buffer.read())\n"
+                                 "from hydra.core.config_store import ConfigStore\n"
+                                 "print('only_in_the_launching_process.yaml' in ConfigStore.instance().repo)"],
+                                input=state, capture_output=True)
+        assert worker.stdout.split() == [b"False"] and b"cannot be read" in worker.stderr
+    finally:
+        handoff.discard()
+        ConfigStore.instance().repo.pop("only_in_the_launching_process.yaml")
+    assert not list(tmp_path.glob(".config-store-*.pkl"))
+    assert len(dumps(Singleton.get_state())) > whole / 2  # pickled whole again once the sweep is done
 
 
 def test_an_interrupted_sweep_gets_the_report_of_what_finished(tmp_path):

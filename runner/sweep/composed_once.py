@@ -14,22 +14,17 @@ launchers call it by that name (``tests/test_hydra_contract.py`` pins it).
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import logging
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from omegaconf import DictConfig, open_dict
 
 from ..config.overrides import parsed as parse
-from ..processes import process_alive
+from . import handoff
 
 log = logging.getLogger(__name__)
-PREFIX = ".compositions-"  # .compositions-<pid of the launching process>-<random>.pkl
 
 
 class _Composer:
@@ -142,26 +137,11 @@ def _copy(kept: bytes | DictConfig) -> DictConfig:
 
 
 def _write(compositions: dict[tuple[str, ...], bytes | DictConfig], folder: Path) -> tuple[str | None, str | None]:
-    """The compositions, each pickled, in a new file in ``folder`` (its name is the sweep's own: a
-    worker serving several sweeps never reads another's), and the file's digest; (None, None) if one
-    does not pickle.  Files that sweeps killed with -9 left in ``folder`` are removed first."""
+    """The compositions, each pickled, in a new file in ``folder`` (``handoff``), and the file's digest;
+    (None, None) if one does not pickle."""
     if not all(isinstance(kept, bytes) for kept in compositions.values()):
         return None, None
-    content = pickle.dumps(compositions)
-    folder.mkdir(parents=True, exist_ok=True)  # the launcher makes it too
-    remove_stale(folder)
-    descriptor, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=".pkl", dir=folder)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(content)
-    return path, hashlib.sha256(content).hexdigest()
-
-
-def remove_stale(folder: Path) -> None:
-    """The compositions files in ``folder`` whose sweep's process is gone (killed with -9)."""
-    for path in folder.glob(f"{PREFIX}*.pkl"):
-        pid = path.name.removeprefix(PREFIX).split("-")[0]
-        if not pid.isdigit() or not process_alive(int(pid)):
-            path.unlink(missing_ok=True)
+    return handoff.write(pickle.dumps(compositions), folder, "compositions")
 
 
 class ComposedAhead(_Composer):
@@ -188,11 +168,6 @@ class ComposedAhead(_Composer):
         if self.path is None:
             return {}
         if self.path not in self._read:
-            try:
-                content = Path(self.path).read_bytes()
-            except OSError:
-                content = b""
-            # unpickled only if it is the file the launching process wrote (pickle runs what it reads)
-            trusted = content and hmac.compare_digest(hashlib.sha256(content).hexdigest(), self.digest)
-            self._read[self.path] = pickle.loads(content) if trusted else {}
+            content = handoff.read(self.path, self.digest)
+            self._read[self.path] = pickle.loads(content) if content else {}
         return self._read[self.path]

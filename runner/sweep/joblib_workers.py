@@ -19,10 +19,12 @@ import importlib
 import logging
 import os
 import threading
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned
+from .config_store_once import ConfigStoreOnce
 
 log = logging.getLogger(__name__)
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -33,11 +35,13 @@ MLFLOW_MODULES = ("runner.tracking.runs", "runner.tracking.writer", "runner.trac
 class JoblibWorkers:
     """The launcher's workers, started on a thread: ``ready()`` waits until each has imported what its
     jobs need; ``release()`` lets them exit once no job is left for them (they are the reusable
-    executor's, which outlives the launcher's calls), ``stop()`` ends them at once."""
+    executor's, which outlives the launcher's calls), ``stop()`` ends them at once.  Meanwhile Hydra's
+    ConfigStore goes to them once, not with every job (``config_store_once``)."""
 
-    def __init__(self, settings: dict, modules: tuple[str, ...]) -> None:
+    def __init__(self, settings: dict, modules: tuple[str, ...], sweep_dir: Path) -> None:
         from joblib import Parallel, delayed, effective_n_jobs  # imported here: only joblib's sweeps pay for it
 
+        self.config_store = ConfigStoreOnce(sweep_dir).install()
         self.pids: list[int] = []  # of the workers started here
         calls = [delayed(_imported)(modules) for _ in range(effective_n_jobs(settings.get("n_jobs")))]
         self.thread = threading.Thread(target=self._start, args=(Parallel(**settings), calls),
@@ -56,7 +60,8 @@ class JoblibWorkers:
         settings["backend"] = "loky"  # as the launcher sets it: the only backend it runs
         process_joblib_cfg(settings)
         settings["verbose"] = min(settings.get("verbose") or 0, 50)  # above 50, joblib passes it to the executor
-        return cls(settings, TASK_MODULES + (MLFLOW_MODULES if config.tracking.name == "mlflow" else ()))
+        return cls(settings, TASK_MODULES + (MLFLOW_MODULES if config.tracking.name == "mlflow" else ()),
+                   Path(str(config.hydra.sweep.dir)).absolute())
 
     def _start(self, parallel, calls: list) -> None:
         try:
@@ -84,11 +89,13 @@ class JoblibWorkers:
 
     def release(self) -> None:
         """The jobs are done: the workers exit while the launching process goes on (its report)."""
+        self.config_store.discard()
         self.thread.join()
         _executor().shutdown(wait=False)
 
     def stop(self) -> None:
         """End the workers now: nothing will run on them (a sweep refused, or interrupted while checked)."""
+        self.config_store.discard()
         self.thread.join()
         _executor().shutdown(wait=True, kill_workers=True)
 
