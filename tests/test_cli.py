@@ -217,6 +217,15 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
     chart = next(line for line in done.stdout.splitlines() if "/#/metric?" in line)
     assert "profile/log10_grad_norm_init" in chart and all(r.info.run_id in chart for r in runs)
     assert chart.endswith("&workflowType=machine_learning")
+    # on the console a job says its summary line only: where its records are is in its app.log (and the
+    # closing lines say where all of them are); before, 4 jobs printed 4 identical "Open it with" lines
+    assert "Open it with" not in done.stdout and "run directory:" not in done.stdout
+    assert sorted(line.split(":")[0] for line in done.stdout.splitlines() if ": finished 10 updates" in line) == \
+        sorted(r.info.run_name for r in runs)
+    for run in runs:
+        log = (tmp_path / "outputs" / "multirun").glob(f"*/*/{run.data.tags['job_num']}/app.log")
+        text = next(log).read_text()
+        assert "run directory: " in text and f"run {run.info.run_id}. Open it with:  " in text
 
 
 def test_overrides_on_both_sides_of_multirun_make_one_sweep(monkeypatch, tmp_path):

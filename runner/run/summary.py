@@ -7,6 +7,7 @@ import math
 
 from ..tracking.links import is_server, run_url, ui_address, ui_command
 from ..tracking.schema import JobStatus
+from .console import log_only
 from .job import Job, Outcome
 
 log = logging.getLogger("runner")
@@ -21,17 +22,20 @@ def log_summary(job: Job, outcome: Outcome, tracker, n_layers: int, n_val: int) 
     if result is None:
         return
     log.info("; ".join(_parts(job, outcome, n_layers, n_val)))
+    where = log_only(job.multirun)  # a sweep's closing lines say where all its jobs' records are
     if tracker and is_server(tracker.uri):  # the server shows it: no command to run
-        log.info("MLflow: experiment %r, run %s, on the server %s", tracker.experiment, tracker.run_id, tracker.uri)
+        log.info("MLflow: experiment %r, run %s, on the server %s", tracker.experiment, tracker.run_id, tracker.uri,
+                 extra=where)
         if not job.multirun:
             log.info("  the run's page:  %s", run_url(tracker.experiment_id, tracker.run_id, ui=ui_address(tracker.uri)))
     elif tracker:
         log.info("MLflow: experiment %r, run %s. Open it with:  %s", tracker.experiment, tracker.run_id,
-                 ui_command(tracker.uri))
+                 ui_command(tracker.uri), extra=where)
         if not job.multirun:
             log.info("  then the run's page:  %s", run_url(tracker.experiment_id, tracker.run_id))
     else:
-        log.info("history, config%s: %s", " and figures" if (job.out_dir / "plots").exists() else "", job.out_dir)
+        log.info("history, config%s: %s", " and figures" if (job.out_dir / "plots").exists() else "", job.out_dir,
+                 extra=where)
 
 
 def _parts(job: Job, outcome: Outcome, n_layers: int, n_val: int) -> list[str]:

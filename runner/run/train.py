@@ -22,6 +22,7 @@ from ..tracking.schema import (CONFIG_HASH, JOB_NUM, KIND, MAX_TAG_VALUE, OVERRI
                                PREVIOUS_SWEEP_ID, RUNNING_STATISTICS, STATUS, SWEEP_ID, VALIDATION, JobStatus)
 from . import steps, theory_check
 from .build import BuiltRun, build_once
+from .console import log_only
 from .job import Job, JobResult, Outcome, record_job
 from .metrics import params_of, profile_metrics, summary_metrics, swept_values
 from .summary import log_summary
@@ -35,7 +36,7 @@ def train(cfg: DictConfig) -> JobResult:
     """Train the composition ``cfg``; returns how it ended and its objective for a sweeper (the final
     validation loss, inf unless it finished)."""
     job = Job.current()
-    log.info("run directory: %s", job.out_dir)
+    log.info("run directory: %s", job.out_dir, extra=log_only(job.multirun))
     # never inherited: set in every job
     with threadpool_limits(limits=1, user_api="blas"), interrupted_by_sigterm(), ctrl_c_in_the_job():
         if job.multirun:  # in a worker process too: it stops with its sweep, and drops no SIGTERM
