@@ -2,7 +2,7 @@
 (``mean_field`` init, width 8, 200 samples, 100 epochs of full batches, a record every 20 steps) on 2 joblib
 workers with the embedded MLflow store, the sweep's report attached automatically.
 
-For each size: the time until the first job starts (its ``run directory`` line) and until the checks end,
+For each size: the time until the first job starts (Hydra writes its ``.hydra/config.yaml``) and until the checks end,
 the wall time, the jobs' own training summed (their ``job.json``) over the workers, the auto-report's time
 and share of the wall, the largest resident memory of one process and of the whole process tree (sampled
 every 0.2 s), and whether every job is recorded in MLflow as finished.  Prints a Markdown table; ratios,
@@ -59,6 +59,22 @@ class Memory(threading.Thread):
             time.sleep(0.2)
 
 
+class FirstJob(threading.Thread):
+    """When the sweep's first job started: Hydra writes its ``.hydra/config.yaml`` as it starts it (looked
+    for every 10 ms, until found or ``ended`` is set)."""
+
+    def __init__(self, folder: Path, started: float) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.started, self.seconds = folder, started, None
+        self.ended = threading.Event()
+
+    def run(self) -> None:
+        while self.seconds is None and not self.ended.is_set():
+            if next(self.folder.glob("*/.hydra/config.yaml"), None) is not None:
+                self.seconds = time.perf_counter() - self.started
+            time.sleep(0.01)
+
+
 def sweep(size: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"OPENBLAS_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as cwd:
@@ -67,21 +83,24 @@ def sweep(size: int) -> dict:
                                    text=True)
         memory = Memory(process.pid)
         memory.start()
-        checked = first = report = None
+        first_job = FirstJob(Path(cwd, "sweep"), started)
+        first_job.start()
+        checked = report = None
         tail = []
         for line in process.stdout:
             now = time.perf_counter() - started
             tail = (tail + [line])[-40:]
             if checked is None and "job(s) checked" in line:
                 checked = now
-            if first is None and line.startswith("run directory:"):
-                first = now
             if match := re.search(r"report of the sweep \(([\d.]+)s\)", line):
                 report = float(match.group(1))
         if process.wait() != 0:
             raise RuntimeError(f"the {size}-job sweep failed:\n{''.join(tail)}")
         wall = time.perf_counter() - started
         memory.join()
+        first_job.ended.set()
+        first_job.join()
+        first = first_job.seconds
         records = [json.loads(p.read_text()) for p in Path(cwd, "sweep").glob("*/job.json")]
         training = sum(r["seconds"] for r in records)
         recorded = finished_runs(Path(cwd, "outputs", "mlflow.db"))
