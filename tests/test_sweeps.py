@@ -711,6 +711,8 @@ def test_joblibs_workers_get_hydras_config_store_once_through_a_file_not_with_ev
         state = bytes(dumps(launched))
         written = set(tmp_path.glob(".config-store-*.pkl"))
         assert dumps(launched) == state and set(tmp_path.glob(".config-store-*.pkl")) == written
+        # the next launch's copies: the same configs, so the same file (a search launches hundreds of times)
+        assert bytes(dumps(Singleton.get_state())) == state and len(written) == 1
         assert b"only_in_the_launching_process" not in state and len(state) < len(whole) - 40_000
         worker = subprocess.run(
             [sys.executable, "-c", "import pickle, sys\nfrom hydra.core.config_store import ConfigStore\n"

@@ -6,17 +6,19 @@ the 134 KB each job's call took (the store, the configs that refer to it), pickl
 process and unpickled in a worker for every job, on the cores the jobs train on.  While a joblib sweep
 launches (``install`` until ``discard``), the store pickles, as loky pickles it for a worker (its
 ``reduction.register``: not ``copyreg``, which ``copy.deepcopy`` follows too), as a reference to a file in the sweep's
-directory (``handoff``), written once per copy of the store (the launcher sends two: its singletons'
-state's and its config loader's, the same for every job of a launch); each worker reads it once and
-restores it into its own store for each job, where Hydra restored a copy of it
+directory (``handoff``), written once (the launcher sends copies of the store: its singletons' state's,
+made anew for each launch, and its config loader's; each copy is pickled once, and a file is written per
+distinct content); each worker reads it once and restores it into its own store for each job, where Hydra restored a copy of it
 (``tests/test_hydra_contract.py`` pins what this relies on).  A worker that cannot read the file keeps
 the store its imports made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
+import weakref
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -32,8 +34,9 @@ class ConfigStoreOnce:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder  # the sweep's directory
-        # id of a store pickled -> the store (kept: its id is not reused), its file and the file's digest
-        self.files: dict[int, tuple[ConfigStore, str, str]] = {}
+        self.files: dict[str, str] = {}  # digest of a store's configs -> their file
+        # id of a store pickled -> (the store, weakly: a search launches hundreds of copies; its file's digest)
+        self.pickled: dict[int, tuple[weakref.ref, str]] = {}
 
     def install(self) -> ConfigStoreOnce:
         global _installed
@@ -48,20 +51,25 @@ class ConfigStoreOnce:
         global _installed
         if _installed is self:
             _installed = None
-        for _, path, _ in self.files.values():
+        for path in self.files.values():
             Path(path).unlink(missing_ok=True)
         self.files.clear()
+        self.pickled.clear()
 
     def _reduce(self, store: ConfigStore):
-        if id(store) not in self.files:
+        known = self.pickled.get(id(store))
+        if known is None or known[0]() is not store:
             try:
                 content = pickle.dumps(store.repo)
             except (pickle.PicklingError, TypeError, AttributeError) as err:  # a config only cloudpickle takes
                 log.debug("Hydra's ConfigStore does not pickle (%s): sent with every job", err)
                 return store.__reduce_ex__(pickle.DEFAULT_PROTOCOL)
-            self.files[id(store)] = (store, *handoff.write(content, self.folder, NAME))
-        _, path, digest = self.files[id(store)]
-        return restored, (path, digest)
+            digest = hashlib.sha256(content).hexdigest()
+            if digest not in self.files:
+                self.files[digest] = handoff.write(content, self.folder, NAME)[0]
+            self.pickled = {key: value for key, value in self.pickled.items() if value[0]() is not None}
+            known = self.pickled[id(store)] = (weakref.ref(store), digest)
+        return restored, (self.files[known[1]], known[1])
 
 
 _installed: ConfigStoreOnce | None = None  # the sweep launching in this process
