@@ -2,15 +2,16 @@
 
 Hydra's joblib launcher sends every job the config loader and the singletons' state, and both hold the
 ConfigStore: every structured config registered (Hydra's own, its plugins', our schemas).  It was 100 of
-the 134 KB each job's call took (the store, the configs that refer to it), pickled in the launching
-process and unpickled in a worker for every job, on the cores the jobs train on.  While a joblib sweep
-launches (``install`` until ``discard``), the store pickles, as loky pickles it for a worker (its
-``reduction.register``: not ``copyreg``, which ``copy.deepcopy`` follows too), as a reference to a file in the sweep's
-directory (``handoff``), written once (the launcher sends copies of the store: its singletons' state's,
-made anew for each launch, and its config loader's; each copy is pickled once, and a file is written per
-distinct content); each worker reads it once and restores it into its own store for each job, where Hydra restored a copy of it
-(``tests/test_hydra_contract.py`` pins what this relies on).  A worker that cannot read the file keeps
-the store its imports made.
+the 134 KB of each job's call, pickled in the launching process and unpickled in a worker for every job,
+on the cores the jobs train on.
+
+While a joblib sweep launches (``install`` until ``discard``), loky pickles the store as a reference to a
+file in the sweep's directory (``handoff``): registered with loky's ``reduction.register``, not with
+``copyreg``, which ``copy.deepcopy`` follows too (Hydra copies the store as it composes).  Each launch
+sends new copies of the store (its singletons' state is copied anew): each copy is pickled once, and a
+file is written per distinct content.  Each worker reads the file once and restores it into its own
+store for each job, where Hydra restored a copy of it (``tests/test_hydra_contract.py`` pins what this
+relies on).  A worker that cannot read the file keeps the store its imports made.
 """
 
 from __future__ import annotations
