@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,8 @@ import urllib.request
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+
+from runner.tracking.links import NO_JOB_RUNNERS
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("profile/grad_norm_init", "profile/grad_norm_final")
@@ -95,7 +98,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store,
                                "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=os.environ | dict([NO_JOB_RUNNERS.split("=")]))  # as the printed command
     try:
         wait_for(f"{base}/health")
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,18 @@
 """A real ``mlflow server`` on 127.0.0.1: a sweep tracks to it over HTTP via MLFLOW_TRACKING_URI."""
 
+import json
+import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_cli
-from servers import serve_mlflow
+from conftest import run_cli, store_uri
+from runner.tracking.links import NO_JOB_RUNNERS
+from servers import group_members, serve_command, serve_mlflow
 
 
 @pytest.fixture
@@ -98,3 +102,21 @@ def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):
     named = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=default")  # was refused: 'Default' is here
     assert named.returncode == 0, named.stderr
     assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 2
+
+
+def test_the_printed_ui_command_serves_the_store_without_mlflow_s_job_runners(tmp_path):
+    # what a run prints, pasted into a fresh shell: MLflow's UI on the store, without the seven GenAI
+    # job-runner processes MLflow 3.17 starts by default (they took the cores from a fresh UI's first page)
+    done = run_cli(tmp_path, "trainer.epochs=2")
+    assert done.returncode == 0, done.stderr
+    command = re.search(r"Open it with:\s+(.+)$", done.stdout, re.M).group(1)
+    assert command.startswith(f"{NO_JOB_RUNNERS} /") and " ui --backend-store-uri sqlite:///" in command
+    experiments = [e.experiment_id for e in MlflowClient(store_uri(tmp_path)).search_experiments()]
+    with serve_command(command, tmp_path / "ui") as (url, server):
+        search = urllib.request.Request(f"{url}/ajax-api/2.0/mlflow/runs/search", headers={"Content-Type": "application/json"},
+                                        data=json.dumps({"experiment_ids": experiments}).encode())
+        with urllib.request.urlopen(search, timeout=60) as response:
+            assert len(json.load(response)["runs"]) == 1
+        members = group_members(server.pid)
+        assert any(" ui --backend-store-uri" in m for m in members), members
+        assert not any("huey" in m or "_job_runner" in m for m in members), members

@@ -187,7 +187,12 @@ def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path, c
     experiment = MlflowClient(store_uri(tmp_path)).get_experiment_by_name("thousand").experiment_id
     with browser_on(chromium, store_uri(tmp_path), tmp_path / "server") as page:
         runs = runs_url(experiment, page.server)  # as the sweep prints it
-        visit(page, runs)  # once: MLflow's Assistant closed, caches warm
+        started = time.perf_counter()  # a first visit: the server just started, the browser never saw it
+        page.goto(runs)
+        page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=60000)
+        page.get_by_text(re.compile(r"\d+ matching runs")).wait_for(timeout=60000)
+        first = time.perf_counter() - started
+        visit(page, runs)  # MLflow's Assistant closed, caches warm
         timings = []
         for _ in range(3):
             started = time.perf_counter()
@@ -196,5 +201,6 @@ def test_the_runs_table_of_a_thousand_job_sweep_loads_in_the_browser(tmp_path, c
             page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=60000)
             page.get_by_text(re.compile(r"\d+ matching runs")).wait_for(timeout=60000)  # its first page
             timings.append(time.perf_counter() - started)
-        print(f"the runs table of 1000 runs loaded in {', '.join(f'{t:.1f}' for t in timings)} s")
+        print(f"the runs table of 1000 runs loaded in {first:.1f} s on a first visit, then in "
+              f"{', '.join(f'{t:.1f}' for t in timings)} s")
         page.screenshot(path=str(tmp_path / "thousand_runs.png"))
