@@ -207,8 +207,10 @@ def test_a_multirun_on_a_fresh_store_shares_one_sweep_id(tmp_path):
         with Image.open(client.download_artifacts(parent.info.run_id, thumbnail, str(tmp_path / "small"))) as small, \
                 Image.open(drawn) as large:
             assert max(small.size) == 256
-            expected = np.asarray(large.convert("RGB").resize(small.size), float)
-            assert np.abs(np.asarray(small.convert("RGB"), float) - expected).mean() < 2, name  # another: 4 to 40
+            # compared at 64 px: resampling a heatmap's stripes twice differs by ~2 at 256 px (same picture)
+            same, expected = (np.asarray(image.convert("RGB").resize(small.size).resize((64, 64)), float)
+                              for image in (small, large))
+            assert np.abs(same - expected).mean() < 2, name  # the same: 0.3 to 1.1; another figure: 3.6 to 70
     experiment_id = parent.info.experiment_id
     # each in MLflow's Model training view (``make test-ui`` checks what a browser shows of each)
     assert f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning\n" in done.stdout

@@ -275,6 +275,82 @@ def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
     assert heatmap_grid(stds, ["params.architecture.depth", "params.init.std"]).tolist() == [[0, 1], [2, 3]]
 
 
+def test_heatmaps_name_each_column_and_row_once_and_their_steps_under_each_column(tmp_path, monkeypatch):
+    """vanishing_depth's 36 heatmaps: "depth=16" over its column, "init=…, activation=…" beside its row,
+    not all three in each of 36 two-line titles; every panel over the sweep's steps (a run that diverged
+    stops short, its panel wider than its data) and the steps labelled under each column's lowest panel.
+    Runs in rows of 6 (seeds: two in a cell) keep a title each."""
+    import numpy as np
+
+    from runner.report import sweep_figures as sf
+
+    figures = []
+    monkeypatch.setattr(sf, "save_figure", lambda fig, path, margins, dpi: figures.append(fig) or path)
+    runs = pd.DataFrame([{"params.init": init, "params.activation": act, "params.architecture.depth": str(depth)}
+                         for init in ("normal", "he_normal") for act in ("sigmoid", "relu") for depth in (16, 2, 4)])
+    runs["run_id"] = runs["run_name"] = [f"r{i}" for i in range(len(runs))]
+    swept = ["params.init", "params.activation", "params.architecture.depth"]
+    grid = sf.heatmap_grid(runs, swept)
+    assert sf.heatmap_headers(runs, swept, grid) == (
+        ["depth=2", "depth=4", "depth=16"],
+        ["init=normal, activation=sigmoid", "init=normal, activation=relu",
+         "init=he_normal, activation=sigmoid", "init=he_normal, activation=relu"])
+
+    def history(depth, steps):
+        return pd.DataFrame({"step": steps} | {f"grad_norm/grad_norm_l{l:02d}": np.ones(len(steps))
+                                               for l in range(1, depth + 2)})
+    histories = {r: history(int(d), [0, 5, 10]) for r, d in zip(runs["run_id"], runs["params.architecture.depth"])}
+    histories["r0"] = history(16, [0, 5])  # diverged at step 5
+    sf.plot_heatmaps(runs, histories, swept, tmp_path / "h.png")
+    fig = figures.pop()
+    fig.canvas.draw()
+    panels = np.array(fig.axes[:12]).reshape(4, 3)
+    assert [ax.get_title() for ax in panels[0]] == ["depth=2", "depth=4", "depth=16"]
+    assert not any(ax.get_title() for ax in panels[1:].flat)
+    assert panels[2, 0].get_ylabel() == "init=he_normal,\nactivation=sigmoid\nlayer"
+    assert {ax.get_xlim() for ax in panels.flat} == {(0.0, 10.0)}
+    assert panels[0, 2].images[0].get_extent()[:2] == [0, 5]  # r0: depth 16, the first row
+    shown = [[[t.get_text() for t in ax.get_xticklabels() if t.get_visible()] for ax in row] for row in panels]
+    assert shown[-1] == [["0", "10"]] * 3 and all(labels == [] for row in shown[:-1] for labels in row)
+    assert [[t.get_text() for t in ax.get_yticklabels()] for ax in panels[0]] == [["1", "3"], ["1", "5"], ["1", "17"]]
+
+    twice = pd.concat([runs, runs], ignore_index=True)  # two runs a cell (an axis not swept): rows of 6
+    twice["run_id"] = twice["run_name"] = [f"r{i}" for i in range(len(twice))]
+    assert sf.heatmap_grid(twice, swept).shape == (4, 6) and sf.heatmap_headers(twice, swept, sf.heatmap_grid(twice, swept)) is None
+    sf.plot_heatmaps(twice, {r: history(2, [0, 5, 10]) for r in twice["run_id"]}, swept, tmp_path / "h.png")
+    titled = [ax.get_title() for ax in figures.pop().axes[:24]]
+    assert titled[0] == "init=normal, activation=sigmoid,\ndepth=16" and all(titled)
+
+
+def test_a_column_of_panels_over_the_same_x_range_says_its_ticks_once_at_its_foot(tmp_path, monkeypatch):
+    """Profiles of every depth in each panel: the layer ticks are labelled under each column only; a panel
+    over other layers than the one below keeps its own."""
+    import numpy as np
+
+    from runner.report import small_multiples as sm
+    from runner.report.sweep_figures import plot_profiles
+
+    figures = []
+    monkeypatch.setattr(sm, "save_figure", lambda fig, path, margins: figures.append(fig) or path)
+
+    def history(depth):
+        return pd.DataFrame({"step": [0, 5]} | {f"grad_norm/grad_norm_l{l:02d}": [1.0, 0.5] for l in range(1, depth + 2)})
+
+    def drawn(depths):
+        runs = pd.DataFrame({"params.activation": ["tanh", "tanh", "relu", "relu"], "params.init": ["a", "b"] * 2,
+                             "params.architecture.depth": depths})
+        runs["run_id"] = runs["run_name"] = [f"r{i}" for i in range(4)]
+        plot_profiles(runs, {r: history(int(d)) for r, d in zip(runs["run_id"], depths)},
+                      ["params.activation", "params.init"], tmp_path / "p.png")
+        fig = figures.pop()
+        fig.canvas.draw()
+        return np.array([bool([t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()])
+                         for ax in fig.axes[:4]]).reshape(2, 2)
+
+    assert drawn(["4", "4", "4", "4"]).tolist() == [[False, False], [True, True]]
+    assert drawn(["4", "4", "8", "4"]).tolist() == [[True, False], [True, True]]  # 1..5 above 1..9
+
+
 def test_a_grid_axis_of_many_values_keeps_its_panels():
     """The 1000-job sweep's 40 sigma_w2 x 25 depths: a panel per depth, lines coloured by sigma_w2 (each
     depth is 40 runs: not a search's samples, whatever its number of values)."""

@@ -202,6 +202,9 @@ def small_multiples(runs, data: dict, swept, path: Path, draw, xlabel: str, ylab
         ax.tick_params(labelsize="small")
     for ax in axes[-1]:
         ax.set_xlabel(xlabel)
+    for above, below in zip(axes[:-1].flat, axes[1:].flat):  # a column's steps or layers said once, at its foot
+        if below.has_data() and above.get_xlim() == below.get_xlim():
+            above.tick_params(labelbottom=False)
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize="small")
     seeds = runs["params.seed"].nunique() if "params.seed" in swept else 1

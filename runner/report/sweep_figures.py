@@ -93,45 +93,90 @@ def plot_grad_distributions(runs, distributions, swept, path: Path) -> Path:
 
 def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
     """log10 gradient norm over steps (x) and layers (y), one panel per run, on one colour scale: a
-    grid laid out as the profiles' (``heatmap_grid``)."""
+    grid laid out as the profiles' (``heatmap_grid``), each column and row named once at its edge
+    (``heatmap_headers``; runs in rows of 6 are named in their panels' titles), every panel over the
+    sweep's steps (a run that diverged stops short), the steps labelled under each column only."""
     maps = {}
     for run_id, history in histories.items():
         if not history.empty:
             maps[run_id] = np.log10(plottable(history[layer_columns(history, "grad_norm")]))
     finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()] or [np.zeros(1)])
     low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    first = min((int(histories[r]["step"].iloc[0]) for r in maps), default=0)
+    last = max((int(histories[r]["step"].iloc[-1]) for r in maps), default=1)
     grid = heatmap_grid(runs, swept)
+    headers = heatmap_headers(runs, swept, grid)
     rows, cols = grid.shape
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1.6, 2.2 * rows + 0.6), squeeze=False)
-    # fixed spacing: a constrained layout of 100 panels takes longer than drawing them
-    fig.subplots_adjust(left=0.7 / (2.6 * cols + 1.6), right=0.86, bottom=0.55 / (2.2 * rows + 0.6),
-                        top=1 - 0.45 / (2.2 * rows + 0.6), hspace=0.6, wspace=0.3)
+    width, height = 2.6 * cols + 1.9, (1.75 if headers else 2.2) * rows + 0.7
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    # fixed spacing: a constrained layout of 100 panels takes longer than drawing them; a title in every
+    # panel (rows of 6) needs room above each, headers only above the first row
+    fig.subplots_adjust(left=1.0 / width, right=0.86, bottom=0.55 / height, top=1 - 0.45 / height,
+                        hspace=0.2 if headers else 0.6, wspace=0.3)
     image, labels = None, run_labels(runs, swept)
+    lowest = {c: max((r for r in range(rows) if grid[r, c] >= 0), default=-1) for c in range(cols)}
     for (r, c), i in np.ndenumerate(grid):
         ax = axes[r, c]
         if i < 0:
             ax.axis("off")
             continue
         run_id = runs["run_id"].iloc[i]
-        ax.set_title("\n".join(textwrap.wrap(labels[i], 34)), fontsize=6)
-        ax.tick_params(labelsize=5)
-        if r == rows - 1:
-            ax.set_xlabel("step", fontsize=6)
+        if headers is None:
+            ax.set_title("\n".join(textwrap.wrap(labels[i], 34)), fontsize=6)
+        elif r == 0:
+            ax.set_title(headers[0][c], fontsize=7)
         if c == 0:
-            ax.set_ylabel("layer", fontsize=6)
+            named = textwrap.wrap(headers[1][r], 24) if headers else []
+            ax.set_ylabel("\n".join(named + ["layer"]), fontsize=6)
+        ax.tick_params(labelsize=5)
+        # the first and last step and layer only: a tick is four objects to draw, most of this figure's time;
+        # the steps, the same in every panel, said under each column's lowest panel (text, the rest of it)
+        ax.set_xlim(first, max(last, first + 1))
+        ax.set_xticks([first, last])
+        if r == lowest[c]:
+            ax.set_xlabel("step", fontsize=6)
+        else:
+            ax.tick_params(labelbottom=False)
         if run_id not in maps:
+            ax.text(0.5, 0.5, "no history", transform=ax.transAxes, ha="center", va="center", color="grey",
+                    fontsize=6)
+            ax.set_yticks([])
             continue
         steps = histories[run_id]["step"]
         layers = maps[run_id].shape[1]
-        # the first and last layer and step only: a tick is four objects to draw, most of this figure's time
         ax.set_yticks(sorted({1, layers}))
-        ax.set_xticks(sorted({int(steps.iloc[0]), int(steps.iloc[-1])}))
         image = ax.imshow(maps[run_id].T, aspect="auto", origin="lower", cmap="magma", vmin=low, vmax=high,
                           interpolation="nearest",
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
     if image is not None:
         fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
     return save_figure(fig, path, margins=False, dpi=110)
+
+
+def heatmap_headers(runs: pd.DataFrame, swept: list[str], grid: np.ndarray) -> tuple[list[str], list[str]] | None:
+    """``(column headers, row headers)`` of ``heatmap_grid``'s grid (``depth=16``; ``init=normal,
+    activation=sigmoid``; a row header is empty when one axis is swept), said once at the grid's edge instead
+    of in each panel's title; None where a column or row does not share one (runs in rows of 6)."""
+    if not swept:
+        return None
+    column_axis, row_axes = _grid_axes(runs, swept)
+    named = {c: run_labels(runs, [c]) for c in swept}
+
+    def shared(cells, axes) -> str | None:
+        found = {", ".join(named[a][i] for a in axes) for i in cells if i >= 0}
+        return found.pop() if len(found) == 1 else None
+
+    columns = [shared(grid[:, c], [column_axis]) for c in range(grid.shape[1])]
+    rows = [shared(grid[r], row_axes) for r in range(grid.shape[0])]
+    return None if None in columns + rows else (columns, rows)
+
+
+def _grid_axes(runs: pd.DataFrame, swept: list[str]) -> tuple[str, list[str]]:
+    """The heatmaps' column axis (the profiles' colour axis, depth; else their panels' column axis) and
+    row axes (the other swept ones)."""
+    colour, facets, _ = layout(runs, swept)
+    column_axis = colour or (facets[1] if len(facets) == 2 else swept[0])
+    return column_axis, [c for c in swept if c != column_axis]
 
 
 def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
@@ -145,10 +190,8 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
         values = as_text(runs[column])
         numbers = as_numbers(values)
         return pd.Series(pd.factorize(values)[0], index=values.index) if numbers is None else numbers
-    colour, facets, _ = layout(runs, swept)
     # depth across, as the profiles' colours; else the profiles' own grid: their rows, their columns
-    column_axis = colour or (facets[1] if len(facets) == 2 else swept[0])
-    row_axes = [c for c in swept if c != column_axis]
+    column_axis, row_axes = _grid_axes(runs, swept)
     column_values = sorted(order(column_axis).unique())
     # as text, a param a run does not take as "null" (pandas 3 keeps NaN through astype(str), which join refused)
     keys = pd.concat([as_text(runs[c]) for c in row_axes], axis=1).agg("|".join, axis=1) if row_axes \
