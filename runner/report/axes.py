@@ -16,6 +16,8 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
     params = [c for c in runs.columns if c.startswith("params.") and decides_the_result(c.removeprefix("params."))]
     swept = []
     for column in params:
+        if runs[column].nunique(dropna=False) < 2:  # one value in every run (most params): no text to compare
+            continue
         values = as_text(runs[column])
         group = column.removeprefix("params.").split(".")[0]
         # a parameter of the chosen option (init.std, optimizer.lr at each optimizer's default) follows
