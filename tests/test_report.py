@@ -473,6 +473,31 @@ def test_figure_processes_end_at_sigterm_whatever_handler_their_parent_has():
     assert {s[1:] for s in children} == {(signal.SIG_DFL, signal.SIG_IGN, False)}
 
 
+def test_a_history_is_read_with_the_columns_the_report_draws_and_only_those(tmp_path):
+    """A deep net's history.csv has weights, updates, biases and saturation per layer too: three fifths of
+    its columns, which no report figure draws, are not parsed; every figure the full history allows is
+    still drawn from what is read."""
+    from runner.report.readers import READERS
+    from runner.report.write import _figure_tasks
+
+    families = ["grad_norm", "delta_norm", "act_std", "weight_norm", "update_ratio", "saturation", "act_mean"]
+    columns = {"step": [0, 1], "epoch": [0, 0], "train/loss": [1.0, 0.5], "val/loss": [1.1, float("nan")],
+               "grad_norm/global": [2.0, 1.0]}
+    columns |= {f"{family}/{family}_l{layer:02d}": [1.0, 0.5] for family in families for layer in (1, 2)}
+    columns |= {f"{family}/{family}_b{block:02d}": [1.0, 2.0] for family in ("stream_length", "branch_ratio")
+                for block in (1, 2)}
+    pd.DataFrame(columns).to_csv(tmp_path / "history.csv", index=False)
+    history = READERS["history.csv"](tmp_path / "history.csv")
+    assert not [c for c in history.columns if c.split("/")[0] in ("weight_norm", "update_ratio", "saturation",
+                                                                      "act_mean", "epoch")]
+    pd.testing.assert_frame_equal(history, pd.read_csv(tmp_path / "history.csv")[history.columns])
+    runs = pd.DataFrame({"run_id": ["r"], "params.architecture.depth": ["2"]})
+    artifacts = {"history.csv": {"r": history}, "distributions.npz": {}, "jacobian.npz": {}, "theory.csv": {}}
+    drawn = {task[4].name for task in _figure_tasks(runs, artifacts, [], tmp_path) if len(task) > 4}
+    assert drawn >= {"grad_profile.png", "loss_curves.png", "grad_heatmaps.png", "delta_profile.png",
+                     "act_std_profile.png", "stream_profile.png", "branch_profile.png"}
+
+
 def test_a_sweep_of_more_runs_than_heatmap_panels_leaves_the_heatmaps_out(tmp_path):
     from runner.report.write import MAX_HEATMAPS, _figure_tasks
     from runner.report.sweep_figures import plot_heatmaps

@@ -87,7 +87,8 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
         tasks.insert(0, (plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"))
     else:
         log.info("grad_heatmaps.png left out: %d runs, one panel each (at most %d)", len(histories), MAX_HEATMAPS)
-    # per layer at full detail; a residual net's stream length and branch ratio per block
+    # per layer at full detail; a residual net's stream length and branch ratio per block (the families
+    # read of each history: readers.DRAWN_FAMILIES)
     for metric, name, letter in (("delta_norm", "delta_profile.png", "l"), ("act_std", "act_std_profile.png", "l"),
                                  ("stream_length", "stream_profile.png", "b"), ("branch_ratio", "branch_profile.png", "b")):
         if any(layer_columns(h, metric, letter) for h in histories.values()):
