@@ -149,3 +149,24 @@ def test_a_run_name_shortens_only_the_noise_of_a_number():
     assert shortest("0.0012345678901234567") == "0.00123457"
     assert shortest("0.39806870483000004") == "0.398069"  # a draw whose 12th digit is 0 is a draw still
     assert shortest("0.30000000000000004") == "0.3" and shortest("0.123456789") == "0.123456789"  # as typed
+
+
+def test_config_yaml_is_the_text_omegaconf_writes_of_the_recorded_config(monkeypatch):
+    """``recorded_yaml`` dumps the recorded dict with OmegaConf's own dumper, skipping the config it would
+    make of it first: the same text for every preset and every group's option, for a secret read from the
+    environment (kept as written) and for strings another YAML reader would take for numbers or bools."""
+    from omegaconf import OmegaConf
+
+    from runner.config.recorded import as_recorded, recorded_yaml
+
+    monkeypatch.setenv("BACKPROP_LAB_TOKEN", "s3cret")
+    cases = [[f"experiment={name}"] for name in options("experiment")]
+    cases += [[f"{group}={option}", *REQUIRED.get((group, option), [])] for group, option in GROUP_OPTIONS]
+    cases += [["description=${oc.env:BACKPROP_LAB_TOKEN}"], ["+note='1e-3'"], ["+note='true'"], ["+note='null'"],
+              ["+note='1_000'"], ["+note='.inf'"], ["+note='häßlich: ü'"]]
+    for overrides in cases:
+        cfg = compose_cfg(overrides)
+        assert recorded_yaml(cfg) == OmegaConf.to_yaml(as_recorded(cfg)), overrides
+    text = recorded_yaml(compose_cfg(["description=${oc.env:BACKPROP_LAB_TOKEN}", "+note='1e-3'"]))
+    assert "s3cret" not in text and "description: ${oc.env:BACKPROP_LAB_TOKEN}" in text
+    assert OmegaConf.create(text).note == "1e-3"  # read back as text, not as the number

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from backprop_core import Callback, DistributionRecorder, FitResult, gradient_check
 from backprop_core.theory import jacobian, singular_values, spectrum
 
-from ..config.recorded import as_recorded, description_of
+from ..config.recorded import description_of, recorded_yaml
 from ..processes import imports_unscanned
 from . import theory_check
 from .build import BuiltRun
@@ -116,7 +116,7 @@ def write_artifacts(cfg: DictConfig, job: Job, recording: Recording) -> Artifact
     """``config.yaml`` beside the streamed ``history.csv``, with full detail ``distributions.npz``,
     the Jacobian's ``jacobian.npz``, and the run's own figures where it draws them."""
     out_dir = job.out_dir
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(as_recorded(cfg)))
+    (out_dir / "config.yaml").write_text(recorded_yaml(cfg))
     artifacts = [(out_dir / "config.yaml", None), (recording.history.path, None)]
     if recording.distributions is not None and recording.distributions.steps:
         recording.distributions.save(out_dir / "distributions.npz")
