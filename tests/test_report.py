@@ -301,6 +301,8 @@ def test_heatmaps_name_each_column_and_row_once_and_their_steps_under_each_colum
                                                for l in range(1, depth + 2)})
     histories = {r: history(int(d), [0, 5, 10]) for r, d in zip(runs["run_id"], runs["params.architecture.depth"])}
     histories["r0"] = history(16, [0, 5])  # diverged at step 5
+    runs["status"] = ["diverged"] + ["finished"] * (len(runs) - 1)
+    runs["metrics.diverged_at_step"] = [5.0] + [float("nan")] * (len(runs) - 1)
     sf.plot_heatmaps(runs, histories, swept, tmp_path / "h.png")
     fig = figures.pop()
     fig.canvas.draw()
@@ -310,6 +312,8 @@ def test_heatmaps_name_each_column_and_row_once_and_their_steps_under_each_colum
     assert panels[2, 0].get_ylabel() == "init=he_normal,\nactivation=sigmoid\nlayer"
     assert {ax.get_xlim() for ax in panels.flat} == {(0.0, 10.0)}
     assert panels[0, 2].images[0].get_extent()[:2] == [0, 5]  # r0: depth 16, the first row
+    assert [t.get_text() for ax in panels.flat for t in ax.texts] == ["diverged at step 5"]
+    assert [t.get_text() for t in panels[0, 2].texts] == ["diverged at step 5"]
     shown = [[[t.get_text() for t in ax.get_xticklabels() if t.get_visible()] for ax in row] for row in panels]
     assert shown[-1] == [["0", "10"]] * 3 and all(labels == [] for row in shown[:-1] for labels in row)
     assert [[t.get_text() for t in ax.get_yticklabels()] for ax in panels[0]] == [["1", "3"], ["1", "5"], ["1", "17"]]

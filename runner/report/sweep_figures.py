@@ -115,6 +115,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
                         hspace=0.2 if headers else 0.6, wspace=0.3)
     image, labels = None, run_labels(runs, swept)
     lowest = {c: max((r for r in range(rows) if grid[r, c] >= 0), default=-1) for c in range(cols)}
+    diverged = runs["status"].eq(JobStatus.diverged).to_numpy() if "status" in runs else np.zeros(len(runs), bool)
     for (r, c), i in np.ndenumerate(grid):
         ax = axes[r, c]
         if i < 0:
@@ -148,6 +149,10 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
         image = ax.imshow(maps[run_id].T, aspect="auto", origin="lower", cmap="magma", vmin=low, vmax=high,
                           interpolation="nearest",
                           extent=[steps.iloc[0], max(steps.iloc[-1], steps.iloc[0] + 1), 0.5, layers + 0.5])
+        if diverged[i]:  # its few steps are a sliver of the sweep's: say why
+            at = runs["metrics.diverged_at_step"].iloc[i] if "metrics.diverged_at_step" in runs else math.nan
+            ax.text(0.5, 0.5, f"diverged at step {at:.0f}" if at == at else "diverged", transform=ax.transAxes,
+                    ha="center", va="center", color="grey", fontsize=6)
     if image is not None:
         fig.colorbar(image, cax=fig.add_axes([0.89, 0.2, 0.015, 0.6]), label="log10 ||dL/dW||  (y: layer, x: step)")
     return save_figure(fig, path, margins=False, dpi=110)
