@@ -318,6 +318,12 @@ def test_heatmaps_name_each_column_and_row_once_and_their_steps_under_each_colum
     assert shown[-1] == [["0", "10"]] * 3 and all(labels == [] for row in shown[:-1] for labels in row)
     assert [[t.get_text() for t in ax.get_yticklabels()] for ax in panels[0]] == [["1", "3"], ["1", "5"], ["1", "17"]]
 
+    gap = runs.drop(index=runs.index[(runs["params.init"] == "he_normal") & (runs["params.activation"] == "relu")
+                                     & (runs["params.architecture.depth"] == "2")]).reset_index(drop=True)
+    sf.plot_heatmaps(gap, histories, swept, tmp_path / "h.png")  # the last row lacks its depth=2 panel
+    gapped = np.array(figures.pop().axes[:12]).reshape(4, 3)
+    assert not gapped[3, 0].axison and gapped[3, 1].get_ylabel() == "init=he_normal,\nactivation=relu\nlayer"
+
     twice = pd.concat([runs, runs], ignore_index=True)  # two runs a cell (an axis not swept): rows of 6
     twice["run_id"] = twice["run_name"] = [f"r{i}" for i in range(len(twice))]
     assert sf.heatmap_grid(twice, swept).shape == (4, 6) and sf.heatmap_headers(twice, swept, sf.heatmap_grid(twice, swept)) is None

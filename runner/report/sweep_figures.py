@@ -115,6 +115,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
                         hspace=0.2 if headers else 0.6, wspace=0.3)
     image, labels = None, run_labels(runs, swept)
     lowest = {c: max((r for r in range(rows) if grid[r, c] >= 0), default=-1) for c in range(cols)}
+    leftmost = {r: min((c for c in range(cols) if grid[r, c] >= 0), default=-1) for r in range(rows)}
     diverged = runs["status"].eq(JobStatus.diverged).to_numpy() if "status" in runs else np.zeros(len(runs), bool)
     for (r, c), i in np.ndenumerate(grid):
         ax = axes[r, c]
@@ -126,7 +127,7 @@ def plot_heatmaps(runs, histories, swept, path: Path) -> Path:
             ax.set_title("\n".join(textwrap.wrap(labels[i], 34)), fontsize=6)
         elif r == 0:
             ax.set_title(headers[0][c], fontsize=7)
-        if c == 0:
+        if c == leftmost[r]:  # the row's header, beside its first panel (a grid may lack a row's first cell)
             named = textwrap.wrap(headers[1][r], 24) if headers else []
             ax.set_ylabel("\n".join(named + ["layer"]), fontsize=6)
         ax.tick_params(labelsize=5)
