@@ -53,7 +53,7 @@ test-ui: $(STAMP)  ## MLflow's UI in Debian's chromium, driven by Playwright; re
 	$(BIN)/python -m pytest -q -m ui $(ARGS)
 
 ui: $(STAMP)  ## MLflow's UI on the embedded store: open http://127.0.0.1:5000/#/experiments/0/runs?workflowType=machine_learning
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --workers 1 --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
 
 report: $(STAMP)  ## make report EXP=vanishing_depth: the report of an experiment's latest sweep
 	@[ -n "$(EXP)$(ARGS)" ] || { echo "make report: give an experiment: make report EXP=<name> (e.g. EXP=vanishing_depth;" \

@@ -52,7 +52,7 @@ def tracked(tmp_path_factory):
 
 def test_a_run_says_where_to_look_and_nothing_of_mlflow_s_own(tracked):
     cwd, done, *_ = tracked
-    assert f"mlflow ui --backend-store-uri {store_uri(cwd)}" in done.stdout
+    assert f"mlflow ui --workers 1 --backend-store-uri {store_uri(cwd)}" in done.stdout
     assert "mlflow" not in done.stderr  # a fresh store's creation is no news (MLflow's INFO lines stay out)
 
 

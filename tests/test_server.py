@@ -110,7 +110,7 @@ def test_the_printed_ui_command_serves_the_store_without_mlflow_s_job_runners(tm
     done = run_cli(tmp_path, "trainer.epochs=2")
     assert done.returncode == 0, done.stderr
     command = re.search(r"Open it with:\s+(.+)$", done.stdout, re.M).group(1)
-    assert command.startswith(f"{NO_JOB_RUNNERS} /") and " ui --backend-store-uri sqlite:///" in command
+    assert command.startswith(f"{NO_JOB_RUNNERS} /") and " ui --workers 1 --backend-store-uri sqlite:///" in command
     experiments = [e.experiment_id for e in MlflowClient(store_uri(tmp_path)).search_experiments()]
     with serve_command(command, tmp_path / "ui") as (url, server):
         search = urllib.request.Request(f"{url}/ajax-api/2.0/mlflow/runs/search", headers={"Content-Type": "application/json"},
@@ -118,5 +118,7 @@ def test_the_printed_ui_command_serves_the_store_without_mlflow_s_job_runners(tm
         with urllib.request.urlopen(search, timeout=60) as response:
             assert len(json.load(response)["runs"]) == 1
         members = group_members(server.pid)
-        assert any(" ui --backend-store-uri" in m for m in members), members
+        assert any(" ui --workers 1 --backend-store-uri" in m for m in members), members
         assert not any("huey" in m or "_job_runner" in m for m in members), members
+        # one server process: uvicorn's own, no worker processes spawned beside it (four by default)
+        assert sum("-m uvicorn" in m for m in members) == 1 and not any("multiprocessing" in m for m in members), members
