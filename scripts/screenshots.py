@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from runner.tracking.links import NO_JOB_RUNNERS
+from runner.tracking.links import UI_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("profile/grad_norm_init", "profile/grad_norm_final")
@@ -99,7 +99,7 @@ def main() -> None:
     server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store,
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=os.environ | dict([NO_JOB_RUNNERS.split("=")]))  # as the printed command
+                              env=os.environ | UI_ENVIRONMENT)  # as the printed command
     try:
         wait_for(f"{base}/health")
         args.out.mkdir(parents=True, exist_ok=True)

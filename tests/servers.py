@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from runner.tracking.links import NO_JOB_RUNNERS
+from runner.tracking.links import UI_ENVIRONMENT
 
 
 def free_port() -> int:
@@ -22,13 +22,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_mlflow(root: Path, backend: str, workers: int = 1):
     """``mlflow server`` on a free port of 127.0.0.1 with ``backend`` and artifacts under ``root``, as the
-    project's docs serve a store (without MLflow's GenAI job runners: ``NO_JOB_RUNNERS``); yields its URL;
+    project's docs serve a store (without MLflow's GenAI job runners: ``UI_ENVIRONMENT``); yields its URL;
     stopped with its workers."""
     port = free_port()
     mlflow = Path(sys.executable).parent / "mlflow"
     with serving([str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                   "--backend-store-uri", backend, "--artifacts-destination", str(root / "artifacts")],
-                 root, port, env=dict([NO_JOB_RUNNERS.split("=")])) as (url, _):
+                 root, port, env=UI_ENVIRONMENT) as (url, _):
         yield url
 
 

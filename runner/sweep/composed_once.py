@@ -141,7 +141,8 @@ def _write(compositions: dict[tuple[str, ...], bytes | DictConfig], folder: Path
     (None, None) if one does not pickle."""
     if not all(isinstance(kept, bytes) for kept in compositions.values()):
         return None, None
-    return handoff.write(pickle.dumps(compositions), folder, "compositions")
+    content = pickle.dumps(compositions)
+    return handoff.write(content, folder, "compositions"), handoff.digest(content)
 
 
 class ComposedAhead(_Composer):

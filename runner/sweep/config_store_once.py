@@ -16,7 +16,6 @@ relies on).  A worker that cannot read the file keeps the store its imports made
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import weakref
@@ -65,9 +64,9 @@ class ConfigStoreOnce:
             except (pickle.PicklingError, TypeError, AttributeError) as err:  # a config only cloudpickle takes
                 log.debug("Hydra's ConfigStore does not pickle (%s): sent with every job", err)
                 return store.__reduce_ex__(pickle.DEFAULT_PROTOCOL)
-            digest = hashlib.sha256(content).hexdigest()
+            digest = handoff.digest(content)
             if digest not in self.files:
-                self.files[digest] = handoff.write(content, self.folder, NAME)[0]
+                self.files[digest] = handoff.write(content, self.folder, NAME)
             self.pickled = {key: value for key, value in self.pickled.items() if value[0]() is not None}
             known = self.pickled[id(store)] = (weakref.ref(store), digest)
         return restored, (self.files[known[1]], known[1])

@@ -14,25 +14,30 @@ from pathlib import Path
 from ..processes import process_alive
 
 
-def write(content: bytes, folder: Path, name: str) -> tuple[str, str]:
-    """``content`` in a new file named after ``name`` and this process in ``folder``; returns its path and
-    its digest.  The files of that name that sweeps killed with -9 left in ``folder`` are removed first."""
+def digest(content: bytes) -> str:
+    """What a worker checks a file against before it unpickles it."""
+    return hashlib.sha256(content).hexdigest()
+
+
+def write(content: bytes, folder: Path, name: str) -> str:
+    """``content`` in a new file named after ``name`` and this process in ``folder``; returns its path.
+    The files of that name that sweeps killed with -9 left in ``folder`` are removed first."""
     folder.mkdir(parents=True, exist_ok=True)  # the launcher makes it too
     remove_stale(folder, name)
     descriptor, path = tempfile.mkstemp(prefix=f".{name}-{os.getpid()}-", suffix=".pkl", dir=folder)
     with os.fdopen(descriptor, "wb") as file:
         file.write(content)
-    return path, hashlib.sha256(content).hexdigest()
+    return path
 
 
-def read(path: str, digest: str | None) -> bytes | None:
-    """The file's content if it is the file written with ``digest``; None if it is gone (a worker on
+def read(path: str, expected: str | None) -> bytes | None:
+    """The file's content if its ``digest`` is ``expected``; None if it is gone (a worker on
     another machine) or another."""
     try:
         content = Path(path).read_bytes()
     except OSError:
         return None
-    return content if digest and hmac.compare_digest(hashlib.sha256(content).hexdigest(), digest) else None
+    return content if expected and hmac.compare_digest(digest(content), expected) else None
 
 
 def remove_stale(folder: Path, name: str) -> None:
