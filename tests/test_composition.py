@@ -141,6 +141,48 @@ def test_every_job_carries_what_its_sweep_tells_it_in_hydra_s_env_set_also_in_a_
     assert_same(worker(master, job), theirs)
 
 
+
+def test_each_config_file_is_read_once_per_sweep_and_every_composition_gets_its_own_copy(hydra_loader, tmp_path):
+    """``parsed_once``: a choice of options is composed without reading again a config file read for another,
+    and every load is a copy of its own (Hydra merges loaded configs into the job's without copying)."""
+    master = master_config([], tmp_path)
+    composed = ComposedOnce(hydra_loader)
+    composed(master, ["activation=relu"])
+    composed(master, ["activation=tanh"])
+    read = []
+    delegate = composed.parsed.delegate
+    original = type(delegate).load_config
+    delegate.load_config = lambda config_path: read.append(config_path) or original(delegate, config_path)
+    job = ["activation=tanh", "init=he_normal"]
+    try:
+        ours = composed(master, job)
+    finally:
+        del delegate.load_config
+    assert_same(ours, hydra_s_own(hydra_loader, master, job))
+    assert read and all("he_normal" in path for path in read)  # the option not chosen before (and its schema)
+    assert hydra_loader.repository is not composed.parsed  # put back after each composition
+    first = composed.parsed.load_config("config")
+    as_loaded = OmegaConf.to_container(first.config)
+    first.config.clear()
+    first.defaults_list.clear()
+    again = composed.parsed.load_config("config")
+    assert as_loaded and OmegaConf.to_container(again.config) == as_loaded and again.defaults_list
+
+
+def test_a_search_path_given_to_a_sweep_is_composed_as_hydra_composes_it(hydra_loader, tmp_path):
+    """A ``hydra.searchpath`` makes Hydra replace the sources of its copy of the repository: the options it
+    adds are composed (and read once) as Hydra's own, and the loader's own sources are left as they were."""
+    extra = tmp_path / "extra" / "activation"
+    extra.mkdir(parents=True)
+    (extra / "mine.yaml").write_text("name: tanh\n")
+    sources = list(hydra_loader.repository.get_sources())
+    master = master_config([f"hydra.searchpath=[file://{tmp_path / 'extra'}]"], tmp_path / "sweep")
+    composed = ComposedOnce(hydra_loader)
+    for job in (["activation=mine"], ["activation=relu"], ["activation=mine", "architecture.depth=3"]):
+        assert_same(composed(master, job), hydra_s_own(hydra_loader, master, job))
+    assert hydra_loader.repository.get_sources() == sources
+    assert any(str(tmp_path / "extra") in str(sources) for sources, _ in composed.parsed.loaded)
+
 # values each key may take in the random sweeps below, good and bad: the checker's verdict on each job
 # (passed, or its one-line error) must be check_job's
 SWEPT = {"optimizer.lr": ["0.1", "1e-3", "0", "-1", "inf", "abc", "${trainer.nope}", "${init.gain}"],

@@ -4,7 +4,8 @@ checks, again in the basic launcher, and again in every worker of a parallel lau
 Hydra composes only what differs in the defaults list: the jobs that choose the same options
 (``activation=relu``) share one composition, made once in the launching process, to which each job's
 values (``architecture.depth=8``) are applied with Hydra's own override semantics (~2 ms); workers
-get the compositions through a file.  ``tests/test_composition.py`` proves the result equal to
+get the compositions through a file.  Hydra makes each composition from config files it read once
+(``parsed_once``).  ``tests/test_composition.py`` proves the result equal to
 Hydra's composition of the whole job, key by key.
 
 This replaces the config loader's ``load_sweep_config`` on the instance: Hydra's sweepers and
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, open_dict
 
 from ..config.overrides import parsed as parse
 from . import handoff
+from .parsed_once import ParsedOnce, composed_by_hydra
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class ComposedOnce(_Composer):
         super().__init__(loader)
         self.master: DictConfig | None = None  # the sweep's config the compositions below are of
         self.bases: dict[tuple[str, ...], bytes | DictConfig] = {}  # pickled (see _kept)
+        self.parsed: ParsedOnce | None = None  # the config files they are composed of, each read once
         self.shared: str | None = None  # the file that hands them to workers, once written
         self.digest: str | None = None  # its sha256: a worker reads only that file
 
@@ -100,12 +103,12 @@ class ComposedOnce(_Composer):
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         if master_config is not self.master:  # another sweep (another time stamp, other hydra overrides)
             self.discard()
-            self.master, self.bases = master_config, {}
+            self.master, self.bases, self.parsed = master_config, {}, ParsedOnce(self.loader.repository)
         return self.compose(master_config, list(sweep_overrides))
 
     def base(self, master_config: DictConfig, shaping: tuple[str, ...]) -> DictConfig:
         if shaping not in self.bases:
-            self.bases[shaping] = _kept(type(self.loader).load_sweep_config(self.loader, master_config, list(shaping)))
+            self.bases[shaping] = _kept(composed_by_hydra(self.loader, self.parsed, master_config, list(shaping)))
         return _copy(self.bases[shaping])
 
     def discard(self) -> None:
