@@ -433,6 +433,32 @@ def test_a_ctrl_c_that_breaks_what_it_lands_in_still_ends_the_command_as_interru
     assert capsys.readouterr().err == "backprop-lab: interrupted (SIGINT); the sweep stopped before its first job\n"
 
 
+
+def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still_imports(monkeypatch, tmp_path):
+    """``JoblibWorkers.ready`` waits for one worker, not for all: the parent run is opened and the first job
+    starts on the first worker ready, while the others finish importing MLflow (the slowest took ~0.5 s more
+    on two cores).  Here the first worker to import holds its import until the test lets it go."""
+    from runner.sweep.joblib_workers import JoblibWorkers, _executor
+
+    (tmp_path / "held_for_one.py").write_text(
+        "import os, time\ntry:\n    os.close(os.open(os.environ['HELD'], os.O_CREAT | os.O_EXCL))\n"
+        "except FileExistsError:\n    pass\nelse:\n    while not os.path.exists(os.environ['GO']):\n"
+        "        time.sleep(0.01)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HELD", str(tmp_path / "held"))
+    monkeypatch.setenv("GO", str(tmp_path / "go"))
+    _executor().shutdown(wait=True, kill_workers=True)  # workers of this test's own (its path, its environment)
+    workers = JoblibWorkers({"n_jobs": 2, "backend": "loky"}, ("held_for_one",), tmp_path)
+    try:
+        workers.ready()
+        (ready,) = workers.pids
+        assert workers.started and workers.thread.is_alive()  # the other worker still imports
+        assert workers.call("os", "getpid") == ready
+    finally:
+        (tmp_path / "go").touch()
+        workers.release()
+    assert len(set(workers.pids)) == 2 and not workers.thread.is_alive()
+
 def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(monkeypatch, tmp_path):
     """A joblib worker imports Hydra, NumPy and our modules (MLflow too) before its first job: a Ctrl-C
     meanwhile printed an import's traceback from each worker, and one between two jobs the pool loop's.  It
