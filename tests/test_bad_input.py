@@ -185,6 +185,16 @@ CASES = [
     (["activation=../init/zeros"], "activation=../init/zeros: an option's name, not a path"),
     (["description=a\nb"], "description=a\\nb: not valid override syntax"),
     (["trainer.clip_grad_norm=0"], "trainer.clip_grad_norm=0.0: must be > 0 (or null to turn clipping off)"),
+    # a key under a node that is null here: OmegaConf failed with an AssertionError, or an AttributeError
+    (["hydra.sweeper.params.seed=0"], "hydra.sweeper.params.seed=0: hydra.sweeper.params is null here (no preset's "
+                                      "sweep to change): give the sweep on the command line instead, e.g. -m seed=0,1"),
+    (["hydra.sweeper.params={seed:'0,1'}"], "hydra.sweeper.params={seed:'0,1'}: hydra.sweeper.params is null here"),
+    (["experiment=vanishing_depth", "hydra.sweeper.params.sed=0"],
+     "hydra.sweeper.params.sed=0: the preset's sweep has no key 'sed': sweep a key on the command line instead"),
+    (["seed.x=1"], "seed.x=1: seed is a single value, not a group of keys; set it whole (seed=...)"),
+    (["+architecture.depth.a=1"], "+architecture.depth.a=1: architecture.depth is a single value, not a group of keys"),
+    (["description.x=1"], "description.x=1: description is a single value, not a group of keys"),
+    (["hydra.job.env_set.FOO=1"], "hydra.job.env_set has no key 'FOO' (a new key is added with +hydra.job.env_set.FOO"),
 ]
 
 
@@ -226,6 +236,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(monkeypatch, tmp_path,
     # sweeps the basic sweeper cannot expand, or that expand to nothing
     (["activation=glob(rleu*)"], "activation=glob(rleu*): matches no option of activation (elu, gelu, identity"),
     (["optimizer.lr=range(1,1)"], "optimizer.lr=range(1,1): sweeps over no value: the sweep would run nothing"),
+    (["+hydra.sweeper.params.seed=0"], "+hydra.sweeper.params.seed=0: hydra.sweeper.params is null here"),
+    (["trainer.batch_size.x=1,2"], "trainer.batch_size.x=1: trainer.batch_size is a single value, not a group of keys"),
     (["optimizer.lr=interval(0.1,0.2)"], "optimizer.lr=interval(0.1,0.2): interval() is drawn from by a sampling"),
     (["activation=glob(rel*),tanh"], "activation=glob(rel*),tanh: a glob() is a whole sweep"),
     # what Hydra or a plugin would fail on with a traceback once the jobs were checked

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 import yaml
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, did_you_mean, one_line
@@ -17,7 +19,22 @@ from .overrides import override_value
 
 def is_composition_error(err: BaseException) -> bool:
     """An exception Hydra or OmegaConf raises for what a user typed or wrote in a config."""
-    return isinstance(err, (HydraException, OmegaConfBaseException))
+    return isinstance(err, (HydraException, OmegaConfBaseException)) or failed_override(err) is not None
+
+
+def failed_override(err: BaseException) -> tuple[object, object] | None:
+    """(The override, the config) where ``err`` came from Hydra applying an override to a config, else
+    None.  OmegaConf fails on some with an error not its own: a key under a null node
+    (``hydra.sweeper.params.seed=0`` where no preset sweeps) with an AssertionError, a dict merged into a
+    null node with an AttributeError."""
+    if isinstance(err, (HydraException, OmegaConfBaseException)):
+        return None
+    trace, found = err.__traceback__, None
+    while trace is not None:
+        if trace.tb_frame.f_code is ConfigLoaderImpl._apply_overrides_to_config.__code__:
+            found = trace.tb_frame.f_locals.get("override"), trace.tb_frame.f_locals.get("cfg")
+        trace = trace.tb_next
+    return found if found is not None and found[0] is not None else None
 
 
 def is_user_error(err: BaseException) -> bool:
@@ -31,6 +48,8 @@ def user_error_line(err: BaseException, overrides: list[str]) -> str:
 
 def hydra_error(err: BaseException, overrides: list[str]) -> str:
     """One line for an exception Hydra or OmegaConf raised while composing ``overrides``."""
+    if failed := failed_override(err):
+        return _override_on_null(*failed)
     text, cause = str(err), err.__cause__
     if m := re.search(r"Cannot find primary config '([^']*)'", text):
         return f"--config-name={m.group(1)}: no such config; the command's config is 'config'{did_you_mean(m.group(1), ['config'])}"
@@ -43,6 +62,9 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
         return (f"{m.group(1) or m.group(2)}: a sweep; run it with -m (one job per value), or give one value "
                 "(a list is key=[a,b], a string with a comma is key='a,b')")
     full_key = getattr(cause, "full_key", None) or getattr(err, "full_key", None)
+    if (m := re.search(r"Error merging override (\S+)", text)) and full_key and \
+            m.group(1).lstrip("+~").startswith(full_key + "."):  # seed.x=1: OmegaConf makes seed a dict, and fails
+        return f"{m.group(1)}: {full_key} is a single value, not a group of keys; set it whole ({full_key}=...)"
     if m := re.search(r"Could not override '([^']+)'", text):
         key = m.group(1)
         group, _, leaf = key.rpartition(".")
@@ -67,6 +89,21 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     first = one_line(text.split("\n")[0])
     detail = f" ({one_line(str(cause).split(chr(10))[0])})" if cause is not None and str(cause) not in text else ""
     return f"{first}{detail}"
+
+
+def _override_on_null(override, config) -> str:
+    """``hydra.sweeper.params.seed=0: hydra.sweeper.params is null here, ...``: the first node of the
+    override's key that is null (the override's own, where it merges a dict into it)."""
+    line, parts = override.input_line, override.key_or_group.split(".")
+    null = next((".".join(parts[:n]) for n in range(1, len(parts) + 1)
+                 if OmegaConf.select(config, ".".join(parts[:n]), throw_on_missing=False) is None), None)
+    if null is None:
+        return f"{line}: cannot be applied to the composed config"
+    if null == "hydra.sweeper.params":
+        return (f"{line}: hydra.sweeper.params is null here (no preset's sweep to change): give the sweep on the "
+                "command line instead, e.g. -m seed=0,1")
+    what = "no keys to set" if null != override.key_or_group else "nothing to merge a dict into"
+    return f"{line}: {null} is null here, so it has {what}; give {null} a value of its own"
 
 
 def _type_word(omegaconf_type: str) -> str:

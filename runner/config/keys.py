@@ -65,6 +65,10 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
     option = schema_option(schema)
     if group.startswith("hydra.") and dataclasses.is_dataclass(schema):  # a Hydra node with a schema: hydra.sweeper
         return f"{group} has no key {key!r}{did_you_mean(key, [f.name for f in dataclasses.fields(schema)])}"
+    if group == "hydra.sweeper.params":  # a preset's sweep: {key: values}
+        return f"the preset's sweep has no key {key!r}: sweep a key on the command line instead, e.g. -m {key}=a,b"
+    if group.startswith("hydra."):  # a free-form Hydra node (hydra.job.env_set)
+        return f"{group} has no key {key!r} (a new key is added with +{group}.{key}=...)"
     top = group.split(".")[0]
     known = [f.name for f in dataclasses.fields(Config)]
     if option is None and top not in known:
