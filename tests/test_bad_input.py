@@ -191,6 +191,8 @@ CASES = [
     (["hydra.sweeper.params={seed:'0,1'}"], "hydra.sweeper.params={seed:'0,1'}: hydra.sweeper.params is null here"),
     (["experiment=vanishing_depth", "hydra.sweeper.params.sed=0"],
      "hydra.sweeper.params.sed=0: the preset's sweep has no key 'sed': sweep a key on the command line instead"),
+    (["hydra.launcher.n_jobs=2"], "hydra.launcher has no key 'n_jobs' (n_jobs is a parameter of hydra/launcher=joblib)"),
+    (["hydra.sweeper.n_trials=2"], "hydra.sweeper has no key 'n_trials' (n_trials is a parameter of hydra/sweeper=optuna)"),
     (["seed.x=1"], "seed.x=1: seed is a single value, not a group of keys; set it whole (seed=...)"),
     (["+architecture.depth.a=1"], "+architecture.depth.a=1: architecture.depth is a single value, not a group of keys"),
     (["description.x=1"], "description.x=1: description is a single value, not a group of keys"),

@@ -64,7 +64,9 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
                 f" (a new key with +{key}=... is refused too: nothing reads it)")
     option = schema_option(schema)
     if group.startswith("hydra.") and dataclasses.is_dataclass(schema):  # a Hydra node with a schema: hydra.sweeper
-        return f"{group} has no key {key!r}{did_you_mean(key, [f.name for f in dataclasses.fields(schema)])}"
+        others = _hydra_options_taking(group, key)
+        takes = f" ({key} is a parameter of {group.replace('.', '/')}={', '.join(others)})" if others else ""
+        return f"{group} has no key {key!r}{takes or did_you_mean(key, [f.name for f in dataclasses.fields(schema)])}"
     if group == "hydra.sweeper.params":  # a preset's sweep: {key: values}
         return f"the preset's sweep has no key {key!r}: sweep a key on the command line instead, e.g. -m {key}=a,b"
     if group.startswith("hydra."):  # a free-form Hydra node (hydra.job.env_set)
@@ -82,6 +84,17 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
     if others:
         return f"{rule} ({key} is a parameter of {group}={', '.join(others[:4])}{', ...' if len(others) > 4 else ''})"
     return rule + did_you_mean(key, takes)
+
+
+def _hydra_options_taking(group: str, key: str) -> list[str]:
+    """The options of Hydra's ``group`` (``hydra.launcher``: basic, joblib, ...) that take ``key``."""
+    from hydra.core.config_store import ConfigStore
+
+    node = ConfigStore.instance().repo
+    for part in group.split("."):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return sorted(name.removesuffix(".yaml") for name, option in node.items()
+                  if hasattr(option, "node") and key in option.node)
 
 
 def _text(value: Any) -> str:
