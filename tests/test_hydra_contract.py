@@ -139,3 +139,22 @@ def test_what_handing_the_config_store_to_joblibs_workers_once_relies_on():
         assert len(reduced) == 1
     finally:
         reduction._dispatch_table.pop(Probe)
+
+
+def test_what_reading_a_failed_override_and_composing_on_files_read_once_rely_on():
+    """``runner.config.hydra_errors.failed_override`` finds the override OmegaConf failed on in the frame of
+    Hydra's ``_apply_overrides_to_config`` (its locals ``override`` and ``cfg``); ``runner.sweep.parsed_once``
+    stands in for the loader's ``repository``, which each composition copies into a
+    ``CachingConfigRepository`` that loads through it and may re-initialize the copy's sources."""
+    from hydra._internal.config_repository import CachingConfigRepository
+
+    from runner.config.hydra_errors import APPLYING_OVERRIDES
+
+    applying = getattr(ConfigLoaderImpl, APPLYING_OVERRIDES)
+    assert applying.__module__.startswith("hydra.") and list(inspect.signature(applying).parameters) == [
+        "overrides", "cfg"]
+    assert "override" in applying.__code__.co_varnames
+    assert "CachingConfigRepository(self.repository)" in inspect.getsource(
+        ConfigLoaderImpl._parse_overrides_and_create_caching_repo)
+    assert "copy.deepcopy(delegate)" in inspect.getsource(CachingConfigRepository.__init__)
+    assert "self.delegate.load_config(config_path=config_path)" in inspect.getsource(CachingConfigRepository.load_config)
