@@ -141,7 +141,6 @@ def test_every_job_carries_what_its_sweep_tells_it_in_hydra_s_env_set_also_in_a_
     assert_same(worker(master, job), theirs)
 
 
-
 def test_each_config_file_is_read_once_per_sweep_and_every_composition_gets_its_own_copy(hydra_loader, tmp_path):
     """``parsed_once``: a choice of options is composed without reading again a config file read for another,
     and every load is a copy of its own (Hydra merges loaded configs into the job's without copying)."""
@@ -181,7 +180,7 @@ def test_a_search_path_given_to_a_sweep_is_composed_as_hydra_composes_it(hydra_l
     for job in (["activation=mine"], ["activation=relu"], ["activation=mine", "architecture.depth=3"]):
         assert_same(composed(master, job), hydra_s_own(hydra_loader, master, job))
     assert hydra_loader.repository.get_sources() == sources
-    assert any(str(tmp_path / "extra") in str(sources) for sources, _ in composed.parsed.loaded)
+    assert any(str(tmp_path / "extra") in str(searched) for searched, _ in composed.parsed.loaded)
 
 # values each key may take in the random sweeps below, good and bad: the checker's verdict on each job
 # (passed, or its one-line error) must be check_job's

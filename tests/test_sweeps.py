@@ -433,7 +433,6 @@ def test_a_ctrl_c_that_breaks_what_it_lands_in_still_ends_the_command_as_interru
     assert capsys.readouterr().err == "backprop-lab: interrupted (SIGINT); the sweep stopped before its first job\n"
 
 
-
 def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still_imports(monkeypatch, tmp_path):
     """``JoblibWorkers.ready`` waits for one worker, not for all: the parent run is opened and the first job
     starts on the first worker ready, while the others finish importing MLflow (the slowest took ~0.5 s more
