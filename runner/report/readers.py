@@ -7,7 +7,11 @@ import pandas as pd
 
 
 DRAWN_COLUMNS = ("step", "train/loss", "val/loss")
-DRAWN_FAMILIES = ("grad_norm", "delta_norm", "act_std", "stream_length", "branch_ratio")  # per layer (block)
+# the families the report draws as profiles beside grad_norm (``write._figure_tasks``), each in its figure,
+# per layer (l) or per block (b)
+PROFILE_FIGURES = (("delta_norm", "delta_profile.png", "l"), ("act_std", "act_std_profile.png", "l"),
+                   ("stream_length", "stream_profile.png", "b"), ("branch_ratio", "branch_profile.png", "b"))
+DRAWN_FAMILIES = ("grad_norm", *(family for family, _, _ in PROFILE_FIGURES))  # per layer (block)
 
 
 def _read_history(path: str) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from ..figures.style import layer_columns, previews_kept
 from ..processes import heap_frozen, helper_signals, sigterm_held
 from .axes import swept_columns
 from .page import html_page
+from .readers import PROFILE_FIGURES
 from .sweep_figures import plot_grad_distributions, plot_heatmaps, plot_losses, plot_profiles
 from .tables import markdown, pivot_tables, summary_table, verdicts
 from .theory_figures import plot_lengths, plot_phase_diagram, plot_slopes, plot_spectra
@@ -48,8 +49,8 @@ def write_report(folder: Path, title: str, runs: pd.DataFrame, artifacts: dict[s
     return table, files + [page]
 
 
-REPORT_FIGURES = ("grad_heatmaps.png", "grad_profile.png", "loss_curves.png", "delta_profile.png",
-                  "act_std_profile.png", "stream_profile.png", "branch_profile.png", "grad_distributions.png",
+REPORT_FIGURES = ("grad_heatmaps.png", "grad_profile.png", "loss_curves.png",
+                  *(name for _, name, _ in PROFILE_FIGURES), "grad_distributions.png",
                   "jacobian_spectra.png", "length_map.png", "phase_diagram.png", "grad_slopes.png")
 REPORT_TABLES = ("summary.csv", "summary.md", "pivots.md", "report.html")
 
@@ -87,10 +88,8 @@ def _figure_tasks(runs: pd.DataFrame, artifacts: dict[str, dict], swept: list[st
         tasks.insert(0, (plot_heatmaps, runs, histories, swept, folder / "grad_heatmaps.png"))
     else:
         log.info("grad_heatmaps.png left out: %d runs, one panel each (at most %d)", len(histories), MAX_HEATMAPS)
-    # per layer at full detail; a residual net's stream length and branch ratio per block (the families
-    # read of each history: readers.DRAWN_FAMILIES)
-    for metric, name, letter in (("delta_norm", "delta_profile.png", "l"), ("act_std", "act_std_profile.png", "l"),
-                                 ("stream_length", "stream_profile.png", "b"), ("branch_ratio", "branch_profile.png", "b")):
+    # per layer at full detail; a residual net's stream length and branch ratio per block
+    for metric, name, letter in PROFILE_FIGURES:
         if any(layer_columns(h, metric, letter) for h in histories.values()):
             tasks.append((plot_profiles, runs, histories, swept, folder / name, metric, letter))
     if artifacts["distributions.npz"]:
