@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import run_cli, store_uri
-from runner.tracking.links import NO_JOB_RUNNERS
+from runner.tracking.links import NO_JOB_RUNNERS, ui_command
 from servers import group_members, serve_command, serve_mlflow
 
 
@@ -102,6 +102,16 @@ def test_a_store_mlflow_ui_made_before_any_run_takes_the_default_run(tmp_path):
     named = run_cli(tmp_path, "trainer.epochs=2", "tracking.experiment=default")  # was refused: 'Default' is here
     assert named.returncode == 0, named.stderr
     assert len(client.search_runs([client.get_experiment_by_name("default").experiment_id])) == 2
+
+
+def test_make_ui_runs_the_command_a_run_prints_for_the_project_s_store():
+    """``make ui`` spells the printed command out (a Makefile cannot call ``ui_command``): the same switches."""
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "Makefile").read_text().splitlines()
+    recipe = lines[next(i for i, line in enumerate(lines) if line.startswith("ui:")) + 1].strip()
+    program = Path(sys.executable).parent  # the venv's bin, $(BIN) where the tests run from the Makefile's venv
+    assert recipe.replace("$(BIN)", str(program)).replace("$(CURDIR)", str(root)) == \
+        ui_command(f"sqlite:///{root}/outputs/mlflow.db")
 
 
 def test_the_printed_ui_command_serves_the_store_without_mlflow_s_job_runners(tmp_path):
