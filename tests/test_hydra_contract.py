@@ -83,17 +83,23 @@ def test_hydra_finds_our_optuna_sweeper_and_no_other():
 
 
 def test_the_grid_sweeper_is_the_basic_sweeper_minus_its_batch_validation():
-    """``hydra/sweeper=grid`` subclasses the basic sweeper and overrides the method its ``sweep`` calls
-    before launching each batch; everything else (expansion, batches, launching) is the basic sweeper's."""
+    """``hydra/sweeper=grid`` subclasses the basic sweeper and overrides the methods its ``sweep`` calls to
+    get each batch and before launching it (the batch it gets is the one it launches, numbered in its
+    order); everything else (expansion, batches, launching) is the basic sweeper's."""
     from hydra_plugins.backprop_lab_sweepers.grid_sweeper import GridSweeper
 
     from runner.config.schema import GridSweeperConfig
 
-    assert "self.validate_batch_is_legal(batch)" in inspect.getsource(BasicSweeper.sweep)
-    assert {name for name in vars(GridSweeper) if not name.startswith("_")} == {"validate_batch_is_legal"}
+    sweep = inspect.getsource(BasicSweeper.sweep)
+    for line in ("batch = self.get_job_batch()", "self.validate_batch_is_legal(batch)",
+                 "self.launcher.launch(batch, initial_job_idx=initial_job_idx)"):
+        assert line in sweep
+    assert {name for name in vars(GridSweeper) if not name.startswith("_")} == {"get_job_batch",
+                                                                               "validate_batch_is_legal"}
     basic = inspect.signature(BasicSweeper.__init__).parameters
     assert {"max_batch_size", "params"} <= set(basic)
-    assert {f for f in GridSweeperConfig.__dataclass_fields__ if f != "_target_"} == {"max_batch_size", "params"}
+    assert {f for f in GridSweeperConfig.__dataclass_fields__ if f != "_target_"} == {"max_batch_size", "params",
+                                                                                      "longest_first"}
 
 
 def test_what_scanning_the_plugins_once_per_joblib_worker_relies_on():

@@ -3,6 +3,7 @@ failed jobs, bounded memory, the same bits on every launcher.  Real processes, r
 the real sqlite store, read back through MlflowClient."""
 
 import copy
+import json
 import os
 import pickle
 import re
@@ -805,6 +806,39 @@ def test_the_grid_and_the_basic_sweeper_run_the_same_jobs(tmp_path):
     histories = {sweeper: sorted(p.read_text() for p in (tmp_path / sweeper).glob("*/history.csv"))
                  for sweeper in ("grid", "basic")}
     assert len(histories["grid"]) == 4 and histories["grid"] == histories["basic"]
+
+
+def test_a_parallel_launcher_gets_the_longest_jobs_first_and_the_basic_one_the_grid_s_order(tmp_path):
+    """Workers take the next job as they free up: a grid launched in its own order ends on its last jobs,
+    here its largest, run alone while the other worker idles.  joblib gets them longest first, numbered
+    in that order; ``longest_first=false`` and the basic launcher (one job at a time) keep the grid's."""
+    grid = ["architecture.depth=1,3,2", "architecture.width=4,16", "trainer.epochs=2", "tracking=none"]
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+    def launched(name: str, *extra: str) -> list[tuple[str, str]]:
+        done = run_cli(tmp_path, "-m", *grid, *extra, f"hydra.sweep.dir={name}")
+        assert done.returncode == 0, done.stderr
+        jobs = [json.loads(p.read_text()) for p in (tmp_path / name).glob("*/job.json")]
+        jobs.sort(key=lambda job: job["job_num"])
+        assert [job["job_num"] for job in jobs] == list(range(6))
+        return [tuple(o.split("=")[1] for o in job["overrides"][:2]) for job in jobs]
+
+    in_grid_order = [("1", "4"), ("1", "16"), ("3", "4"), ("3", "16"), ("2", "4"), ("2", "16")]
+    # the same data and updates for every job: the work is the parameter count of a 2-in, 1-out net of
+    # depth d, width w: 3w + (d-1)(w^2 + w) + w + 1: w=16: 65, 337, 609 for d=1,2,3; w=4: 17, 37, 57
+    longest_first = [("3", "16"), ("2", "16"), ("1", "16"), ("3", "4"), ("2", "4"), ("1", "4")]
+    assert launched("joblib", *joblib) == longest_first
+    assert launched("joblib_grid_order", *joblib, "hydra.sweeper.longest_first=false") == in_grid_order
+    assert launched("basic") == in_grid_order
+
+
+def test_jobs_expected_to_take_as_long_keep_the_grid_s_order_and_a_job_not_checked_leaves_it_all():
+    from runner.sweep import launch_order
+
+    launch_order.checked({("a=1",): 5, ("a=2",): 9, ("a=3",): 5, ("a=4",): 9})
+    assert launch_order.longest_first([["a=1"], ["a=2"], ["a=3"], ["a=4"]]) == [["a=2"], ["a=4"], ["a=1"], ["a=3"]]
+    assert launch_order.longest_first([["a=1"], ["a=5"], ["a=2"]]) == [["a=1"], ["a=5"], ["a=2"]]
+    launch_order.checked({})
 
 
 def test_two_sweeps_into_one_folder_are_told_apart(tmp_path):

@@ -153,11 +153,13 @@ GRID_SWEEPERS = (GRID_SWEEPER, "hydra._internal.core_plugins.basic_sweeper.Basic
 @dataclass
 class GridSweeperConfig:
     """``hydra/sweeper=grid``, the default: Hydra's basic sweeper and its settings, minus its second
-    composition of every job (``hydra_plugins/backprop_lab_sweepers/grid_sweeper.py``)."""
+    composition of every job, plus the order in which a parallel launcher gets them
+    (``hydra_plugins/backprop_lab_sweepers/grid_sweeper.py``)."""
 
     _target_: str = GRID_SWEEPER
     max_batch_size: Optional[int] = None  # jobs launched at once (null: all); a parallel launcher waits per batch
     params: Optional[dict[str, str]] = None  # key: a,b,c | range(...) | glob(...): swept by every command
+    longest_first: bool = True  # a parallel launcher gets (and numbers) the longest jobs first; false: grid order
 
 
 @dataclass

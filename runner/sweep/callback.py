@@ -27,7 +27,7 @@ from ..run.build import build_once
 from ..tracking.checks import check_tracking, original_cwd
 from ..tracking.schema import new_sweep_id
 from ..tracking.stores import resolve_uri
-from . import closing
+from . import closing, launch_order
 from .composed_once import ComposedOnce
 from .joblib_workers import JoblibWorkers
 from .jobs import check_sweep, check_sweep_dirs, sweep_jobs, varying_keys
@@ -179,6 +179,6 @@ def _check_jobs(config: DictConfig, loader, jobs: list[list[str]]) -> int:
     """A grid's jobs checked, each whole; returns the jobs planned (a sampling sweeper's: its trials)."""
     if is_sampling(config):
         return config.hydra.sweeper.get("n_trials") or len(jobs)
-    check_sweep(config, loader, jobs)
+    launch_order.checked(check_sweep(config, loader, jobs))
     check_sweep_dirs(config, len(jobs))
     return len(jobs)

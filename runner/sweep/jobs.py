@@ -18,8 +18,9 @@ from ..config.errors import ConfigError
 from ..config.hydra_errors import hydra_error, is_composition_error
 from ..config.overrides import key_values, parsed as parse, typed_overrides
 from ..config.schema import GRID_SWEEPERS
-from ..run.build import build_once
+from ..run.build import BuiltRun, build_once
 from .composed_once import ComposedOnce
+from .launch_order import expected_work
 
 
 def check_sweep_dirs(config: DictConfig, n_jobs: int) -> None:
@@ -87,9 +88,10 @@ def _check_basic_sweep(override, loader) -> None:
         raise ConfigError(override.input_line, f"{rule}: the sweep would run nothing")
 
 
-def check_sweep(config: DictConfig, loader, jobs: list[list[str]]) -> None:
+def check_sweep(config: DictConfig, loader, jobs: list[list[str]]) -> dict[tuple[str, ...], int]:
     """Compose and check every job of the sweep (``jobs``: ``sweep_jobs``'s) before the first starts.  The
-    first invalid job is a ConfigError naming its number and overrides."""
+    first invalid job is a ConfigError naming its number and overrides.  Returns each job's expected work
+    (``launch_order.expected_work``), by its overrides."""
     checker = JobChecker(config, loader)
     # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
     # would get a line per update)
@@ -97,6 +99,7 @@ def check_sweep(config: DictConfig, loader, jobs: list[list[str]]) -> None:
     for num, overrides in enumerate(bar):
         typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
         checker.check(list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
+    return checker.work
 
 
 class JobChecker:
@@ -113,15 +116,13 @@ class JobChecker:
         self.composer = ComposedOnce.install(loader)
         # kind -> (task config of its last job, its values, its plain values where none interpolates)
         self.last: dict[tuple, tuple[DictConfig, list, dict | None]] = {}
+        self.work: dict[tuple[str, ...], int] = {}  # each job checked (its overrides) -> its expected work
 
     def check(self, overrides: list[str], where: str) -> dict | None:
         """Checks the job of ``overrides``; returns its plain values where it went the short way (else None)."""
         kind, values = self._kind(overrides)
         if kind not in self.last:
-            task = check_job(self.config, self.loader, overrides, where)
-            if kind is not None:
-                self.last[kind] = (task, values, literal_values(task))
-            return None
+            return self._checked_whole(kind, values, overrides, where)
         task, before, literal = self.last[kind]
         changed = [o for o, b in zip(values, before) if o.input_line != b.input_line]
         try:
@@ -130,13 +131,19 @@ class JobChecker:
             # assigned keys' values change
             literal = literal and with_assigned(task, literal, [o.key_or_group for o in changed])
             resolved = check_values(task, literal)
-            build_once(resolved)
+            built = build_once(resolved)
         except Exception:  # noqa: BLE001 (any: the whole check below says what, or finds nothing)
             del self.last[kind]  # its values are now in doubt
-            check_job(self.config, self.loader, overrides, where)
-            return None
+            return self._checked_whole(None, values, overrides, where)
         self.last[kind] = (task, values, literal)
+        self.work[tuple(overrides)] = expected_work(built)
         return resolved
+
+    def _checked_whole(self, kind: tuple | None, values: list, overrides: list[str], where: str) -> None:
+        task, built = check_job(self.config, self.loader, overrides, where)
+        if kind is not None:
+            self.last[kind] = (task, values, literal_values(task))
+        self.work[tuple(overrides)] = expected_work(built)
 
     def _kind(self, overrides: list[str]) -> tuple[tuple | None, list]:
         """Jobs of one kind have the same options chosen and assign values to the same keys, each a plain
@@ -160,13 +167,12 @@ def varying_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key in keys if len({job.get(key) for job in per_job}) > 1]
 
 
-def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> DictConfig:
+def check_job(config: DictConfig, loader, overrides: list[str], where: str) -> tuple[DictConfig, BuiltRun]:
     """Compose the job of ``overrides`` and check it; a ConfigError ends with ``[where]``.  Returns the job's
-    task config (its own copy)."""
+    task config (its own copy) and its build."""
     try:
         task = task_config(loader.load_sweep_config(config, overrides), owned=True)  # a fresh copy: ours
-        build_once(check_config(task))
-        return task
+        return task, build_once(check_config(task))
     except ConfigError as err:
         raise ConfigError(f"{err} [{where}]") from None
     except Exception as err:  # Hydra's or OmegaConf's composition errors
