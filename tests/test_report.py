@@ -275,6 +275,18 @@ def test_heatmaps_are_laid_out_in_the_order_of_the_profiles_panels():
     assert heatmap_grid(stds, ["params.architecture.depth", "params.init.std"]).tolist() == [[0, 1], [2, 3]]
 
 
+def test_the_profiles_panels_give_numbers_in_numeric_order_and_names_in_the_sweep_s():
+    """As the heatmaps: a grid launched longest first (job 0 the deepest) still has its depth panels read
+    2, 4, 16 (they read 16, 4, 2 in the runs' order), and its activations in the order the sweep gave."""
+    from runner.report.small_multiples import facet_values
+
+    runs = pd.DataFrame({"params.architecture.depth": ["16", "16", "4", "4", "2", "2"],
+                         "params.activation": ["tanh", "relu"] * 3, "params.init.std": ["1e-1", "1"] * 3})
+    assert facet_values(runs, "params.architecture.depth") == ["2", "4", "16"]
+    assert facet_values(runs, "params.activation") == ["tanh", "relu"]
+    assert facet_values(runs, "params.init.std") == ["1e-1", "1"]
+
+
 def test_heatmaps_name_each_column_and_row_once_and_their_steps_under_each_column(tmp_path, monkeypatch):
     """vanishing_depth's 36 heatmaps: "depth=16" over its column, "init=…, activation=…" beside its row,
     not all three in each of 36 two-line titles; every panel over the sweep's steps (a run that diverged

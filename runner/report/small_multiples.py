@@ -16,7 +16,7 @@ from matplotlib.ticker import LogLocator, NullLocator
 
 from ..config.deciding import shortest
 from ..figures.style import plain_log_labels, plottable, plt, save_figure
-from .tables import as_text, ordered_axis, panel_axes
+from .tables import as_numbers, as_text, ordered_axis, panel_axes
 
 
 def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
@@ -42,8 +42,8 @@ def layout(runs: pd.DataFrame, swept: list[str]) -> tuple[str | None, list[str],
 
 def _panels(runs: pd.DataFrame, facets: list[str]):
     """``(row, column, title, subset)`` for every panel of the facet grid."""
-    rows = list(dict.fromkeys(as_text(runs[facets[0]]))) if facets else [None]
-    columns = list(dict.fromkeys(as_text(runs[facets[1]]))) if len(facets) > 1 else [None]
+    rows = facet_values(runs, facets[0]) if facets else [None]
+    columns = facet_values(runs, facets[1]) if len(facets) > 1 else [None]
     for r, row_value in enumerate(rows):
         for c, column_value in enumerate(columns):
             keep = np.ones(len(runs), bool)
@@ -52,6 +52,16 @@ def _panels(runs: pd.DataFrame, facets: list[str]):
                 keep &= (as_text(runs[facet]) == value).to_numpy()
                 title.append(f"{facet.removeprefix('params.')}={value}")
             yield r, c, ", ".join(title), runs[keep], (len(rows), len(columns))
+
+
+def facet_values(runs: pd.DataFrame, facet: str) -> list[str]:
+    """A facet's values as text: numbers in numeric order, names in the order the runs first give them
+    (the sweep's order; a grid launched longest first gives its numbers in another)."""
+    values = as_text(runs[facet])
+    numbers = as_numbers(values)
+    if numbers is None:
+        return list(dict.fromkeys(values))
+    return list(dict.fromkeys(values.iloc[np.argsort(numbers.to_numpy(), kind="stable")]))
 
 
 def _colours(runs: pd.DataFrame, colour: str | None, labelled: list[str]) -> dict:
