@@ -450,6 +450,7 @@ def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still
     _executor().shutdown(wait=True, kill_workers=True)  # workers of this test's own (its path, its environment)
     workers = JoblibWorkers({"n_jobs": 2, "backend": "loky"}, ("held_for_one",), tmp_path)
     try:
+        workers.checked()
         workers.ready()
         (ready,) = workers.pids
         assert workers.started and workers.thread.is_alive()  # the other worker still imports
@@ -458,6 +459,33 @@ def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still
         (tmp_path / "go").touch()
         workers.release()
     assert len(set(workers.pids)) == 2 and not workers.thread.is_alive()
+
+def test_while_the_sweep_is_checked_only_one_worker_fewer_than_the_cores_imports(monkeypatch, tmp_path):
+    """The launching process checks the sweep while joblib's workers import: all importing at once, they
+    took its core, and the first of them was ready later.  Of 3 workers on 2 cores, one imports at once,
+    two once the checks end (``checked``).  A module of the test's own stamps each import with its time."""
+    from runner.sweep import joblib_workers
+    from runner.sweep.joblib_workers import JoblibWorkers, _executor
+
+    (tmp_path / "stamped.py").write_text("import os, time\nwith open(os.environ['STAMPS'], 'a') as f:\n"
+                                         "    f.write(f'{time.time()}\\n')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("STAMPS", str(tmp_path / "stamps"))
+    monkeypatch.setattr(joblib_workers, "_cores", lambda: 2)
+    _executor().shutdown(wait=True, kill_workers=True)  # workers of this test's own (its path, its environment)
+    workers = JoblibWorkers({"n_jobs": 3, "backend": "loky"}, ("stamped",), tmp_path)
+    try:
+        workers.ready()
+        time.sleep(2.0)  # time enough for the others' imports, were they not waiting
+        checks_ended = time.time()
+        workers.checked()
+        assert not Path(workers.checking.path).exists()
+    finally:
+        workers.release()
+    stamps = sorted(float(line) for line in (tmp_path / "stamps").read_text().split())
+    assert len(set(workers.pids)) == 3 and len(stamps) == 3
+    assert stamps[0] < checks_ended <= stamps[1]
+
 
 def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(monkeypatch, tmp_path):
     """A joblib worker imports Hydra, NumPy and our modules (MLflow too) before its first job: a Ctrl-C
@@ -476,7 +504,7 @@ def test_a_ctrl_c_in_a_worker_outside_its_jobs_is_left_to_the_launching_process(
             monkeypatch.setattr(processes, "_job_sigint", None)  # a new worker
             signal.signal(signal.SIGINT, handler)
             sys.modules.pop("interrupted_import", None)
-            assert _imported(("interrupted_import",)) == os.getpid()
+            assert _imported(("interrupted_import",), None) == os.getpid()
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # between jobs
             with processes.ctrl_c_in_the_job():
                 assert signal.getsignal(signal.SIGINT) is handler

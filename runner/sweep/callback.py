@@ -148,6 +148,7 @@ def _prepared(config: DictConfig, loader, compositions: ComposedOnce,
             n_jobs = _check_jobs(config, loader, jobs)
             check_tracking(config)
             if workers:
+                workers.checked()
                 workers.ready()  # (seconds, as they import MLflow)
             parent = None
             if config.tracking.name == "mlflow":
