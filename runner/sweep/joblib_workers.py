@@ -123,8 +123,8 @@ class _Checking:
     """A lock the launching process holds while it checks the sweep, for which the workers beyond one
     fewer than the cores wait before they import: all at once, the imports and the checks shared the
     cores, and the first worker ready took the sweep's first job later.  (The 1000-job grid with MLflow,
-    two workers on two cores: its first job 2.7-3.0 s after the command, 3.2-3.3 s with both importing
-    at once; measured alternately, four each.)  The lock is a file (``fcntl.flock``), gone once the checks
+    two workers on two cores: its first job 2.8-3.0 s after the command, 3.3-3.7 s with both importing
+    at once; measured alternately, five each.)  The lock is a file (``fcntl.flock``), gone once the checks
     end, so a worker that starts later does not wait; the kernel lets go of it if the launching process dies."""
 
     def __init__(self) -> None:
