@@ -197,6 +197,11 @@ CASES = [
     (["+architecture.depth.a=1"], "+architecture.depth.a=1: architecture.depth is a single value, not a group of keys"),
     (["description.x=1"], "description.x=1: description is a single value, not a group of keys"),
     (["hydra.job.env_set.FOO=1"], "hydra.job.env_set has no key 'FOO' (a new key is added with +hydra.job.env_set.FOO"),
+    # null for a key that needs a value: "Error merging override ... (field '...' is not Optional)"
+    (["optimizer.lr=null"], "optimizer.lr=null: must be given a value, not null; give a number"),
+    (["trainer.epochs=null"], "trainer.epochs=null: must be given a value, not null; give a whole number"),
+    (["hydra.sweeper.longest_first=null"], "hydra.sweeper.longest_first=null: must be given a value, not null; "
+                                           "give true or false"),
 ]
 
 

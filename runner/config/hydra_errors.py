@@ -76,6 +76,8 @@ def hydra_error(err: BaseException, overrides: list[str]) -> str:
     if full_key and (m := re.search(r"Invalid value '(.*)', expected one of \[(.*)\]", str(cause))):
         choices = [c.strip() for c in m.group(2).split(",")]
         return f"{full_key}={m.group(1)}: must be one of {' | '.join(choices)}{did_you_mean(m.group(1), choices)}"
+    if full_key and "is not Optional" in str(cause):  # optimizer.lr=null: a key whose option needs a value
+        return f"{full_key}=null: must be given a value, not null{_takes(cause)}"
     if full_key and "is not a valid bool" in str(cause):
         return f"{full_key}={override_value(overrides, full_key)}: must be a boolean (true or false)"
     if full_key and ("could not be converted" in str(cause) or "is not a" in str(cause)
@@ -108,6 +110,16 @@ def _override_on_null(override, config) -> str:
                 "command line instead, e.g. -m seed=0,1")
     what = "no keys to set" if null != override.key_or_group else "nothing to merge a dict into"
     return f"{line}: {null} is null here, so it has {what}; give {null} a value of its own"
+
+
+def _takes(cause: BaseException) -> str:
+    """``; give a number``: what the key's schema field holds, where it says (``""`` where not)."""
+    schema, key = getattr(cause, "object_type", None), str(getattr(cause, "key", ""))
+    field = getattr(schema, "__dataclass_fields__", {}).get(key)
+    hint = getattr(field, "type", None)
+    name = hint if isinstance(hint, str) else getattr(hint, "__name__", "")
+    words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
+    return f"; give {words[name]}" if name in words else ""
 
 
 def _type_word(omegaconf_type: str) -> str:
