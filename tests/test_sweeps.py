@@ -394,6 +394,21 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     assert not workers_of(process.pid)
 
 
+def test_a_launcher_killed_with_sigkill_while_the_sweep_is_checked_leaves_no_worker(tmp_path):
+    """joblib's workers start while the sweep is checked; the launching process killed with -9 then had left
+    them idle (joblib lets an idle worker go after 300 s) with MLflow loaded: they stop with it, as a job's
+    worker does."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "architecture.width=4", "init=mean_field", "init.sigma_w2=range(0.5,4.5,0.01)", "architecture.depth=range(1,11)"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # 4000 jobs: seconds of checks
+    wait_for(lambda: len(workers_of(process.pid)) >= 2, 60, "the workers to start")
+    process.kill()
+    process.wait(timeout=60)
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()  # killed while it checked
+    wait_for(lambda: not workers_of(process.pid), 30, "the workers to stop")
+
+
 def omegaconf_broken_by_a_ctrl_c() -> Exception:
     """What a Ctrl-C raised where OmegaConf restores a config's flags becomes, as a sweep's check saw it
     (``Crashed`` from ``AttributeError: 'NoneType' object has no attribute '_invalidate_flags_cache'``)."""

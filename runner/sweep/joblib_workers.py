@@ -25,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned
+from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned, stop_with_launcher
 from .config_store_once import ConfigStoreOnce
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def _imported(modules: tuple[str, ...], checking: str | None) -> int:
     launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
     before any of ours), still shows the worker's traceback."""
     ctrl_c_ignored_between_jobs()
+    stop_with_launcher()  # (a job starts it too: a launcher killed with -9 before any job had left them idle)
     if checking:
         _Checking.wait(checking)
     with imports_unscanned():
