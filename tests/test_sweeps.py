@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -394,6 +395,16 @@ def test_ctrl_c_while_a_joblib_sweep_is_checked_is_one_line_and_leaves_no_worker
     assert not workers_of(process.pid)
 
 
+def ignores_ctrl_c(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT (its ``SigIgn`` mask)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+    return bool(mask >> (signal.SIGINT - 1) & 1)
+
+
 def test_a_launcher_killed_with_sigkill_while_the_sweep_is_checked_leaves_no_worker(tmp_path):
     """joblib's workers start while the sweep is checked; the launching process killed with -9 then had left
     them idle (joblib lets an idle worker go after 300 s) with MLflow loaded: they stop with it, as a job's
@@ -401,12 +412,28 @@ def test_a_launcher_killed_with_sigkill_while_the_sweep_is_checked_leaves_no_wor
     process = subprocess.Popen(
         [sys.executable, "-m", "runner", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
          "architecture.width=4", "init=mean_field", "init.sigma_w2=range(0.5,4.5,0.01)", "architecture.depth=range(1,11)"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # 4000 jobs: seconds of checks
-    wait_for(lambda: len(workers_of(process.pid)) >= 2, 60, "the workers to start")
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # 4000 jobs: seconds of checks
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # (as a terminal starts it)
+
+    def started() -> bool:  # both workers ignore Ctrl-C, which they do once they watch the launching process
+        try:
+            workers = [pid for pid in workers_of(process.pid) if "popen_loky" in " ".join(psutil.Process(pid).cmdline())]
+        except psutil.Error:  # a process of the sweep just ended
+            return False
+        return len(workers) == 2 and all(ignores_ctrl_c(pid) for pid in workers)
+
+    wait_for(started, 60, "the workers to start")
     process.kill()
     process.wait(timeout=60)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()  # killed while it checked
     wait_for(lambda: not workers_of(process.pid), 30, "the workers to stop")
+    # the lock its workers waited on for the checks (its name holds the pid) goes with the next sweep's start
+    from runner.sweep.joblib_workers import _Checking
+
+    left = list(Path(tempfile.gettempdir()).glob(f"{_Checking.PREFIX}{process.pid}-*"))
+    assert left
+    _Checking().end()
+    assert not any(path.exists() for path in left)
 
 
 def omegaconf_broken_by_a_ctrl_c() -> Exception:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned, stop_with_launcher
+from ..processes import ctrl_c_ignored_between_jobs, imports_unscanned, process_alive, stop_with_launcher
 from .config_store_once import ConfigStoreOnce
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,17 @@ class _Checking:
     at once; measured alternately, five each.)  The lock is a file (``fcntl.flock``), gone once the checks
     end, so a worker that starts later does not wait; the kernel lets go of it if the launching process dies."""
 
+    PREFIX = "backprop-lab-checking-"  # then the launching process's pid (a sweep killed with -9 leaves its file)
+
     def __init__(self) -> None:
         import fcntl
         import tempfile
 
-        descriptor, self.path = tempfile.mkstemp(prefix="backprop-lab-checking-")
+        for stale in Path(tempfile.gettempdir()).glob(f"{self.PREFIX}*-*"):
+            pid = stale.name.removeprefix(self.PREFIX).split("-")[0]
+            if pid.isdigit() and not process_alive(int(pid)):
+                stale.unlink(missing_ok=True)
+        descriptor, self.path = tempfile.mkstemp(prefix=f"{self.PREFIX}{os.getpid()}-")
         self.file = os.fdopen(descriptor, "wb")
         fcntl.flock(self.file, fcntl.LOCK_EX)
 
@@ -176,8 +182,8 @@ def _imported(modules: tuple[str, ...], checking: str | None) -> int:
     from here on except within a job (which closes its run as killed), it ends the sweep through the
     launching process; one that lands earlier, while the worker's interpreter starts (loky's bootstrap,
     before any of ours), still shows the worker's traceback."""
-    ctrl_c_ignored_between_jobs()
     stop_with_launcher()  # (a job starts it too: a launcher killed with -9 before any job had left them idle)
+    ctrl_c_ignored_between_jobs()
     if checking:
         _Checking.wait(checking)
     with imports_unscanned():
