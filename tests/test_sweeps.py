@@ -502,6 +502,7 @@ def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still
         workers.release()
     assert len(set(workers.pids)) == 2 and not workers.thread.is_alive()
 
+
 def test_while_the_sweep_is_checked_only_one_worker_fewer_than_the_cores_imports(monkeypatch, tmp_path):
     """The launching process checks the sweep while joblib's workers import: all importing at once, they
     took its core, and the first of them was ready later.  Of 3 workers on 2 cores, one imports at once,
