@@ -2,6 +2,7 @@
 failed jobs, bounded memory, the same bits on every launcher.  Real processes, real signals,
 the real sqlite store, read back through MlflowClient."""
 
+import contextlib
 import copy
 import json
 import os
@@ -506,24 +507,40 @@ def test_the_first_worker_ready_takes_the_sweeps_first_calls_while_another_still
 def test_while_the_sweep_is_checked_only_one_worker_fewer_than_the_cores_imports(monkeypatch, tmp_path):
     """The launching process checks the sweep while joblib's workers import: all importing at once, they
     took its core, and the first of them was ready later.  Of 3 workers on 2 cores, one imports at once,
-    two once the checks end (``checked``).  A module of the test's own stamps each import with its time."""
+    two once the checks end (``checked``).  A module of the test's own stamps each import with its time;
+    the first importer holds its import until the other two workers wait on the checks' lock (else, done
+    at once, it could take their calls as well)."""
     from runner.sweep import joblib_workers
     from runner.sweep.joblib_workers import JoblibWorkers, _executor
 
-    (tmp_path / "stamped.py").write_text("import os, time\nwith open(os.environ['STAMPS'], 'a') as f:\n"
-                                         "    f.write(f'{time.time()}\\n')\n")
+    (tmp_path / "stamped.py").write_text(
+        "import os, time\nwith open(os.environ['STAMPS'], 'a') as f:\n    f.write(f'{time.time()}\\n')\n"
+        "try:\n    os.close(os.open(os.environ['HELD'], os.O_CREAT | os.O_EXCL))\nexcept FileExistsError:\n    pass\n"
+        "else:\n    while not os.path.exists(os.environ['GO']):\n        time.sleep(0.01)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("STAMPS", str(tmp_path / "stamps"))
+    for name in ("STAMPS", "HELD", "GO"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
     monkeypatch.setattr(joblib_workers, "_cores", lambda: 2)
     _executor().shutdown(wait=True, kill_workers=True)  # workers of this test's own (its path, its environment)
     workers = JoblibWorkers({"n_jobs": 3, "backend": "loky"}, ("stamped",), tmp_path)
+
+    def waiting_on_the_lock() -> int:
+        waiting = 0
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                waiting += any(f.path == workers.checking.path for f in child.open_files())
+        return waiting
+
     try:
+        wait_for(lambda: waiting_on_the_lock() == 2, 60, "two workers to wait on the checks' lock")
+        (tmp_path / "go").touch()
         workers.ready()
-        time.sleep(2.0)  # time enough for the others' imports, were they not waiting
+        time.sleep(1.0)
         checks_ended = time.time()
         workers.checked()
         assert not Path(workers.checking.path).exists()
     finally:
+        (tmp_path / "go").touch()
         workers.release()
     stamps = sorted(float(line) for line in (tmp_path / "stamps").read_text().split())
     assert len(set(workers.pids)) == 3 and len(stamps) == 3
