@@ -201,7 +201,7 @@ CASES = [
     (["optimizer.lr=null"], "optimizer.lr=null: must be given a value, not null; give a number"),
     (["trainer.epochs=null"], "trainer.epochs=null: must be given a value, not null; give a whole number"),
     (["hydra.sweeper.longest_first=null"], "hydra.sweeper.longest_first=null: must be given a value, not null; "
-                                           "give true or false"),
+                                           "give a boolean (true/false)"),
 ]
 
 

@@ -118,13 +118,16 @@ def _takes(cause: BaseException) -> str:
     field = getattr(schema, "__dataclass_fields__", {}).get(key)
     hint = getattr(field, "type", None)
     name = hint if isinstance(hint, str) else getattr(hint, "__name__", "")
-    words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
-    return f"; give {words[name]}" if name in words else ""
+    return f"; give a {TYPE_WORDS[name]}" if name in TYPE_WORDS else ""
+
+
+# a value type in a user's words: as OmegaConf names it in its errors, and as a schema's field is annotated
+TYPE_WORDS = {"Float": "number", "Integer": "whole number", "Boolean": "boolean (true/false)", "String": "string",
+              "float": "number", "int": "whole number", "bool": "boolean (true/false)", "str": "string"}
 
 
 def _type_word(omegaconf_type: str) -> str:
-    return {"Float": "number", "Integer": "whole number", "Boolean": "boolean (true/false)",
-            "String": "string"}.get(omegaconf_type, omegaconf_type.lower())
+    return TYPE_WORDS.get(omegaconf_type, omegaconf_type.lower())
 
 
 def _missing_option(err: BaseException, text: str, overrides: list[str]) -> str:

@@ -47,7 +47,8 @@ class JoblibWorkers:
         self.pids: list[int] = []  # of the workers started here, as each is ready
         self.first_ready = threading.Event()  # (set too where none could start)
         self.checking = _Checking()
-        calls = [delayed(_imported)(modules, self.checking.path if i >= _cores() - 1 else None)
+        at_once = _cores() - 1  # workers that import while the sweep is checked; the others wait for it
+        calls = [delayed(_imported)(modules, self.checking.path if i >= at_once else None)
                  for i in range(effective_n_jobs(settings.get("n_jobs")))]
         parallel = Parallel(**settings, return_as="generator_unordered")  # each worker's pid as it is ready
         self.thread = threading.Thread(target=self._start, args=(parallel, calls),
