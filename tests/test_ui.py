@@ -83,23 +83,47 @@ def in_model_training(page) -> bool:
     return page.get_by_text("Evaluation runs", exact=True).count() == 0
 
 
-def test_a_bare_experiment_address_shows_the_runs_after_a_click_on_model_training(page, sweep, chromium):
+def model_training_chosen(chromium, server: str, bare: str):
+    """A fresh browser profile (Playwright's context: its own local storage) in which the user opened the
+    experiment from MLflow's list (``bare``) and clicked "Model training" once, as the README says; returns
+    ``(context, page)``."""
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.server = server
+    visit(page, bare)
+    with contextlib.suppress(Exception):  # a later MLflow without the "Detect Issues" pop-up
+        page.get_by_role("button", name="Got it").first.click(timeout=10000)
+    assert "/runs" not in page.url  # the GenAI overview
+    page.get_by_text("Model training", exact=True).first.click()
+    page.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=30000)
+    assert "/runs" in page.url and "workflowType=machine_learning" in page.url
+    return context, page
+
+
+def test_a_click_on_model_training_is_remembered_by_the_browser(page, sweep, chromium):
     """What the README tells a user who opens the experiment from MLflow's own list: it lands on the GenAI
     overview (MLflow 3.17, whatever the experiment's tags; a pop-up over it until "Got it"); one click on
-    "Model training" shows the runs table with the sweep's parent.  A later bare address lands on the
-    GenAI overview again (checked here in a new tab): hence the printed links, which name the runs view."""
+    "Model training" shows the runs table with the sweep's parent.  MLflow keeps the choice in the browser's
+    local storage: a new tab of the same browser opens the bare address on the runs table at once, while a
+    fresh browser profile lands on the GenAI overview again (hence the printed links, which name the view)."""
     bare = sweep[1]["the sweep's runs"].split("/runs?")[0]  # as MLflow's list of experiments links it
-    for attempt in range(2):  # a tab of its own each time (the choice holds in its tab: the others' views)
-        tab = chromium.new_page(viewport={"width": 1440, "height": 900})
-        tab.server = page.server
-        visit(tab, bare)
-        with contextlib.suppress(Exception):  # a later MLflow without the pop-up
-            tab.get_by_role("button", name="Got it").first.click(timeout=10000)
-        assert "/runs" not in tab.url  # the GenAI overview, the second time too
-        tab.get_by_text("Model training", exact=True).first.click()
+    context, _ = model_training_chosen(chromium, page.server, bare)
+    try:
+        tab = context.new_page()
+        tab.goto(bare.replace("http://127.0.0.1:5000", page.server))
         tab.get_by_role("link", name=re.compile(r"^sweep \[")).first.wait_for(timeout=30000)
-        assert "/runs" in tab.url and "workflowType=machine_learning" in tab.url
-        tab.close()
+        assert "/runs" in tab.url and in_model_training(tab)
+    finally:
+        context.close()
+    fresh = chromium.new_page(viewport={"width": 1440, "height": 900})  # a context of its own
+    fresh.server = page.server
+    try:
+        visit(fresh, bare)
+        fresh.get_by_text("Model training", exact=True).first.wait_for(timeout=30000)
+        fresh.wait_for_timeout(1000)  # the overview's route settles
+        assert "/runs" not in fresh.url and "Evaluation runs" in fresh.content()
+    finally:
+        fresh.close()
 
 
 def test_a_bare_experiment_address_with_the_model_training_query_shows_the_runs(page, sweep):
@@ -120,17 +144,35 @@ def test_the_printed_runs_link_opens_the_runs_table_with_the_sweeps_parent(page,
     page.screenshot(path=str(FIGURES / "mlflow_runs_table.png"))
 
 
-def test_the_answer_is_two_clicks_from_the_runs_table(page, sweep):
-    """Click the sweep's row (1): its page shows the gradient-profile figure in its description, in
-    full after "Show more" (2)."""
-    visit(page, sweep[1]["the sweep's runs"])
+def sweep_figure_shown(page) -> None:
+    """Click the sweep's row (1): its page shows the gradient-profile figure in its description, in full
+    after "Show more" (2)."""
     page.get_by_role("link", name=re.compile(r"^sweep \[")).first.click()
     page.get_by_text("Show more").first.click()
     figure = page.locator("img[src*='report%2Fgrad_profile.png']")
     figure.wait_for(timeout=30000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
-    assert figure.evaluate("img => img.naturalWidth") > 500  # (the table's link opens it in the GenAI view)
-    page.screenshot(path=str(FIGURES / "mlflow_sweep_answer.png"), full_page=True)
+    assert figure.evaluate("img => img.naturalWidth") > 500
+
+
+def test_the_answer_is_two_clicks_from_the_printed_runs_link(page, sweep):
+    """In a fresh browser the row's link drops the printed link's query: the run page comes in MLflow's
+    GenAI view (its side bar), the figure on it all the same."""
+    visit(page, sweep[1]["the sweep's runs"])
+    sweep_figure_shown(page)
+
+
+def test_the_answer_is_two_clicks_from_the_runs_table_in_model_training(page, sweep, chromium):
+    """Once "Model training" is chosen (the README's one click), the run page keeps that view: what the
+    README's screenshot shows."""
+    bare = sweep[1]["the sweep's runs"].split("/runs?")[0]
+    context, tab = model_training_chosen(chromium, page.server, bare)
+    try:
+        sweep_figure_shown(tab)
+        assert in_model_training(tab)
+        tab.screenshot(path=str(FIGURES / "mlflow_sweep_answer.png"), full_page=True)
+    finally:
+        context.close()
 
 
 def test_the_printed_report_link_shows_the_profile_figure(page, sweep):
