@@ -219,6 +219,29 @@ def test_a_param_derived_from_a_swept_one_is_not_a_second_axis():
     assert swept_columns(runs) == ["params.activation", "params.architecture.depth"]
 
 
+def test_a_grid_s_runs_are_tabled_in_its_order_not_the_order_they_ran():
+    """Launched longest first, depth 16's runs come first; the tables read depth (the first override) in
+    numbers, then the activation in the order the runs name it, then the seed in numbers.  A
+    search's trials, and runs that do not say their overrides, keep their order."""
+    from runner.report.axes import in_sweep_order
+
+    ran = [("16", "tanh", "1"), ("16", "tanh", "0"), ("16", "relu", "0"), ("2", "tanh", "0"), ("4", "tanh", "0"),
+           ("2", "relu", "0"), ("4", "relu", "0")]
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(len(ran))],
+                         "params.seed": [s for _, _, s in ran], "params.activation": [a for _, a, _ in ran],
+                         "params.architecture.depth": [d for d, _, _ in ran],
+                         "overrides": [f"experiment=x architecture.depth={d} activation={a} seed={s}" for d, a, s in ran]})
+    swept = ["params.seed", "params.activation", "params.architecture.depth"]
+    ordered, axes = in_sweep_order(runs, swept)
+    assert axes == ["params.architecture.depth", "params.activation", "params.seed"]
+    assert list(ordered["run_id"]) == ["r3", "r5", "r4", "r6", "r1", "r0", "r2"]
+    assert list(ordered.index) == list(range(len(ran)))  # positions and labels agree (the heatmaps' grid)
+    searched = runs.assign(searched=[False] * 6 + [True])
+    assert in_sweep_order(searched, swept)[0] is searched
+    older = runs.assign(overrides=[None] * len(ran))
+    assert in_sweep_order(older, swept)[0] is older
+
+
 def test_a_search_s_samples_are_axes_named_in_the_lines_not_panels_of_one_run(tmp_path, monkeypatch):
     """Two params a search samples differ in every run: both are axes (one was taken for a copy of the
     other, and left out), neither gets panels of one run each; each line names both, to 6 digits; the

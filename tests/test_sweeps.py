@@ -918,6 +918,13 @@ def test_a_parallel_launcher_gets_the_longest_jobs_first_and_the_basic_one_the_g
     assert launched("joblib", *joblib) == longest_first
     assert launched("joblib_grid_order", *joblib, "hydra.sweeper.longest_first=false") == in_grid_order
     assert launched("basic") == in_grid_order
+    # its report reads as the grid, not in the order the jobs ran: depth (named first) outermost, in numbers
+    from runner.report.folder import report_of_folder
+
+    table = pd.read_csv(report_of_folder(tmp_path / "joblib", quiet=True) / "summary.csv")
+    assert list(table.columns[1:3]) == ["architecture.depth", "architecture.width"]
+    assert list(zip(table["architecture.depth"], table["architecture.width"])) == \
+        [(1, 4), (1, 16), (2, 4), (2, 16), (3, 4), (3, 16)]
 
 
 def test_jobs_expected_to_take_as_long_keep_the_grid_s_order_and_a_job_not_checked_leaves_it_all():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config.deciding import decides_the_result
-from .tables import a_sample_each, as_text
+from .tables import a_sample_each, as_numbers, as_text
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
@@ -45,3 +45,24 @@ def _same_split(a: pd.Series, b: pd.Series) -> bool:
         return False
     pairs = pd.DataFrame({"a": a, "b": b}).drop_duplicates()
     return pairs["a"].is_unique and pairs["b"].is_unique
+
+
+def in_sweep_order(runs: pd.DataFrame, swept: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """``(runs, swept)`` in a grid's order: the swept params in the order the jobs' overrides name them
+    (the first, outermost, slowest to change), and the runs sorted by them, numbers ascending, names in the
+    order the runs give them, the seeds of a combination as they come.  A grid launched longest first
+    (``launch_order``) ran its deepest nets first, and its jobs are numbered so: its summary read depth 16
+    before depth 2.  A search's trials keep their order (``searched``), as do runs without overrides."""
+    if len(runs) < 2 or not swept or "overrides" not in runs or runs["overrides"].isna().any() \
+            or runs.get("searched", pd.Series(False, index=runs.index)).any():
+        return runs, swept
+    named = [token.lstrip("+").split("=", 1)[0] for token in str(runs["overrides"].iloc[0]).split()]
+    axes = sorted(swept, key=lambda c: named.index(c.removeprefix("params."))
+                  if c.removeprefix("params.") in named else len(named))  # stable: the others as they come
+    ranks = {}
+    for column in axes:
+        values = as_text(runs[column])
+        numbers = as_numbers(values)
+        ranks[column] = numbers if numbers is not None else pd.Series(pd.factorize(values)[0], index=runs.index)
+    order = pd.DataFrame(ranks).sort_values(axes, kind="stable").index  # lexsort: stable on the seeds
+    return runs.loc[order].reset_index(drop=True), axes

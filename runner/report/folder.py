@@ -35,7 +35,9 @@ def load_folder(folder: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
         choices = dict(OmegaConf.load(hydra).hydra.runtime.choices) if hydra.is_file() else {}
         config = job_dir / "config.yaml"  # not there when the job failed before it trained
         params = params_of(OmegaConf.load(config), choices) if config.is_file() else {}
-        rows.append({"run_id": run_id, "run_name": job["name"], "status": job["status"], "order": job["job_num"]}
+        rows.append({"run_id": run_id, "run_name": job["name"], "status": job["status"], "order": job["job_num"],
+                     "overrides": " ".join(job.get("overrides", [])),
+                     "searched": choices.get("hydra/sweeper") == "optuna"}
                     | {f"params.{k}": v for k, v in params.items()}
                     | {f"metrics.{k}": v for k, v in (job.get("summary") or {}).items()})
         for name, read in READERS.items():

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..config.errors import ConfigError, did_you_mean
-from ..tracking.schema import JOB_NUM, KIND, OPTUNA_TRIAL, STATUS, SWEEP_ID
+from ..tracking.schema import JOB_NUM, KIND, OPTUNA_TRIAL, OVERRIDES, STATUS, SWEEP_ID
 from .readers import READERS
 
 def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
@@ -39,7 +39,8 @@ def load_runs(client: MlflowClient, experiment: str, every_sweep: bool = False,
                "artifact_uri": run.info.artifact_uri,
                "status": run.data.tags.get(STATUS, "?"), "sweep_id": run.data.tags.get(SWEEP_ID),
                # a search's trials in the study's order (a continued search's runs joined from earlier ones)
-               "order": int(run.data.tags.get(OPTUNA_TRIAL, run.data.tags.get(JOB_NUM, 0)))}
+               "order": int(run.data.tags.get(OPTUNA_TRIAL, run.data.tags.get(JOB_NUM, 0))),
+               "overrides": run.data.tags.get(OVERRIDES), "searched": OPTUNA_TRIAL in run.data.tags}
         row |= {f"params.{k}": v for k, v in run.data.params.items()}
         row |= {f"metrics.{k}": v for k, v in run.data.metrics.items()}
         rows.append(row)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..figures.style import layer_columns, previews_kept
 from ..processes import heap_frozen, helper_signals, sigterm_held
-from .axes import swept_columns
+from .axes import in_sweep_order, swept_columns
 from .page import html_page
 from .readers import PROFILE_FIGURES
 from .sweep_figures import plot_grad_distributions, plot_heatmaps, plot_losses, plot_profiles
@@ -33,10 +33,11 @@ def write_report(folder: Path, title: str, runs: pd.DataFrame, artifacts: dict[s
     """The tables, figures and ``report.html`` of ``runs`` into ``folder`` (an earlier report's replaced);
     returns the summary table and the files written."""
     swept = swept_columns(runs)
-    axes = [c.removeprefix("params.") for c in swept]
+    runs, in_order = in_sweep_order(runs, swept)  # the tables read as the grid (the figures lay out their own)
+    axes = [c.removeprefix("params.") for c in in_order]
     folder.mkdir(parents=True, exist_ok=True)
     _clear(folder)
-    table = summary_table(runs, swept)
+    table = summary_table(runs, in_order)
     pivots = pivot_tables(table, axes)
     files = _write_tables(folder, table, pivots)
     drawn = draw_figures(_figure_tasks(runs, artifacts, swept, folder), on_drawn=on_drawn)
