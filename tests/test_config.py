@@ -68,6 +68,39 @@ def test_one_seed_gives_the_same_build_and_another_does_not():
     assert not np.array_equal(a.net.params, c.net.params)
 
 
+def test_a_sweep_s_checks_share_a_dataset_only_where_they_would_generate_the_same():
+    """Within ``datasets_shared`` (a sweep's checks) a job gets the dataset of the job before where its
+    dataset settings and seed are the same; another seed or size generates its own, equal to what a
+    build outside would give; outside, no two builds share one."""
+    from runner.run.build import datasets_shared
+
+    with datasets_shared():
+        a, b = (build(compose_cfg(["seed=3", f"architecture.depth={d}"])) for d in (2, 5))
+        c = build(compose_cfg(["seed=4"]))
+        d = build(compose_cfg(["seed=4", "dataset.n_samples=150"]))
+    assert b.data is a.data and c.data is not a.data and d.data is not c.data
+    alone = build(compose_cfg(["seed=4"]))
+    assert alone.data is not c.data and np.array_equal(alone.data.X_train, c.data.X_train)
+    assert len(d.data.X_train) != len(c.data.X_train)
+    assert build(compose_cfg(["seed=3"])).data is not build(compose_cfg(["seed=3"])).data
+
+
+def test_the_memory_available_is_read_once_a_second(monkeypatch):
+    """A thousand jobs' checks read it once, not a thousand times (psutil reads /proc/meminfo each time)."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from runner.run import memory
+
+    readings = []
+    monkeypatch.setattr(memory, "_reading", (-np.inf, 0))
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: readings.append(1) or SimpleNamespace(available=2 ** 30))
+    assert [memory.available_memory() for _ in range(3)] == [2 ** 30] * 3 and len(readings) == 1
+    monkeypatch.setattr(memory, "_reading", (memory._reading[0] - memory.READING_SECONDS - 0.1, 0))
+    assert memory.available_memory() == 2 ** 30 and len(readings) == 2
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["optimizer.lr=0"], "optimizer.lr=0.0: must be > 0"),
     (["optimizer.lr=-1"], "optimizer.lr=-1.0: must be > 0"),

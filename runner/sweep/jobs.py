@@ -18,7 +18,7 @@ from ..config.errors import ConfigError
 from ..config.hydra_errors import hydra_error, is_composition_error
 from ..config.overrides import key_values, parsed as parse, typed_overrides
 from ..config.schema import GRID_SWEEPERS
-from ..run.build import BuiltRun, build_once
+from ..run.build import BuiltRun, build_once, datasets_shared
 from .composed_once import ComposedOnce
 from .launch_order import expected_work
 
@@ -96,9 +96,10 @@ def check_sweep(config: DictConfig, loader, jobs: list[list[str]]) -> dict[tuple
     # a bar once the checks take over a second, on a terminal only (disable=None: tqdm's rule; a log file
     # would get a line per update)
     bar = tqdm(jobs, desc="checking the sweep's jobs", unit="job", delay=1.0, leave=False, disable=None)
-    for num, overrides in enumerate(bar):
-        typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # Hydra escapes what it re-parses: show it as typed
-        checker.check(list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
+    with datasets_shared():  # a job's dataset is often the job's before: read, not generated again
+        for num, overrides in enumerate(bar):
+            typed = re.sub(r"\\(.)", r"\1", " ".join(overrides))  # as typed: Hydra escapes what it re-parses
+            checker.check(list(overrides), f"job #{num} of {len(jobs)} ({typed or 'no overrides'})")
     return checker.work
 
 
