@@ -193,6 +193,7 @@ CASES = [
      "hydra.sweeper.params.sed=0: the preset's sweep has no key 'sed': sweep a key on the command line instead"),
     (["hydra.launcher.n_jobs=2"], "hydra.launcher has no key 'n_jobs' (n_jobs is a parameter of hydra/launcher=joblib)"),
     (["hydra.sweeper.n_trials=2"], "hydra.sweeper has no key 'n_trials' (n_trials is a parameter of hydra/sweeper=optuna)"),
+    (["hydra.sweeper.max_jobs=2"], "hydra.sweeper has no key 'max_jobs' (max_jobs is a key of the top level: max_jobs=...)"),
     (["seed.x=1"], "seed.x=1: seed is a single value, not a group of keys; set it whole (seed=...)"),
     (["+architecture.depth.a=1"], "+architecture.depth.a=1: architecture.depth is a single value, not a group of keys"),
     (["description.x=1"], "description.x=1: description is a single value, not a group of keys"),

@@ -65,7 +65,8 @@ def unknown_key_rule(group: str, schema: type | None, key: str) -> str:
     option = schema_option(schema)
     if group.startswith("hydra.") and dataclasses.is_dataclass(schema):  # a Hydra node with a schema: hydra.sweeper
         others = _hydra_options_taking(group, key)
-        takes = f" ({key} is a parameter of {group.replace('.', '/')}={', '.join(others)})" if others else ""
+        takes = f" ({key} is a parameter of {group.replace('.', '/')}={', '.join(others)})" if others else \
+            f" ({key} is a key of the top level: {key}=...)" if key in {f.name for f in dataclasses.fields(Config)} else ""
         return f"{group} has no key {key!r}{takes or did_you_mean(key, [f.name for f in dataclasses.fields(schema)])}"
     if group == "hydra.sweeper.params":  # a preset's sweep: {key: values}
         return f"the preset's sweep has no key {key!r}: sweep a key on the command line instead, e.g. -m {key}=a,b"
