@@ -78,7 +78,9 @@ def test_a_sweep_s_checks_share_a_dataset_only_where_they_would_generate_the_sam
         a, b = (build(compose_cfg(["seed=3", f"architecture.depth={d}"])) for d in (2, 5))
         c = build(compose_cfg(["seed=4"]))
         d = build(compose_cfg(["seed=4", "dataset.n_samples=150"]))
+        e = build(compose_cfg(["seed=4", "dataset.n_samples=150", "trainer.max_memory_fraction=0.25"]))
     assert b.data is a.data and c.data is not a.data and d.data is not c.data
+    assert e.data is not d.data  # checked against another memory budget
     alone = build(compose_cfg(["seed=4"]))
     assert alone.data is not c.data and np.array_equal(alone.data.X_train, c.data.X_train)
     assert len(d.data.X_train) != len(c.data.X_train)

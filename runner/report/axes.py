@@ -50,9 +50,10 @@ def _same_split(a: pd.Series, b: pd.Series) -> bool:
 def in_sweep_order(runs: pd.DataFrame, swept: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """``(runs, swept)`` in a grid's order: the swept params in the order the jobs' overrides name them
     (the first, outermost, slowest to change), and the runs sorted by them, numbers ascending, names in the
-    order the runs give them, the seeds of a combination as they come.  A grid launched longest first
-    (``launch_order``) ran its deepest nets first, and its jobs are numbered so: its summary read depth 16
-    before depth 2.  A search's trials keep their order (``searched``), as do runs without overrides."""
+    order the runs give them, runs of one combination (a report of several sweeps) as they come.  A grid
+    launched longest first (``launch_order``) ran its deepest nets first, and its jobs are numbered so: its
+    summary read depth 16 before depth 2.  A search's trials keep their order (``searched``), as do runs
+    without overrides."""
     if len(runs) < 2 or not swept or "overrides" not in runs or runs["overrides"].isna().any() \
             or runs.get("searched", pd.Series(False, index=runs.index)).any():
         return runs, swept

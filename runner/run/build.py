@@ -275,10 +275,11 @@ def build_network(arch: Settings, sizes: list[int], hidden, output, dtype: np.dt
 
 def _dataset(cfg: Settings, rng: np.random.Generator, budget: float) -> Dataset:
     """``build_dataset``'s; within ``datasets_shared``, the dataset the build before generated where this one
-    would generate the same (the same dataset settings and seed)."""
+    would generate the same (the same dataset settings and seed) and check it against the same memory
+    budget (``trainer.max_memory_fraction``)."""
     if _shared is None:
         return build_dataset(cfg, rng, budget)
-    key = json.dumps([cfg.seed, cfg.dataset], sort_keys=True, default=str)
+    key = json.dumps([cfg.seed, cfg.dataset, cfg.trainer.max_memory_fraction], sort_keys=True, default=str)
     if key not in _shared:
         _shared.clear()  # the last one only: a sweep of seeds or sizes must not pile its datasets up
         _shared[key] = build_dataset(cfg, rng, budget)
