@@ -54,22 +54,24 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
         if order is not None:
             pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
         if columns:
-            pivot = pivot[sorted(pivot.columns, key=lambda key: _sort_key(key if isinstance(key, tuple) else (key,)))]
+            seen = [{v: i for i, v in enumerate(dict.fromkeys(table[c]))} for c in columns]
+            pivot = pivot[sorted(pivot.columns, key=lambda key: _sort_key(key if isinstance(key, tuple) else (key,), seen))]
             pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
                              for key in pivot.columns]
         pivots[metric] = pivot
     return pivots
 
 
-def _sort_key(key: tuple) -> tuple:
-    """Numbers in numeric order (depth 5 before 10), text after them in text order."""
-    def one(value):
+def _sort_key(key: tuple, seen: list[dict]) -> tuple:
+    """Numbers in numeric order (depth 5 before 10), text after them in the order the table gives it
+    (``seen``: each column's values by first row; the summary's order, a grid's)."""
+    def one(value, order):
         try:
-            return (0, float(value), "")
+            return (0, float(value), 0)
         except (TypeError, ValueError):
-            return (1, 0.0, str(value))
+            return (1, 0.0, order.get(value, len(order)))
 
-    return tuple(one(v) for v in key)
+    return tuple(one(v, order) for v, order in zip(key, seen))
 
 
 def _cell(values: pd.Series, seeded: bool) -> str:
