@@ -54,10 +54,11 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
         if order is not None:
             pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
         if columns:
+            keys = [key if isinstance(key, tuple) else (key,) for key in pivot.columns]
             seen = [{v: i for i, v in enumerate(dict.fromkeys(table[c]))} for c in columns]
-            pivot = pivot[sorted(pivot.columns, key=lambda key: _sort_key(key if isinstance(key, tuple) else (key,), seen))]
-            pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
-                             for key in pivot.columns]
+            ordered = sorted(range(len(keys)), key=lambda i: _sort_key(keys[i], seen))
+            pivot = pivot.iloc[:, ordered]
+            pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, keys[i])) for i in ordered]
         pivots[metric] = pivot
     return pivots
 
