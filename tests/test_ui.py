@@ -159,6 +159,7 @@ def test_the_answer_is_two_clicks_from_the_printed_runs_link(page, sweep):
     GenAI view (its side bar), the figure on it all the same."""
     visit(page, sweep[1]["the sweep's runs"])
     sweep_figure_shown(page)
+    page.get_by_text("Evaluation runs", exact=True).first.wait_for(timeout=30000)  # as docs/mlflow.md says
 
 
 def test_the_answer_is_two_clicks_from_the_runs_table_in_model_training(page, sweep, chromium):
