@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config.deciding import decides_the_result
-from .tables import a_sample_each, as_numbers, as_text
+from .tables import a_sample_each, as_text, value_ranks
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
@@ -60,10 +60,6 @@ def in_sweep_order(runs: pd.DataFrame, swept: list[str]) -> tuple[pd.DataFrame, 
     named = [token.lstrip("+").split("=", 1)[0] for token in str(runs["overrides"].iloc[0]).split()]
     axes = sorted(swept, key=lambda c: named.index(c.removeprefix("params."))
                   if c.removeprefix("params.") in named else len(named))  # stable: the others as they come
-    ranks = {}
-    for column in axes:
-        values = as_text(runs[column])
-        numbers = as_numbers(values)
-        ranks[column] = numbers if numbers is not None else pd.Series(pd.factorize(values)[0], index=runs.index)
-    order = pd.DataFrame(ranks).sort_values(axes, kind="stable").index  # lexsort: stable on the seeds
+    ranks = pd.DataFrame({column: value_ranks(runs[column]) for column in axes})
+    order = ranks.sort_values(axes, kind="stable").index  # lexsort: stable on the runs of one combination
     return runs.loc[order].reset_index(drop=True), axes

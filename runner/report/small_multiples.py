@@ -16,7 +16,7 @@ from matplotlib.ticker import LogLocator, NullLocator
 
 from ..config.deciding import shortest
 from ..figures.style import plain_log_labels, plottable, plt, save_figure
-from .tables import as_numbers, as_text, ordered_axis, panel_axes
+from .tables import as_text, ordered_axis, panel_axes, value_ranks
 
 
 def run_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
@@ -58,10 +58,7 @@ def facet_values(runs: pd.DataFrame, facet: str) -> list[str]:
     """A facet's values as text: numbers in numeric order, names in the order the runs first give them
     (the sweep's order; a grid launched longest first gives its numbers in another)."""
     values = as_text(runs[facet])
-    numbers = as_numbers(values)
-    if numbers is None:
-        return list(dict.fromkeys(values))
-    return list(dict.fromkeys(values.iloc[np.argsort(numbers.to_numpy(), kind="stable")]))
+    return list(dict.fromkeys(values.iloc[np.argsort(value_ranks(runs[facet]).to_numpy(), kind="stable")]))
 
 
 def _colours(runs: pd.DataFrame, colour: str | None, labelled: list[str]) -> dict:

@@ -16,7 +16,7 @@ from backprop_core.distributions import magnitude_histogram
 from ..figures.style import distribution_bands, layer_columns, plottable, plt, save_figure
 from ..tracking.schema import JobStatus
 from .small_multiples import curve, layout, run_labels, small_multiples
-from .tables import as_numbers, as_text
+from .tables import as_text, value_ranks
 
 HIDDEN_ONLY = ("act_std", "act_mean", "saturation")  # per-layer statistics of activations: the output layer apart
 MARKED_RUNS = 64  # the profiles of more runs are drawn as lines without point markers
@@ -192,20 +192,18 @@ def heatmap_grid(runs: pd.DataFrame, swept: list[str]) -> np.ndarray:
     if not swept:
         n, cols = len(runs), min(len(runs), 6)
         return np.array([i if i < n else -1 for i in range(math.ceil(n / cols) * cols)]).reshape(-1, cols)
-    def order(column):
-        values = as_text(runs[column])
-        numbers = as_numbers(values)
-        return pd.Series(pd.factorize(values)[0], index=values.index) if numbers is None else numbers
     # depth across, as the profiles' colours; else the profiles' own grid: their rows, their columns
     column_axis, row_axes = _grid_axes(runs, swept)
-    column_values = sorted(order(column_axis).unique())
+    along = value_ranks(runs[column_axis])
+    column_values = sorted(along.unique())
     # as text, a param a run does not take as "null" (pandas 3 keeps NaN through astype(str), which join refused)
     keys = pd.concat([as_text(runs[c]) for c in row_axes], axis=1).agg("|".join, axis=1) if row_axes \
         else pd.Series([""] * len(runs))
-    by_rows = pd.DataFrame({c: order(c) for c in row_axes}).sort_values(row_axes).index if row_axes else keys.index
+    by_rows = pd.DataFrame({c: value_ranks(runs[c]) for c in row_axes}).sort_values(row_axes).index if row_axes \
+        else keys.index
     row_values = list(dict.fromkeys(keys.loc[by_rows]))
     grid = -np.ones((len(row_values), len(column_values)), dtype=int)
-    for i, (value, key) in enumerate(zip(order(column_axis), keys)):
+    for i, (value, key) in enumerate(zip(along, keys)):
         cell = row_values.index(key), column_values.index(value)
         if grid[cell] >= 0:  # two runs in one cell (seeds, an axis not swept): a panel each, in rows of 6
             return heatmap_grid(runs, [])

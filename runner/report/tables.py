@@ -55,24 +55,13 @@ def pivot_tables(table: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame
             pivot = pivot.iloc[np.argsort(order.to_numpy(), kind="stable")]
         if columns:
             keys = [key if isinstance(key, tuple) else (key,) for key in pivot.columns]
-            seen = [{v: i for i, v in enumerate(dict.fromkeys(table[c]))} for c in columns]
-            ordered = sorted(range(len(keys)), key=lambda i: _sort_key(keys[i], seen))
+            # in the summary's order: numbers in numeric order, names as the rows first give them
+            ranks = [dict(zip(as_text(table[c]), value_ranks(table[c]))) for c in columns]
+            ordered = sorted(range(len(keys)), key=lambda i: [rank[v] for rank, v in zip(ranks, keys[i])])
             pivot = pivot.iloc[:, ordered]
             pivot.columns = [", ".join(f"{c}={v}" for c, v in zip(columns, keys[i])) for i in ordered]
         pivots[metric] = pivot
     return pivots
-
-
-def _sort_key(key: tuple, seen: list[dict]) -> tuple:
-    """Numbers in numeric order (depth 5 before 10), text after them in the order the table gives it
-    (``seen``: each column's values by first row; the summary's order, a grid's)."""
-    def one(value, order):
-        try:
-            return (0, float(value), 0)
-        except (TypeError, ValueError):
-            return (1, 0.0, order.get(value, len(order)))
-
-    return tuple(one(v, order) for v, order in zip(key, seen))
 
 
 def _cell(values: pd.Series, seeded: bool) -> str:
@@ -103,6 +92,15 @@ def ordered_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
     heatmaps laid out across and verdicts read along; None when no axis is numeric."""
     numeric = [a for a in axes if as_numbers(table[a]) is not None]
     return max(numeric, key=lambda a: table[a].nunique()) if numeric else None
+
+
+def value_ranks(column: pd.Series) -> pd.Series:
+    """Each run's place along a swept param: its number where every value is one, else the rank of its
+    value's first appearance (the sweep's order of names).  Sorted by it, the report's panels, heatmap
+    grid and tables read numbers in numeric order (a grid launched longest first gives them in another)."""
+    values = as_text(column)
+    numbers = as_numbers(values)
+    return numbers if numbers is not None else pd.Series(pd.factorize(values)[0], index=values.index)
 
 
 def as_numbers(column: pd.Series) -> pd.Series | None:
